@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { type AttemptSource, addressKey, FailedAttemptLimiter } from '../src/auth/rate-limiter.js';
+
+const remote: AttemptSource = { address: '203.0.113.7', isLoopback: false, hasOrigin: false };
+const other: AttemptSource = { address: '203.0.113.8', isLoopback: false, hasOrigin: false };
+const localCli: AttemptSource = { address: '127.0.0.1', isLoopback: true, hasOrigin: false };
+const localBrowser: AttemptSource = { address: '127.0.0.1', isLoopback: true, hasOrigin: true };
+
+function failTimes(limiter: FailedAttemptLimiter, source: AttemptSource, count: number, start: number, stepMs = 1_000) {
+  let last = limiter.check(source, start);
+  for (let i = 0; i < count; i++) last = limiter.recordFailure(source, start + i * stepMs);
+  return last;
+}
+
+describe('FailedAttemptLimiter', () => {
+  it('locks an address out for 5 minutes after 10 failures within 60 s', () => {
+    const limiter = new FailedAttemptLimiter();
+    expect(failTimes(limiter, remote, 9, 0)).toEqual({ allowed: true });
+    expect(limiter.check(remote, 9_000)).toEqual({ allowed: true });
+    expect(limiter.recordFailure(remote, 9_000)).toEqual({ allowed: false, retryAfterMs: 300_000 });
+    expect(limiter.check(remote, 10_000)).toEqual({ allowed: false, retryAfterMs: 299_000 });
+    // The right credential does not help while locked: check refuses before it is tried.
+    expect(limiter.check(remote, 308_999)).toEqual({ allowed: false, retryAfterMs: 1 });
+    expect(limiter.check(remote, 309_000)).toEqual({ allowed: true });
+  });
+
+  it('keeps counting per address', () => {
+    const limiter = new FailedAttemptLimiter();
+    failTimes(limiter, remote, 10, 0);
+    expect(limiter.check(remote, 10_000).allowed).toBe(false);
+    expect(limiter.check(other, 10_000).allowed).toBe(true);
+  });
+
+  it('forgets failures older than the window', () => {
+    const limiter = new FailedAttemptLimiter();
+    failTimes(limiter, remote, 9, 0, 100);
+    // 60 s after the first burst, those failures no longer count.
+    expect(failTimes(limiter, remote, 9, 61_000, 100)).toEqual({ allowed: true });
+    // ...while the ones inside it still do: the tenth recent failure locks.
+    expect(limiter.recordFailure(remote, 62_000)).toEqual({ allowed: false, retryAfterMs: 300_000 });
+  });
+
+  it('a success clears earlier failures', () => {
+    const limiter = new FailedAttemptLimiter();
+    failTimes(limiter, remote, 9, 0);
+    limiter.recordSuccess(remote, 9_500);
+    expect(failTimes(limiter, remote, 9, 10_000)).toEqual({ allowed: true });
+  });
+
+  it('exempts loopback only without a browser Origin', () => {
+    const limiter = new FailedAttemptLimiter();
+    expect(failTimes(limiter, localCli, 50, 0, 10)).toEqual({ allowed: true });
+    expect(limiter.check(localCli, 1_000)).toEqual({ allowed: true });
+    expect(failTimes(limiter, localBrowser, 10, 0, 10).allowed).toBe(false);
+    expect(limiter.check(localBrowser, 1_000).allowed).toBe(false);
+  });
+
+  it('honours a configured policy', () => {
+    const limiter = new FailedAttemptLimiter({ maxFailures: 2, windowMs: 1_000, lockoutMs: 5_000 });
+    expect(limiter.recordFailure(remote, 0)).toEqual({ allowed: true });
+    expect(limiter.recordFailure(remote, 500)).toEqual({ allowed: false, retryAfterMs: 5_000 });
+    expect(limiter.check(remote, 5_500)).toEqual({ allowed: true });
+  });
+
+  it('keeps memory bounded under a flood of distinct addresses, pruning expired ones first', () => {
+    const limiter = new FailedAttemptLimiter({ maxFailures: 3, windowMs: 1_000, lockoutMs: 60_000, maxTrackedAddresses: 100 });
+    failTimes(limiter, remote, 3, 0); // locked until 62 s
+    for (let i = 0; i < 10_000; i++) {
+      limiter.recordFailure({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, isLoopback: false, hasOrigin: false }, 5_000 + i);
+      expect(limiter.trackedAddresses).toBeLessThanOrEqual(100);
+    }
+    limiter.prune(20_000);
+    expect(limiter.trackedAddresses).toBeLessThanOrEqual(1);
+  });
+
+  it('prune drops idle entries but keeps lockouts', () => {
+    const limiter = new FailedAttemptLimiter();
+    limiter.recordFailure(other, 0);
+    failTimes(limiter, remote, 10, 0);
+    limiter.prune(120_000);
+    expect(limiter.trackedAddresses).toBe(1);
+    expect(limiter.check(remote, 120_000).allowed).toBe(false);
+    limiter.prune(400_000);
+    expect(limiter.trackedAddresses).toBe(0);
+  });
+
+  it('counts IPv6 callers by /64 and IPv4-mapped addresses as IPv4', () => {
+    const limiter = new FailedAttemptLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000 });
+    limiter.recordFailure({ address: '2001:db8:1:2::1', isLoopback: false, hasOrigin: false }, 0);
+    limiter.recordFailure({ address: '2001:db8:1:2:ffff::9', isLoopback: false, hasOrigin: false }, 1);
+    expect(limiter.check({ address: '2001:0db8:0001:0002::abcd', isLoopback: false, hasOrigin: false }, 2).allowed).toBe(false);
+    expect(limiter.check({ address: '2001:db8:1:3::1', isLoopback: false, hasOrigin: false }, 2).allowed).toBe(true);
+    expect(addressKey('::ffff:198.51.100.4')).toBe('198.51.100.4');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+  });
+});
