@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests run straight from TypeScript sources: every workspace package exports a
+// `@loopgate/source` condition pointing at its `src/index.ts`.
+const conditions = ['@loopgate/source', 'module', 'node', 'development|production'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@loopgate/source'] } },
+  test: {
+    include: ['packages/*/test/**/*.test.{ts,tsx}', 'apps/*/test/**/*.test.{ts,tsx}'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    env: { NODE_ENV: 'test' },
+  },
+});
