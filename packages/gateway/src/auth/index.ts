@@ -1,0 +1,9 @@
+export {
+  digestSecret,
+  type GatewayCredential,
+  newSecretToken,
+  resolveCredential,
+  rotateGeneratedToken,
+  secretMatches,
+  TOKEN_FILE_NAME,
+} from './credentials.js';

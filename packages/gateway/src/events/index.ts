@@ -1,0 +1,1 @@
+export { EventBus, type EventBusOptions, type SequencedEvent, type SubscribeOptions } from './event-bus.js';

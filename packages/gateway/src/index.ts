@@ -1,0 +1,4 @@
+export { ConfigError, type ConfigFlags, defaultConfigPath, defaultStateDir, type LoadedConfig, loadConfig } from './config/index.js';
+export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
+export type { AppRouter } from './router/app-router.js';
+export { fastTransformer } from './transport/index.js';

@@ -1,0 +1,55 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** Keys whose values never reach a log line, wherever they appear. */
+const REDACT = [
+  'token',
+  'password',
+  'nodeToken',
+  'apiKey',
+  'botToken',
+  'secret',
+  'authorization',
+  '*.token',
+  '*.password',
+  '*.nodeToken',
+  '*.apiKey',
+  '*.botToken',
+  '*.secret',
+  '*.authorization',
+  'connectionParams',
+];
+
+export type LoggerOptions = {
+  level: string;
+  /** Append JSON lines here (created with its directory). */
+  file?: string | undefined;
+  stderr?: boolean;
+};
+
+/**
+ * Structured JSON logs (pino) to a file and/or stderr. Errors are logged by
+ * message and code only: no stack traces (they carry file paths) and, through
+ * redaction, no credentials.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  if (options.level === 'silent' || (!options.file && !options.stderr)) return pino({ level: 'silent' });
+  const streams: pino.StreamEntry[] = [];
+  if (options.file) {
+    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+    streams.push({ stream: pino.destination({ dest: options.file, mkdir: true, sync: false }) });
+  }
+  if (options.stderr) streams.push({ stream: pino.destination({ dest: 2, sync: false }) });
+  return pino(
+    {
+      level: options.level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: (err: Error & { code?: unknown }) => ({ type: err.name, message: err.message, code: err.code }) },
+    },
+    pino.multistream(streams),
+  );
+}

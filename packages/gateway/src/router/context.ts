@@ -1,0 +1,24 @@
+import type { ConnectionRole } from '@loopgate/protocol';
+import type { GatewayServices } from '../services.js';
+
+/** Who is on the other end of one WebSocket, established once at connect. */
+export type ConnectionInfo = {
+  id: string;
+  role: ConnectionRole;
+  remoteAddress: string;
+  isLoopback: boolean;
+  clientName: string | undefined;
+  clientVersion: string | undefined;
+  /** Set for role `node`: the paired node this socket speaks for. */
+  nodeId: string | undefined;
+  connectedAt: number;
+  /** Closes this socket with a WebSocket close code and a human reason. */
+  close(code: number, reason: string): void;
+  /** Fires when the socket closes, for cleanup that outlives any one procedure call. */
+  readonly closed: AbortSignal;
+};
+
+export type GatewayContext = {
+  conn: ConnectionInfo;
+  services: GatewayServices;
+};

@@ -1,0 +1,78 @@
+import { GatewayError, type GatewayErrorCode, type GatewayErrorData, gatewayCodeFromTrpc, trpcCodeFor } from '@loopgate/protocol';
+import { initTRPC, TRPCError } from '@trpc/server';
+import { ZodError } from 'zod';
+import { fastTransformer } from '../transport/fast-transformer.js';
+import type { GatewayContext } from './context.js';
+
+/** Converts a domain error into the tRPC error the adapter sends. */
+export function toTrpcError(error: GatewayError): TRPCError {
+  return new TRPCError({ code: trpcCodeFor[error.code], message: error.message, cause: error });
+}
+
+function gatewayErrorOf(error: TRPCError): { code: GatewayErrorCode; details?: Record<string, unknown> } {
+  const cause = error.cause;
+  if (cause instanceof GatewayError) return { code: cause.code, ...(cause.details ? { details: cause.details } : {}) };
+  return { code: gatewayCodeFromTrpc(error.code) };
+}
+
+const t = initTRPC.context<GatewayContext>().create({
+  transformer: fastTransformer,
+  // Error frames carry a code, a message and, for bad input, which field was
+  // wrong — never a stack trace, a file path or a credential.
+  errorFormatter({ shape, error }) {
+    const { code, details } = gatewayErrorOf(error);
+    const zod = error.cause instanceof ZodError ? error.cause : undefined;
+    const message = zod
+      ? `invalid input: ${zod.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`
+      : code === 'INTERNAL' && !(error.cause instanceof GatewayError)
+        ? 'internal error'
+        : shape.message;
+    const data: GatewayErrorData = {
+      code: shape.data.code,
+      httpStatus: shape.data.httpStatus,
+      ...(shape.data.path ? { path: shape.data.path } : {}),
+      gatewayCode: zod ? 'BAD_REQUEST' : code,
+      ...(details ? { details } : {}),
+      ...(zod ? { issues: zod.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } : {}),
+    };
+    return { code: shape.code, message, data };
+  },
+});
+
+export const router = t.router;
+export const mergeRouters = t.mergeRouters;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Domain errors thrown anywhere below a procedure become typed tRPC errors. */
+const mapDomainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof GatewayError) {
+    const mapped = toTrpcError(result.error.cause);
+    Object.assign(result.error, { code: mapped.code });
+  }
+  return result;
+});
+
+const base = t.procedure.use(mapDomainErrors);
+
+function requireRole(...roles: GatewayContext['conn']['role'][]) {
+  return t.middleware(({ ctx, next }) => {
+    if (!roles.includes(ctx.conn.role)) {
+      const reason =
+        ctx.conn.role === 'pairing'
+          ? 'an unpaired node may only request pairing (node.pair.request)'
+          : `this procedure is for ${roles.join(' or ')} connections`;
+      throw toTrpcError(new GatewayError(ctx.conn.role === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN', reason));
+    }
+    return next();
+  });
+}
+
+/** Any authenticated connection (operator, node, or a node waiting for pairing). */
+export const publicProcedure = base;
+/** Operators: the CLI, the dashboard, scripts. */
+export const operatorProcedure = base.use(requireRole('operator'));
+/** Paired nodes only. */
+export const nodeProcedure = base.use(requireRole('node'));
+/** Unpaired nodes asking to be paired (and nothing else). */
+export const pairingProcedure = base.use(requireRole('pairing'));

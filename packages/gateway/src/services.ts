@@ -1,0 +1,27 @@
+import type { HealthOutput, LoopgateConfig, StatusOutput } from '@loopgate/protocol';
+import type { Logger } from 'pino';
+import type { EventBus } from './events/index.js';
+import type { ConnectionInfo, GatewayContext } from './router/context.js';
+
+/** Live connections by id, for counts, presence and targeted closes (revoke, rotate). */
+export interface ConnectionTracker {
+  all(): Iterable<ConnectionInfo>;
+  counts(): { operators: number; nodes: number; total: number };
+}
+
+/**
+ * Everything a procedure may reach. Each concern (nodes, agent, sessions,
+ * channels) adds its service here and is constructed in `gateway.ts`.
+ */
+export interface GatewayServices {
+  config: LoopgateConfig;
+  stateDir: string;
+  log: Logger;
+  events: EventBus;
+  startedAt: number;
+  connections: ConnectionTracker;
+  health(): HealthOutput;
+  status(options: { deep: boolean }): Promise<StatusOutput>;
+  /** Runs a procedure by dotted name (the `call` door) with the caller's context. */
+  dispatch(method: string, params: unknown, ctx: GatewayContext, signal: AbortSignal | undefined): Promise<unknown>;
+}

@@ -1,0 +1,1 @@
+export { fsyncDirectory, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';

@@ -1,0 +1,197 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { CloseCode } from '@loopgate/protocol';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+export type UpgradeDecision = { ok: true } | { ok: false; status: number; reason: string; headers?: Record<string, string> };
+
+export type ListenerOptions = {
+  hosts: string[];
+  port: number;
+  tls?: { cert: string; key: string } | undefined;
+  maxPayloadBytes: number;
+  headersTimeoutMs: number;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  /** Decides, from headers and peer address alone, whether an upgrade may proceed. */
+  admit(request: IncomingMessage): UpgradeDecision;
+  onConnection(socket: WebSocket, request: IncomingMessage): void;
+  /** Plain HTTP requests (webhooks); return false to answer 426. */
+  onHttpRequest?(request: IncomingMessage, response: ServerResponse): boolean;
+};
+
+export type BoundAddress = { host: string; port: number; url: string };
+
+type Tracked = WebSocket & { loopgateAlive?: boolean; loopgatePingAt?: number };
+
+/**
+ * The sockets: one HTTP(S) server per bind host sharing one `ws` server in
+ * `noServer` mode, so admission (Origin, Host, caps, lockouts) is decided
+ * before the upgrade is accepted and a refused peer never gets a WebSocket.
+ */
+export class Listener {
+  readonly #opts: ListenerOptions;
+  readonly #servers: Server[] = [];
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Set<Tracked>();
+  #bound: BoundAddress[] = [];
+  #pingTimer: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(options: ListenerOptions) {
+    this.#opts = options;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+  }
+
+  get addresses(): BoundAddress[] {
+    return this.#bound;
+  }
+
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  async listen(): Promise<BoundAddress[]> {
+    let port = this.#opts.port;
+    for (const host of this.#opts.hosts) {
+      const server = this.#createServer();
+      try {
+        await listenOn(server, host, port);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        // ::1 may be missing (IPv6 disabled): loopback on IPv4 alone is fine.
+        if (host === '::1' && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) continue;
+        await this.close('listen failed');
+        throw error;
+      }
+      this.#servers.push(server);
+      // Port 0 picks a free port once; the other hosts reuse it so clients see one port.
+      port = (server.address() as AddressInfo).port;
+      const scheme = this.#opts.tls ? 'wss' : 'ws';
+      const shown = host.includes(':') ? `[${host}]` : host;
+      this.#bound.push({ host, port, url: `${scheme}://${shown}:${port}` });
+    }
+    this.#pingTimer = setInterval(() => this.#sweep(), this.#opts.pingIntervalMs);
+    this.#pingTimer.unref();
+    return this.#bound;
+  }
+
+  /** Stops accepting, closes every socket with `reason`, and waits (bounded) for them to go. */
+  async close(reason = 'gateway shutting down'): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#pingTimer);
+    const closes = [...this.#sockets].map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === socket.CLOSED) return resolve();
+          socket.once('close', () => resolve());
+          socket.close(CloseCode.goingAway, reason);
+          setTimeout(() => {
+            socket.terminate();
+            resolve();
+          }, 1_000).unref();
+        }),
+    );
+    await Promise.all(closes);
+    await Promise.all(
+      this.#servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+    this.#servers.length = 0;
+    this.#wss.close();
+  }
+
+  #createServer(): Server {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#opts.onHttpRequest?.(req, res)) return;
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end('Loopgate speaks tRPC over WebSocket here; connect with the loopgate client.\n');
+    };
+    const server: Server = this.#opts.tls
+      ? (createHttpsServer({ cert: this.#opts.tls.cert, key: this.#opts.tls.key }, handler) as unknown as Server)
+      : createHttpServer(handler);
+    // Slowloris: a peer trickling headers is cut off quickly, upgrade or not.
+    server.headersTimeout = this.#opts.headersTimeoutMs;
+    server.requestTimeout = this.#opts.headersTimeoutMs * 2;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
+    server.on('clientError', (_err, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    return server;
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (this.#closing) return refuse(socket, 503, 'gateway shutting down');
+    const decision = this.#opts.admit(req);
+    if (!decision.ok) return refuse(socket, decision.status, decision.reason, decision.headers);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const tracked = ws as Tracked;
+      tracked.loopgateAlive = true;
+      this.#sockets.add(tracked);
+      ws.on('pong', () => {
+        tracked.loopgateAlive = true;
+      });
+      ws.once('close', () => this.#sockets.delete(tracked));
+      this.#opts.onConnection(ws, req);
+    });
+  }
+
+  /**
+   * Protocol-level keepalive: a peer that hasn't answered the previous ping
+   * within `pongTimeoutMs` is terminated. One timer for all sockets.
+   */
+  #sweep(): void {
+    const now = Date.now();
+    for (const socket of this.#sockets) {
+      if (!socket.loopgateAlive && now - (socket.loopgatePingAt ?? now) >= this.#opts.pongTimeoutMs) {
+        socket.terminate();
+        continue;
+      }
+      if (socket.loopgateAlive) {
+        socket.loopgateAlive = false;
+        socket.loopgatePingAt = now;
+        socket.ping();
+      }
+    }
+    // Check again once the pong deadline has passed, instead of a full interval later.
+    setTimeout(() => {
+      const deadline = Date.now() - this.#opts.pongTimeoutMs;
+      for (const socket of this.#sockets) {
+        if (!socket.loopgateAlive && (socket.loopgatePingAt ?? Number.POSITIVE_INFINITY) <= deadline) socket.terminate();
+      }
+    }, this.#opts.pongTimeoutMs + 10).unref();
+  }
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function refuse(socket: Socket, status: number, reason: string, headers: Record<string, string> = {}): void {
+  const statusText: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const body = `${reason}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText[status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
+  );
+}

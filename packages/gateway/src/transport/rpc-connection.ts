@@ -1,0 +1,402 @@
+import type { IncomingMessage } from 'node:http';
+import { CloseCode, GatewayError } from '@loopgate/protocol';
+import {
+  type AnyRouter,
+  callTRPCProcedure,
+  getErrorShape,
+  getTRPCErrorFromUnknown,
+  TRPCError,
+} from '@trpc/server';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
+import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
+import { isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
+import type { WebSocket } from 'ws';
+import { toTrpcError } from '../router/trpc.js';
+import type { GatewayContext } from '../router/context.js';
+import { setMaxPayload } from './ws-internals.js';
+
+const OPEN = 1;
+
+export type RpcConnectionLimits = {
+  preAuthMaxPayloadBytes: number;
+  maxPayloadBytes: number;
+  maxBufferedBytes: number;
+  maxBatchSize: number;
+  maxSubscriptionsPerConnection: number;
+  authTimeoutMs: number;
+};
+
+export type RpcConnectionOptions = {
+  router: AnyRouter;
+  socket: WebSocket;
+  request: IncomingMessage;
+  limits: RpcConnectionLimits;
+  /**
+   * Turns the connection params (null when the client sent none) into a
+   * context, or throws a `GatewayError` (UNAUTHORIZED, RATE_LIMITED, ...).
+   */
+  authenticate(params: Record<string, string> | null): Promise<GatewayContext> | GatewayContext;
+  onError?(error: TRPCError, path: string | undefined): void;
+  onClosed?(ctx: GatewayContext | undefined, code: number): void;
+};
+
+type Id = number | string;
+
+/**
+ * One WebSocket speaking tRPC's WebSocket protocol, written for this gateway
+ * instead of using `applyWSSHandler` because the stock adapter has no
+ * per-socket backpressure, no subscription cap, no size limit before auth,
+ * keeps credentials-failed sockets half-open, and allocates an
+ * AbortController and several closures per request. The wire format is
+ * unchanged, so stock tRPC clients work against it.
+ */
+export class RpcConnection {
+  readonly #router: AnyRouter;
+  readonly #socket: WebSocket;
+  readonly #limits: RpcConnectionLimits;
+  readonly #opts: RpcConnectionOptions;
+  readonly #transformer: AnyRouter['_def']['_config']['transformer'];
+  readonly #closed = new AbortController();
+  readonly #subscriptions = new Map<Id, AbortController>();
+  /** Set once authenticated; requests that arrive while auth is pending wait on `#pending`. */
+  #ctx: GatewayContext | undefined;
+  #pending: Promise<GatewayContext | undefined> | undefined;
+  #authTimer: NodeJS.Timeout | undefined;
+  #slow = false;
+
+  constructor(opts: RpcConnectionOptions) {
+    this.#opts = opts;
+    this.#router = opts.router;
+    this.#socket = opts.socket;
+    this.#limits = opts.limits;
+    this.#transformer = opts.router._def._config.transformer;
+
+    setMaxPayload(opts.socket, opts.limits.preAuthMaxPayloadBytes);
+    this.#authTimer = setTimeout(() => {
+      this.close(CloseCode.authDeadline, 'authentication timeout: send connectionParams first');
+    }, opts.limits.authTimeoutMs);
+    this.#authTimer.unref();
+
+    const expectsParams = new URL(opts.request.url ?? '/', 'http://x').searchParams.get('connectionParams') === '1';
+    if (!expectsParams) this.#pending = this.#authenticate(null);
+
+    opts.socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    opts.socket.on('error', () => {
+      // ws reports protocol violations (bad frames, oversized payloads) here and closes the socket itself
+    });
+    opts.socket.once('close', (code) => this.#onClose(code));
+  }
+
+  /** Aborts when the socket closes; procedures hang per-connection cleanup on it. */
+  get closedSignal(): AbortSignal {
+    return this.#closed.signal;
+  }
+
+  get context(): GatewayContext | undefined {
+    return this.#ctx;
+  }
+
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  close(code: number, reason: string): void {
+    const state = this.#socket.readyState;
+    if (state === OPEN || state === 0) this.#socket.close(code, truncateReason(reason));
+  }
+
+  async #authenticate(params: Record<string, string> | null): Promise<GatewayContext | undefined> {
+    try {
+      const ctx = await this.#opts.authenticate(params);
+      clearTimeout(this.#authTimer);
+      this.#ctx = ctx;
+      setMaxPayload(this.#socket, this.#limits.maxPayloadBytes);
+      return ctx;
+    } catch (cause) {
+      clearTimeout(this.#authTimer);
+      const error = cause instanceof GatewayError ? cause : new GatewayError('UNAUTHORIZED', 'authentication failed');
+      // Tell the client why in a frame it can parse, then close with a code it
+      // must not retry on. Stock clients see the frame; ours also the code.
+      this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
+      const code = error.code === 'RATE_LIMITED' ? CloseCode.rateLimited : CloseCode.unauthorized;
+      const retry = typeof error.details?.retryAfterMs === 'number' ? ` retryAfterMs=${error.details.retryAfterMs}` : '';
+      this.close(code, `${error.code}: ${error.message}${retry}`);
+      return undefined;
+    }
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    const text = isBinary ? undefined : data.toString('utf8');
+    if (text === undefined) {
+      this.#respondError(null, new GatewayError('BAD_REQUEST', 'binary frames are not supported; send JSON text'));
+      return;
+    }
+    if (text.length === 4) {
+      if (text === 'PING') {
+        this.#socket.send('PONG');
+        return;
+      }
+      if (text === 'PONG') return;
+    }
+
+    if (!this.#ctx && !this.#pending) {
+      this.#pending = this.#authenticate(parseConnectionParams(text));
+      return;
+    }
+
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      this.#respondError(null, new GatewayError('BAD_REQUEST', 'malformed JSON frame'), 'PARSE_ERROR');
+      return;
+    }
+
+    if (Array.isArray(parsed)) {
+      if (parsed.length > this.#limits.maxBatchSize) {
+        this.#rejectBatch(parsed);
+        return;
+      }
+      for (let i = 0; i < parsed.length; i++) this.#dispatch(parsed[i], i);
+      return;
+    }
+    this.#dispatch(parsed, 0);
+  }
+
+  #dispatch(raw: unknown, batchIndex: number): void {
+    let msg: TRPCClientOutgoingMessage;
+    try {
+      msg = parseTRPCMessage(raw, this.#transformer);
+    } catch (cause) {
+      const id = idOf(raw);
+      const message = cause instanceof Error ? cause.message : 'invalid message';
+      this.#respondError(id, new GatewayError('BAD_REQUEST', `invalid request: ${message}`), 'PARSE_ERROR');
+      return;
+    }
+    if (msg.id === null) {
+      this.#respondError(null, new GatewayError('BAD_REQUEST', 'request `id` is required'), 'PARSE_ERROR');
+      return;
+    }
+    if (msg.method === 'subscription.stop') {
+      this.#subscriptions.get(msg.id)?.abort();
+      return;
+    }
+    const ctx = this.#ctx;
+    if (ctx) {
+      void this.#run(msg, ctx, batchIndex);
+    } else {
+      void this.#pending?.then((c) => c && this.#run(msg, c, batchIndex));
+    }
+  }
+
+  async #run(msg: Exclude<TRPCClientOutgoingMessage, { method: 'subscription.stop' }>, ctx: GatewayContext, batchIndex: number): Promise<void> {
+    const { jsonrpc } = msg;
+    const id = msg.id as Id; // null ids were answered in #dispatch
+    const type = msg.method;
+    const { path, lastEventId } = msg.params;
+    let input = msg.params.input;
+    if (lastEventId !== undefined) {
+      input = input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
+    }
+
+    if (type === 'subscription') {
+      if (this.#subscriptions.has(id)) {
+        this.#respondError(id, new GatewayError('BAD_REQUEST', `duplicate subscription id ${String(id)}`), undefined, jsonrpc);
+        return;
+      }
+      if (this.#subscriptions.size >= this.#limits.maxSubscriptionsPerConnection) {
+        this.#respondError(
+          id,
+          new GatewayError('LIMIT_EXCEEDED', `at most ${this.#limits.maxSubscriptionsPerConnection} subscriptions per connection`),
+          undefined,
+          jsonrpc,
+        );
+        return;
+      }
+      await this.#runSubscription(id, jsonrpc, path, input, ctx, batchIndex);
+      return;
+    }
+
+    try {
+      const data = await callTRPCProcedure({
+        router: this.#router,
+        path,
+        getRawInput: async () => input,
+        ctx,
+        type,
+        signal: this.#closed.signal,
+        batchIndex,
+      });
+      if (this.#socket.readyState !== OPEN) return;
+      this.#send(
+        jsonrpc === undefined
+          ? { id, result: { type: 'data', data: this.#transformer.output.serialize(data) } }
+          : { id, jsonrpc, result: { type: 'data', data: this.#transformer.output.serialize(data) } },
+      );
+    } catch (cause) {
+      this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type, input);
+    }
+  }
+
+  async #runSubscription(
+    id: Id,
+    jsonrpc: '2.0' | undefined,
+    path: string,
+    input: unknown,
+    ctx: GatewayContext,
+    batchIndex: number,
+  ): Promise<void> {
+    const controller = new AbortController();
+    this.#subscriptions.set(id, controller);
+    let iterator: AsyncIterator<unknown> | undefined;
+    const onAbort = () => {
+      // A generator parked at `yield` only finishes when asked to.
+      void iterator?.return?.().catch(() => {});
+    };
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await callTRPCProcedure({
+        router: this.#router,
+        path,
+        getRawInput: async () => input,
+        ctx,
+        type: 'subscription',
+        signal: controller.signal,
+        batchIndex,
+      });
+      const iterable: AsyncIterable<unknown> | undefined = isObservable(result)
+        ? observableToAsyncIterable(result, controller.signal)
+        : isAsyncIterable(result)
+          ? result
+          : undefined;
+      if (!iterable) {
+        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `subscription ${path} returned no stream` });
+      }
+      if (controller.signal.aborted || this.#socket.readyState !== OPEN) return;
+      this.#send({ id, jsonrpc, result: { type: 'started' } });
+      iterator = iterable[Symbol.asyncIterator]();
+      const serialize = this.#transformer.output.serialize;
+      while (!controller.signal.aborted) {
+        const next = await iterator.next();
+        if (next.done || controller.signal.aborted) break;
+        const value = next.value;
+        if (isTrackedEnvelope(value)) {
+          const trackedId = value[0];
+          this.#send({ id, jsonrpc, result: { type: 'data', id: trackedId, data: serialize({ id: trackedId, data: value[1] }) } });
+        } else {
+          this.#send({ id, jsonrpc, result: { type: 'data', data: serialize(value) } });
+        }
+      }
+    } catch (cause) {
+      if (!controller.signal.aborted) {
+        this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, 'subscription', input);
+      }
+    } finally {
+      controller.signal.removeEventListener('abort', onAbort);
+      this.#subscriptions.delete(id);
+      if (!controller.signal.aborted) controller.abort();
+      void iterator?.return?.().catch(() => {});
+      if (this.#socket.readyState === OPEN) this.#send({ id, jsonrpc, result: { type: 'stopped' } });
+    }
+  }
+
+  #errorShape(error: TRPCError, path: string | undefined, type: 'query' | 'mutation' | 'subscription' | 'unknown', input?: unknown) {
+    return getErrorShape({ config: this.#router._def._config, error, type, path, input, ctx: this.#ctx });
+  }
+
+  #respondTrpcError(
+    id: Id | null,
+    jsonrpc: '2.0' | undefined,
+    error: TRPCError,
+    path: string | undefined,
+    type: 'query' | 'mutation' | 'subscription' | 'unknown',
+    input?: unknown,
+  ): void {
+    this.#opts.onError?.(error, path);
+    if (this.#socket.readyState !== OPEN) return;
+    const shape = this.#errorShape(error, path, type, input);
+    this.#send({ id, jsonrpc, error: this.#transformer.output.serialize(shape) });
+  }
+
+  #respondError(
+    id: Id | null,
+    error: GatewayError,
+    trpcCode?: 'PARSE_ERROR',
+    jsonrpc?: '2.0',
+  ): void {
+    const trpcError = trpcCode ? new TRPCError({ code: trpcCode, message: error.message, cause: error }) : toTrpcError(error);
+    this.#respondTrpcError(id, jsonrpc, trpcError, undefined, 'unknown');
+  }
+
+  /** Every request in an over-long batch gets the error, so no caller waits forever. */
+  #rejectBatch(batch: unknown[]): void {
+    const error = new GatewayError('LIMIT_EXCEEDED', `batch of ${batch.length} exceeds the limit of ${this.#limits.maxBatchSize}`);
+    let answered = false;
+    for (const raw of batch) {
+      const id = idOf(raw);
+      if (id !== null) {
+        this.#respondError(id, error);
+        answered = true;
+      }
+    }
+    if (!answered) this.#respondError(null, error);
+  }
+
+  /**
+   * The one place bytes leave: a socket whose peer stops reading is closed as
+   * soon as its queue crosses the cap, instead of letting the gateway buffer
+   * without bound (the stock adapter's failure mode).
+   */
+  #send(message: unknown): void {
+    const socket = this.#socket;
+    if (socket.readyState !== OPEN || this.#slow) return;
+    socket.send(JSON.stringify(message));
+    if (socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
+  }
+
+  #onSlowConsumer(): void {
+    this.#slow = true;
+    this.close(CloseCode.slowConsumer, 'slow consumer: outgoing buffer limit exceeded; reconnect and resume');
+    // The close frame queues behind the stuck bytes; free them regardless.
+    setTimeout(() => this.#socket.terminate(), 250).unref();
+  }
+
+  #onClose(code: number): void {
+    clearTimeout(this.#authTimer);
+    for (const sub of this.#subscriptions.values()) sub.abort();
+    this.#subscriptions.clear();
+    this.#closed.abort();
+    this.#opts.onClosed?.(this.#ctx, code);
+  }
+}
+
+function parseConnectionParams(text: string): Record<string, string> | null {
+  try {
+    const msg = JSON.parse(text) as { method?: unknown; data?: unknown };
+    if (msg?.method !== 'connectionParams' || msg.data === null || typeof msg.data !== 'object') return null;
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(msg.data as Record<string, unknown>)) {
+      if (typeof value === 'string') out[key] = value;
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function idOf(raw: unknown): Id | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === 'object' && Symbol.asyncIterator in value;
+}
+
+/** WebSocket close reasons are limited to 123 bytes. */
+function truncateReason(reason: string): string {
+  const buf = Buffer.from(reason);
+  return buf.length <= 123 ? reason : buf.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}
+

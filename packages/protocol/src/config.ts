@@ -1,0 +1,204 @@
+import { z } from 'zod';
+import { DEFAULT_PORT } from './constants.js';
+
+const port = z
+  .number({ error: 'expected integer 0-65535' })
+  .int({ error: 'expected integer 0-65535' })
+  .min(0, { error: 'expected integer 0-65535' })
+  .max(65535, { error: 'expected integer 0-65535' });
+const positiveInt = z.number().int().positive();
+const ms = z.number().int().min(1);
+
+export const BindMode = z.enum(['loopback', 'lan', 'tailnet', 'custom', 'auto']);
+export type BindMode = z.infer<typeof BindMode>;
+export const AuthMode = z.enum(['token', 'password']);
+export type AuthMode = z.infer<typeof AuthMode>;
+
+/** A TLS pin: `AA:BB:…`, plain hex, or `sha256/<hex|base64>`; a list allows rotation. */
+export const TlsFingerprintSetting = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const SshTunnelConfig = z.strictObject({
+  /** `user@host` or an alias from ~/.ssh/config. */
+  target: z.string().min(1),
+  port: port.optional(),
+  identityFile: z.string().optional(),
+  /** Local end of the forward (default: the gateway port, or a free one if allowed). */
+  localPort: port.optional(),
+  remotePort: port.optional(),
+  /** When the local port is taken by something else, pick a free one instead of failing. */
+  allowPortFallback: z.boolean().default(false),
+});
+export type SshTunnelConfig = z.infer<typeof SshTunnelConfig>;
+
+export const RemoteConfig = z.strictObject({
+  url: z.string().optional(),
+  /** A client credential only: it never enables or changes server auth. */
+  token: z.string().optional(),
+  password: z.string().optional(),
+  tlsFingerprint: TlsFingerprintSetting.optional(),
+  ssh: SshTunnelConfig.optional(),
+});
+export type RemoteConfig = z.infer<typeof RemoteConfig>;
+
+export const LimitsConfig = z.strictObject({
+  /** Largest frame accepted before the connection has authenticated. */
+  preAuthMaxPayloadBytes: positiveInt.default(64 * 1024),
+  /** Largest frame accepted from an authenticated connection (close 1009 beyond). */
+  maxPayloadBytes: positiveInt.default(4 * 1024 * 1024),
+  /** Outgoing bytes a socket may have queued before it is treated as a slow consumer. */
+  maxBufferedBytes: positiveInt.default(8 * 1024 * 1024),
+  maxBatchSize: positiveInt.default(64),
+  maxSubscriptionsPerConnection: positiveInt.default(64),
+  maxConnections: positiveInt.default(4096),
+  maxConnectionsPerAddress: positiveInt.default(256),
+  /** A socket that has not authenticated by then is closed. */
+  authTimeoutMs: ms.default(5_000),
+  /** Protocol-level ping interval; a peer that misses a pong for `pongTimeoutMs` is reaped. */
+  pingIntervalMs: ms.default(15_000),
+  pongTimeoutMs: ms.default(5_000),
+  /** Upgrade requests whose headers have not arrived by then are cut off (slowloris). */
+  headersTimeoutMs: ms.default(5_000),
+});
+export type LimitsConfig = z.infer<typeof LimitsConfig>;
+
+export const RateLimitConfig = z.strictObject({
+  maxFailures: positiveInt.default(10),
+  windowMs: ms.default(60_000),
+  lockoutMs: ms.default(5 * 60_000),
+});
+
+export const AuthConfig = z.strictObject({
+  mode: AuthMode.optional(),
+  token: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+  password: z.string().min(8, { error: 'expected at least 8 characters' }).optional(),
+  allowTailscale: z.boolean().default(false),
+  rateLimit: RateLimitConfig.default(RateLimitConfig.parse({})),
+  /** Browser origins allowed to open the socket; requests without Origin (CLI, native) are always fine. */
+  allowedOrigins: z.array(z.string()).default([]),
+  /** Extra Host header names accepted besides loopback and the bound addresses (DNS-rebinding guard). */
+  allowedHosts: z.array(z.string()).default([]),
+});
+
+export const TlsConfig = z.strictObject({
+  enabled: z.boolean().default(false),
+  certPath: z.string().optional(),
+  keyPath: z.string().optional(),
+});
+
+export const NodesConfig = z.strictObject({
+  autoApproveLoopback: z.boolean().default(false),
+  invokeTimeoutMs: ms.default(30_000),
+  pendingTtlMs: ms.default(5 * 60_000),
+  maxPending: positiveInt.default(32),
+  idempotencyWindowMs: ms.default(10 * 60_000),
+  maxParamsBytes: positiveInt.default(1024 * 1024),
+  maxResultBytes: positiveInt.default(4 * 1024 * 1024),
+});
+
+export const EventsConfig = z.strictObject({
+  /** Durable events kept for `lastEventId` resume. */
+  replayBufferSize: positiveInt.default(2_000),
+  healthTickMs: ms.default(10_000),
+});
+
+export const GatewayConfig = z.strictObject({
+  port: port.default(DEFAULT_PORT),
+  bind: BindMode.default('loopback'),
+  customBindHost: z.string().optional(),
+  mode: z.enum(['local', 'remote']).default('local'),
+  auth: AuthConfig.default(AuthConfig.parse({})),
+  tls: TlsConfig.default(TlsConfig.parse({})),
+  remote: RemoteConfig.optional(),
+  limits: LimitsConfig.default(LimitsConfig.parse({})),
+  nodes: NodesConfig.default(NodesConfig.parse({})),
+  events: EventsConfig.default(EventsConfig.parse({})),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+export const OpenAiProviderConfig = z.strictObject({
+  baseUrl: z.string().url().default('https://api.openai.com/v1'),
+  model: z.string().min(1).default('gpt-4o-mini'),
+  /** Prefer LOOPGATE_OPENAI_API_KEY / OPENAI_API_KEY in the environment over the file. */
+  apiKey: z.string().optional(),
+  timeoutMs: ms.default(60_000),
+  maxToolRounds: positiveInt.default(8),
+  systemPrompt: z.string().optional(),
+});
+
+export const AgentConfig = z.strictObject({
+  provider: z.enum(['local', 'openai']).default('local'),
+  openai: OpenAiProviderConfig.default(OpenAiProviderConfig.parse({})),
+  /** Transcript entries of earlier turns replayed to the model as context. */
+  maxHistoryEntries: positiveInt.default(200),
+  /** Runs waiting behind the active one in a session before new ones are refused. */
+  maxQueuedPerSession: positiveInt.default(16),
+});
+
+export const TelegramChannelConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Prefer LOOPGATE_TELEGRAM_BOT_TOKEN in the environment over the file. */
+  botToken: z.string().optional(),
+  apiBaseUrl: z.string().url().default('https://api.telegram.org'),
+  /** Chat ids allowed to talk to the agent; empty means nobody. */
+  allowedChatIds: z.array(z.union([z.number().int(), z.string()])).default([]),
+  pollTimeoutSec: z.number().int().min(0).max(50).default(25),
+});
+
+export const WebhookChannelConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Inbound POSTs are accepted on the gateway port under this path. */
+  path: z.string().startsWith('/').default('/hooks/inbound'),
+  /** HMAC-SHA256 secret for the `x-loopgate-signature` header, both directions. */
+  secret: z.string().min(16).optional(),
+  outboundUrl: z.string().url().optional(),
+  maxRetries: z.number().int().min(0).max(10).default(3),
+});
+
+export const ChannelsConfig = z.strictObject({
+  webchat: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  webhook: WebhookChannelConfig.optional(),
+  telegram: TelegramChannelConfig.optional(),
+});
+
+export const LoggingConfig = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Log file; default `<stateDir>/logs/gateway.log`. */
+  file: z.string().optional(),
+  stderr: z.boolean().default(false),
+});
+
+export const LoopgateConfig = z.strictObject({
+  gateway: GatewayConfig.default(GatewayConfig.parse({})),
+  agent: AgentConfig.default(AgentConfig.parse({})),
+  channels: ChannelsConfig.default(ChannelsConfig.parse({})),
+  logging: LoggingConfig.default(LoggingConfig.parse({})),
+});
+export type LoopgateConfig = z.infer<typeof LoopgateConfig>;
+/** What a config file or a programmatic caller may give: every key optional. */
+export type LoopgateConfigInput = z.input<typeof LoopgateConfig>;
+
+/**
+ * Renders zod issues as `key.path: reason, got <value>` lines — what an operator
+ * needs to fix a config file, and nothing else (no stack, no internals).
+ */
+export function formatConfigIssues(error: z.ZodError, input: unknown): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.') || '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      const prefix = path === '(root)' ? '' : `${path}.`;
+      return `${issue.keys.map((k) => prefix + k).join(', ')}: unknown key`;
+    }
+    const received = valueAt(input, issue.path);
+    const got = received === undefined ? 'nothing' : JSON.stringify(received);
+    return `${path}: ${issue.message}, got ${got}`;
+  });
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { BindMode } from './config.js';
+
+export const ConnectionRole = z.enum(['operator', 'node', 'pairing']);
+export type ConnectionRole = z.infer<typeof ConnectionRole>;
+
+/**
+ * What a client sends as tRPC `connectionParams` (the first frame). Credentials
+ * travel here and never in the URL. Values are strings because tRPC's
+ * connection params are a string map.
+ */
+export const ConnectionParams = z.object({
+  token: z.string().optional(),
+  password: z.string().optional(),
+  /** `node` with a `nodeToken` is a paired node; `node` without one may only request pairing. */
+  role: ConnectionRole.optional(),
+  nodeToken: z.string().optional(),
+  clientName: z.string().max(128).optional(),
+  clientVersion: z.string().max(64).optional(),
+});
+export type ConnectionParams = z.infer<typeof ConnectionParams>;
+
+export const HealthOutput = z.object({
+  ok: z.boolean(),
+  version: z.string(),
+  uptimeMs: z.number(),
+  /** Event-loop delay p99 over the last interval, in milliseconds. */
+  eventLoopDelayMs: z.number(),
+  connections: z.object({ operators: z.number(), nodes: z.number(), total: z.number() }),
+  /** How long the check itself took, in milliseconds. */
+  checkDurationMs: z.number(),
+});
+export type HealthOutput = z.infer<typeof HealthOutput>;
+
+export const StatusInput = z.object({ deep: z.boolean().optional() }).optional();
+
+export const ChannelStatus = z.object({
+  name: z.string(),
+  state: z.enum(['running', 'stopped', 'error', 'disabled']),
+  detail: z.string().optional(),
+  probe: z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).optional(),
+});
+export type ChannelStatus = z.infer<typeof ChannelStatus>;
+
+export const StatusOutput = z.object({
+  version: z.string(),
+  pid: z.number(),
+  startedAt: z.number(),
+  bind: z.object({
+    mode: BindMode,
+    addresses: z.array(z.string()),
+    port: z.number(),
+    urls: z.array(z.string()),
+  }),
+  auth: z.object({
+    mode: z.enum(['token', 'password']),
+    /** Where the credential came from (never the credential itself). */
+    source: z.enum(['config', 'env', 'generated']),
+    allowTailscale: z.boolean(),
+  }),
+  tls: z.object({ enabled: z.boolean(), fingerprint: z.string().optional() }),
+  connections: z.object({ operators: z.number(), nodes: z.number(), total: z.number() }),
+  nodes: z.object({ paired: z.number(), online: z.number(), pending: z.number() }),
+  sessions: z.object({ total: z.number(), activeRuns: z.number() }),
+  channels: z.array(ChannelStatus),
+  events: z.object({ lastEventId: z.string().nullable() }),
+  deep: z
+    .object({
+      nodes: z.array(z.object({ nodeId: z.string(), name: z.string(), ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() })),
+    })
+    .optional(),
+});
+export type StatusOutput = z.infer<typeof StatusOutput>;
+
+/** The untyped door: any procedure by dotted name with JSON params. */
+export const CallInput = z.object({
+  method: z.string().min(1).max(128).regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)*$/, 'expected a dotted procedure name'),
+  params: z.unknown().optional(),
+});
+export type CallInput = z.infer<typeof CallInput>;
+
+export const EventsInput = z
+  .object({
+    /** Resume after this event id (tRPC fills it from the last tracked id on reconnect). */
+    lastEventId: z.string().nullish(),
+    /** Only events whose type starts with one of these prefixes. */
+    types: z.array(z.string()).max(32).optional(),
+  })
+  .optional();

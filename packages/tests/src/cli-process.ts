@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI_ENTRY = join(REPO_ROOT, 'apps/cli/src/main.ts');
+const TSX_LOADER = createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx');
+
+/** node args that run a workspace TypeScript entry from source, as `pnpm loopgate` does. */
+export function sourceNodeArgs(entry: string): string[] {
+  return ['--conditions=@loopgate/source', '--import', TSX_LOADER, entry];
+}
+
+export type CliResult = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string };
+
+/** Spawns the real `loopgate` CLI from source as a child process. */
+export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
+  return spawn(process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs the CLI to completion (bounded) and collects its output. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawnCli(args, options);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`loopgate ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, options.timeoutMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Resolves once `predicate` holds on the child's accumulated stdout (or stderr), bounded. */
+export function waitForOutput(
+  child: ChildProcess,
+  predicate: (text: string) => boolean,
+  options: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {},
+): Promise<string> {
+  const stream = options.stream === 'stderr' ? child.stderr : child.stdout;
+  return new Promise((resolvePromise, reject) => {
+    let text = '';
+    const timer = setTimeout(() => {
+      stream?.off('data', onData);
+      reject(new Error(`timed out waiting for output; got: ${text.slice(-2000)}`));
+    }, options.timeoutMs ?? 15_000);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (predicate(text)) {
+        clearTimeout(timer);
+        stream?.off('data', onData);
+        resolvePromise(text);
+      }
+    };
+    stream?.on('data', onData);
+    child.once('exit', () => {
+      if (!predicate(text)) {
+        clearTimeout(timer);
+        reject(new Error(`process exited before expected output; got: ${text.slice(-2000)}`));
+      }
+    });
+  });
+}
