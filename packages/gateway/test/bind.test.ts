@@ -14,8 +14,23 @@ import {
 function iface(address: string, internal = false): NetworkInterfaceInfo {
   const v6 = address.includes(':');
   return v6
-    ? { address, netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '00:00:00:00:00:00', internal, cidr: null, scopeid: 0 }
-    : { address, netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null };
+    ? {
+        address,
+        netmask: 'ffff:ffff:ffff:ffff::',
+        family: 'IPv6',
+        mac: '00:00:00:00:00:00',
+        internal,
+        cidr: null,
+        scopeid: 0,
+      }
+    : {
+        address,
+        netmask: '255.255.255.0',
+        family: 'IPv4',
+        mac: '00:00:00:00:00:00',
+        internal,
+        cidr: null,
+      };
 }
 
 const laptop = {
@@ -38,7 +53,9 @@ function thrown(fn: () => unknown): GatewayError {
 describe('resolveBindHosts', () => {
   it('loopback listens on 127.0.0.1 and ::1 when IPv6 is available', () => {
     expect(resolveBindHosts('loopback', { interfaces: laptop })).toEqual(['127.0.0.1', '::1']);
-    expect(resolveBindHosts('loopback', { interfaces: laptop, ipv6Available: false })).toEqual(['127.0.0.1']);
+    expect(resolveBindHosts('loopback', { interfaces: laptop, ipv6Available: false })).toEqual([
+      '127.0.0.1',
+    ]);
     expect(resolveBindHosts('loopback', { interfaces: noTailscale })).toEqual(['127.0.0.1']);
   });
 
@@ -64,13 +81,15 @@ describe('resolveBindHosts', () => {
   });
 
   it('custom adds customBindHost to loopback and requires it', () => {
-    expect(resolveBindHosts('custom', { interfaces: laptop, customBindHost: '192.168.1.20' })).toEqual([
-      '127.0.0.1',
-      '::1',
-      '192.168.1.20',
-    ]);
-    expect(resolveBindHosts('custom', { interfaces: noTailscale, customBindHost: '127.0.0.1' })).toEqual(['127.0.0.1']);
-    expect(resolveBindHosts('custom', { interfaces: laptop, customBindHost: '[fd00::5]' })).toContain('fd00::5');
+    expect(
+      resolveBindHosts('custom', { interfaces: laptop, customBindHost: '192.168.1.20' }),
+    ).toEqual(['127.0.0.1', '::1', '192.168.1.20']);
+    expect(
+      resolveBindHosts('custom', { interfaces: noTailscale, customBindHost: '127.0.0.1' }),
+    ).toEqual(['127.0.0.1']);
+    expect(
+      resolveBindHosts('custom', { interfaces: laptop, customBindHost: '[fd00::5]' }),
+    ).toContain('fd00::5');
     const error = thrown(() => resolveBindHosts('custom', { interfaces: laptop }));
     expect(error.code).toBe('BAD_REQUEST');
     expect(error.message).toContain('gateway.customBindHost');
@@ -78,10 +97,14 @@ describe('resolveBindHosts', () => {
 
   it('auto prefers loopback, else the first usable IPv4 address', () => {
     expect(resolveBindHosts('auto', { interfaces: laptop })).toEqual(['127.0.0.1', '::1']);
-    expect(resolveBindHosts('auto', { interfaces: { eth0: [iface('fe80::2'), iface('fd00::7'), iface('10.1.2.3')] } })).toEqual([
-      '10.1.2.3',
+    expect(
+      resolveBindHosts('auto', {
+        interfaces: { eth0: [iface('fe80::2'), iface('fd00::7'), iface('10.1.2.3')] },
+      }),
+    ).toEqual(['10.1.2.3']);
+    expect(resolveBindHosts('auto', { interfaces: { eth0: [iface('fd00::7')] } })).toEqual([
+      'fd00::7',
     ]);
-    expect(resolveBindHosts('auto', { interfaces: { eth0: [iface('fd00::7')] } })).toEqual(['fd00::7']);
     expect(thrown(() => resolveBindHosts('auto', { interfaces: {} })).code).toBe('UNAVAILABLE');
   });
 

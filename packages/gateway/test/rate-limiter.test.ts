@@ -6,7 +6,13 @@ const other: AttemptSource = { address: '203.0.113.8', isLoopback: false, hasOri
 const localCli: AttemptSource = { address: '127.0.0.1', isLoopback: true, hasOrigin: false };
 const localBrowser: AttemptSource = { address: '127.0.0.1', isLoopback: true, hasOrigin: true };
 
-function failTimes(limiter: FailedAttemptLimiter, source: AttemptSource, count: number, start: number, stepMs = 1_000) {
+function failTimes(
+  limiter: FailedAttemptLimiter,
+  source: AttemptSource,
+  count: number,
+  start: number,
+  stepMs = 1_000,
+) {
   let last = limiter.check(source, start);
   for (let i = 0; i < count; i++) last = limiter.recordFailure(source, start + i * stepMs);
   return last;
@@ -37,7 +43,10 @@ describe('FailedAttemptLimiter', () => {
     // 60 s after the first burst, those failures no longer count.
     expect(failTimes(limiter, remote, 9, 61_000, 100)).toEqual({ allowed: true });
     // ...while the ones inside it still do: the tenth recent failure locks.
-    expect(limiter.recordFailure(remote, 62_000)).toEqual({ allowed: false, retryAfterMs: 300_000 });
+    expect(limiter.recordFailure(remote, 62_000)).toEqual({
+      allowed: false,
+      retryAfterMs: 300_000,
+    });
   });
 
   it('a success clears earlier failures', () => {
@@ -63,10 +72,22 @@ describe('FailedAttemptLimiter', () => {
   });
 
   it('keeps memory bounded under a flood of distinct addresses, pruning expired ones first', () => {
-    const limiter = new FailedAttemptLimiter({ maxFailures: 3, windowMs: 1_000, lockoutMs: 60_000, maxTrackedAddresses: 100 });
+    const limiter = new FailedAttemptLimiter({
+      maxFailures: 3,
+      windowMs: 1_000,
+      lockoutMs: 60_000,
+      maxTrackedAddresses: 100,
+    });
     failTimes(limiter, remote, 3, 0); // locked until 62 s
     for (let i = 0; i < 10_000; i++) {
-      limiter.recordFailure({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, isLoopback: false, hasOrigin: false }, 5_000 + i);
+      limiter.recordFailure(
+        {
+          address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          isLoopback: false,
+          hasOrigin: false,
+        },
+        5_000 + i,
+      );
       expect(limiter.trackedAddresses).toBeLessThanOrEqual(100);
     }
     limiter.prune(20_000);
@@ -85,11 +106,25 @@ describe('FailedAttemptLimiter', () => {
   });
 
   it('counts IPv6 callers by /64 and IPv4-mapped addresses as IPv4', () => {
-    const limiter = new FailedAttemptLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000 });
+    const limiter = new FailedAttemptLimiter({
+      maxFailures: 2,
+      windowMs: 60_000,
+      lockoutMs: 60_000,
+    });
     limiter.recordFailure({ address: '2001:db8:1:2::1', isLoopback: false, hasOrigin: false }, 0);
-    limiter.recordFailure({ address: '2001:db8:1:2:ffff::9', isLoopback: false, hasOrigin: false }, 1);
-    expect(limiter.check({ address: '2001:0db8:0001:0002::abcd', isLoopback: false, hasOrigin: false }, 2).allowed).toBe(false);
-    expect(limiter.check({ address: '2001:db8:1:3::1', isLoopback: false, hasOrigin: false }, 2).allowed).toBe(true);
+    limiter.recordFailure(
+      { address: '2001:db8:1:2:ffff::9', isLoopback: false, hasOrigin: false },
+      1,
+    );
+    expect(
+      limiter.check(
+        { address: '2001:0db8:0001:0002::abcd', isLoopback: false, hasOrigin: false },
+        2,
+      ).allowed,
+    ).toBe(false);
+    expect(
+      limiter.check({ address: '2001:db8:1:3::1', isLoopback: false, hasOrigin: false }, 2).allowed,
+    ).toBe(true);
     expect(addressKey('::ffff:198.51.100.4')).toBe('198.51.100.4');
     expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
   });

@@ -32,7 +32,11 @@ export type AttemptSource = {
 
 export type RateLimitDecision = { allowed: true } | { allowed: false; retryAfterMs: number };
 
-export const DEFAULT_RATE_LIMIT: RateLimitPolicy = { maxFailures: 10, windowMs: 60_000, lockoutMs: 5 * 60_000 };
+export const DEFAULT_RATE_LIMIT: RateLimitPolicy = {
+  maxFailures: 10,
+  windowMs: 60_000,
+  lockoutMs: 5 * 60_000,
+};
 const DEFAULT_MAX_TRACKED = 10_000;
 
 type Entry = {
@@ -46,14 +50,18 @@ export class FailedAttemptLimiter {
   readonly #entries = new Map<string, Entry>();
 
   constructor(policy: RateLimitPolicy = DEFAULT_RATE_LIMIT) {
-    this.policy = { ...policy, maxTrackedAddresses: policy.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED };
+    this.policy = {
+      ...policy,
+      maxTrackedAddresses: policy.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED,
+    };
   }
 
   /** Whether `source` may try to authenticate now. */
   check(source: AttemptSource, now: number): RateLimitDecision {
     if (isExempt(source)) return { allowed: true };
     const entry = this.#entries.get(addressKey(source.address));
-    if (entry && entry.lockedUntil > now) return { allowed: false, retryAfterMs: entry.lockedUntil - now };
+    if (entry && entry.lockedUntil > now)
+      return { allowed: false, retryAfterMs: entry.lockedUntil - now };
     return { allowed: true };
   }
 
@@ -62,7 +70,8 @@ export class FailedAttemptLimiter {
     if (isExempt(source)) return { allowed: true };
     const key = addressKey(source.address);
     let entry = this.#entries.get(key);
-    if (entry && entry.lockedUntil > now) return { allowed: false, retryAfterMs: entry.lockedUntil - now };
+    if (entry && entry.lockedUntil > now)
+      return { allowed: false, retryAfterMs: entry.lockedUntil - now };
     if (!entry) {
       this.#makeRoom(now);
       entry = { failures: [], lockedUntil: 0 };
@@ -135,6 +144,9 @@ function expandIpv6(addr: string): string[] {
   const headParts = head ? head.split(':') : [];
   const tailParts = tail ? tail.split(':') : [];
   const missing = 8 - headParts.length - tailParts.length;
-  const parts = tail === undefined ? headParts : [...headParts, ...Array<string>(missing).fill('0'), ...tailParts];
+  const parts =
+    tail === undefined
+      ? headParts
+      : [...headParts, ...Array<string>(missing).fill('0'), ...tailParts];
   return parts.map((p) => (p.includes('.') ? p : p.replace(/^0+(?=.)/, '')));
 }

@@ -81,7 +81,9 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 
 /** True when the host answers only on loopback: nothing else can reach it, so no explicit credential is needed. */
 export function isLoopbackOnly(hosts: readonly string[]): boolean {
-  return hosts.length > 0 && hosts.every((h) => isLoopbackAddress(h) || h.toLowerCase() === 'localhost');
+  return (
+    hosts.length > 0 && hosts.every((h) => isLoopbackAddress(h) || h.toLowerCase() === 'localhost')
+  );
 }
 
 /**
@@ -112,7 +114,11 @@ export function bindRefusalMessage(mode: BindMode, hosts: readonly string[]): st
  * credential. `explicitCredential` must be false for the auto-generated local
  * token: only config or environment count.
  */
-export function assertBindAllowed(mode: BindMode, hosts: readonly string[], explicitCredential: boolean): void {
+export function assertBindAllowed(
+  mode: BindMode,
+  hosts: readonly string[],
+  explicitCredential: boolean,
+): void {
   if (requiresExplicitAuth(mode, hosts) && !explicitCredential) {
     throw new GatewayError('FORBIDDEN', bindRefusalMessage(mode, hosts), {
       details: { bind: mode, hosts: [...hosts] },
@@ -139,7 +145,9 @@ function tailnetAddresses(interfaces: NetworkInterfaces): string[] {
 
 function externalAddresses(interfaces: NetworkInterfaces): NetworkInterfaceInfo[] {
   // Link-local IPv6 needs a scope id to be bound and is never what an operator means.
-  return allAddresses(interfaces).filter((a) => !a.internal && !a.address.toLowerCase().startsWith('fe80:'));
+  return allAddresses(interfaces).filter(
+    (a) => !a.internal && !a.address.toLowerCase().startsWith('fe80:'),
+  );
 }
 
 function hasIpv4Loopback(interfaces: NetworkInterfaces): boolean {

@@ -1,0 +1,8 @@
+export {
+  type EnsureCertificateOptions,
+  ensureGatewayCertificate,
+  fingerprintOf,
+  type GatewayCertificate,
+  gatewayCertificatePaths,
+  subjectAltNamesFor,
+} from './certificate.js';

@@ -1,0 +1,236 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LoopgateConfig } from '@loopgate/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { FailedAttemptLimiter } from '../src/auth/rate-limiter.js';
+import {
+  type AdmissionPolicy,
+  admissionPolicyFrom,
+  admitUpgrade,
+  type ConnectionCounts,
+  writeUpgradeRefusal,
+} from '../src/transport/admission.js';
+
+const policy: AdmissionPolicy = admissionPolicyFrom(
+  LoopgateConfig.parse({
+    gateway: {
+      auth: {
+        allowedOrigins: ['https://Dashboard.example.com'],
+        allowedHosts: ['gateway.example.com'],
+        allowTailscale: true,
+      },
+      limits: { maxConnections: 10, maxConnectionsPerAddress: 3 },
+    },
+  }),
+  ['127.0.0.1', '::1', '192.168.1.20'],
+);
+
+function counts(total = 0, perAddress: Record<string, number> = {}): ConnectionCounts {
+  return { total: () => total, forAddress: (a) => perAddress[a] ?? 0 };
+}
+
+function admit(
+  headers: IncomingHttpHeaders,
+  remoteAddress = '127.0.0.1',
+  opts: {
+    policy?: AdmissionPolicy;
+    connections?: ConnectionCounts;
+    limiter?: FailedAttemptLimiter;
+    now?: number;
+  } = {},
+) {
+  return admitUpgrade(
+    { headers: { host: '127.0.0.1:18789', ...headers }, remoteAddress },
+    {
+      policy: opts.policy ?? policy,
+      connections: opts.connections ?? counts(),
+      limiter: opts.limiter ?? new FailedAttemptLimiter(),
+      now: opts.now ?? 0,
+    },
+  );
+}
+
+describe('Origin (cross-site WebSocket hijacking)', () => {
+  it('accepts requests without Origin (CLI, native clients)', () => {
+    expect(admit({})).toMatchObject({ ok: true, isLoopback: true });
+  });
+
+  it('refuses a disallowed origin with 403, naming the setting', () => {
+    const decision = admit({ origin: 'https://evil.example' });
+    expect(decision).toMatchObject({ ok: false, status: 403 });
+    if (!decision.ok) expect(decision.reason).toContain('gateway.auth.allowedOrigins');
+  });
+
+  it('refuses the literal null origin even though it "matches" nothing', () => {
+    expect(admit({ origin: 'null' })).toMatchObject({ ok: false, status: 403 });
+    expect(admit({ origin: 'not a url' })).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it('accepts an allowlisted origin, compared case-insensitively', () => {
+    expect(admit({ origin: 'https://dashboard.example.com' }).ok).toBe(true);
+    expect(admit({ origin: 'https://dashboard.example.com:444' }).ok).toBe(false);
+    expect(admit({ origin: 'http://dashboard.example.com' }).ok).toBe(false);
+  });
+
+  it('accepts a same-origin page served under an accepted Host', () => {
+    expect(admit({ origin: 'http://127.0.0.1:18789' }).ok).toBe(true);
+    expect(admit({ origin: 'http://127.0.0.1:9999' }).ok).toBe(false);
+  });
+});
+
+describe('Host (DNS rebinding)', () => {
+  it.each([
+    ['127.0.0.1:18789', true],
+    ['localhost:18789', true],
+    ['LOCALHOST', true],
+    ['[::1]:18789', true],
+    ['192.168.1.20:18789', true],
+    ['gateway.example.com', true],
+    ['evil.example:18789', false],
+    ['10.0.0.9:18789', false],
+  ])('Host %s → accepted %s', (host, accepted) => {
+    const decision = admit({ host });
+    expect(decision.ok).toBe(accepted);
+    if (!decision.ok) expect(decision.status).toBe(421);
+  });
+
+  it('a rebound page is refused even though it claims to be same-origin', () => {
+    expect(
+      admit({ host: 'evil.example:18789', origin: 'http://evil.example:18789' }),
+    ).toMatchObject({ status: 421 });
+  });
+
+  it('a missing or malformed Host is a 400', () => {
+    expect(admit({ host: '' })).toMatchObject({ ok: false, status: 400 });
+    expect(admit({ host: 'a b' })).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it('a wildcard bind accepts any address literal but still no foreign names', () => {
+    const lan = { ...policy, boundHosts: ['0.0.0.0', '::'] };
+    expect(admit({ host: '10.0.0.9:18789' }, '10.0.0.2', { policy: lan }).ok).toBe(true);
+    expect(admit({ host: '[fd00::9]:18789' }, '10.0.0.2', { policy: lan }).ok).toBe(true);
+    expect(admit({ host: 'evil.example' }, '10.0.0.2', { policy: lan }).ok).toBe(false);
+  });
+});
+
+describe('rate-limit lockout and connection caps', () => {
+  it('a locked-out address gets 429 with Retry-After', () => {
+    const limiter = new FailedAttemptLimiter();
+    const source = { address: '203.0.113.5', isLoopback: false, hasOrigin: false };
+    for (let i = 0; i < 10; i++) limiter.recordFailure(source, 0);
+    const decision = admit({ host: '192.168.1.20' }, '203.0.113.5', { limiter, now: 60_500 });
+    expect(decision).toMatchObject({ ok: false, status: 429, headers: { 'Retry-After': '240' } });
+    expect(admit({ host: '192.168.1.20' }, '203.0.113.6', { limiter, now: 60_500 }).ok).toBe(true);
+  });
+
+  it('loopback CLI is exempt from lockout, a loopback browser page is not', () => {
+    const limiter = new FailedAttemptLimiter();
+    const browser = { address: '127.0.0.1', isLoopback: true, hasOrigin: true };
+    for (let i = 0; i < 10; i++) limiter.recordFailure(browser, 0);
+    expect(admit({}, '127.0.0.1', { limiter }).ok).toBe(true);
+    expect(admit({ origin: 'http://127.0.0.1:18789' }, '127.0.0.1', { limiter })).toMatchObject({
+      status: 429,
+    });
+  });
+
+  it('per-address cap → 429, global cap → 503', () => {
+    expect(admit({}, '127.0.0.1', { connections: counts(3, { '127.0.0.1': 3 }) })).toMatchObject({
+      status: 429,
+    });
+    expect(admit({}, '127.0.0.2', { connections: counts(10, { '127.0.0.1': 3 }) })).toMatchObject({
+      status: 503,
+    });
+    expect(admit({}, '::ffff:127.0.0.2', { connections: counts(9, { '127.0.0.2': 2 }) }).ok).toBe(
+      true,
+    );
+  });
+});
+
+describe('Tailscale identity headers', () => {
+  const tsHeaders = {
+    'tailscale-user-login': 'alice@example.com',
+    'tailscale-user-name': 'Alice',
+    host: 'box.tail1234.ts.net',
+  };
+
+  it('are honoured from a loopback peer when allowTailscale is on, and lose the loopback exemption', () => {
+    const decision = admit(tsHeaders, '127.0.0.1');
+    expect(decision).toMatchObject({
+      ok: true,
+      tailscaleIdentity: { login: 'alice@example.com', name: 'Alice' },
+      attemptSource: { isLoopback: true, hasOrigin: true },
+    });
+  });
+
+  it('are ignored from any other peer', () => {
+    const lan = { ...policy, boundHosts: ['0.0.0.0'] };
+    const decision = admit({ ...tsHeaders, host: '192.168.1.20' }, '192.168.1.77', { policy: lan });
+    expect(decision).toMatchObject({ ok: true, tailscaleIdentity: undefined });
+    // ...and a ts.net Host from a non-loopback peer is just an unknown name.
+    expect(admit(tsHeaders, '192.168.1.77', { policy: lan }).ok).toBe(false);
+  });
+
+  it('are ignored when allowTailscale is off', () => {
+    const off = { ...policy, allowTailscale: false };
+    expect(admit({ ...tsHeaders, host: '127.0.0.1' }, '127.0.0.1', { policy: off })).toMatchObject({
+      ok: true,
+      tailscaleIdentity: undefined,
+    });
+  });
+});
+
+describe('over the real wire', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+
+  it('an evil origin gets 403 before the upgrade; a CLI client connects', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    let upgraded = 0;
+    const server = createServer();
+    server.on('upgrade', (req, socket, head) => {
+      const decision = admitUpgrade(
+        { headers: req.headers, remoteAddress: req.socket.remoteAddress },
+        { policy, connections: counts(), limiter: new FailedAttemptLimiter(), now: Date.now() },
+      );
+      if (!decision.ok) return writeUpgradeRefusal(socket, decision);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded++;
+        ws.close();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    close = () => new Promise((resolve) => server.close(() => resolve()));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const ws = new WebSocket(url, { origin: 'https://evil.example' });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      ws.on('open', () => reject(new Error('evil origin was upgraded')));
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('https://evil.example');
+
+    const nullOrigin = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, { origin: 'null' });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    });
+    expect(nullOrigin).toBe(403);
+
+    await new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.on('open', () => resolve());
+      ws.on('error', reject);
+    });
+    expect(upgraded).toBe(1);
+  });
+});
