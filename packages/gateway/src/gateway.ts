@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import {
@@ -13,14 +14,32 @@ import {
   type StatusOutput,
 } from '@loopgate/protocol';
 import { callTRPCProcedure } from '@trpc/server';
-import { type GatewayCredential, resolveCredential, secretMatches } from './auth/index.js';
+import {
+  type AttemptSource,
+  FailedAttemptLimiter,
+  type GatewayCredential,
+  resolveCredential,
+  rotateGeneratedToken,
+  secretMatches,
+} from './auth/index.js';
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { appRouter } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
-import { type BoundAddress, Listener, RpcConnection, type UpgradeDecision } from './transport/index.js';
+import { ensureGatewayCertificate, type GatewayCertificate } from './tls/index.js';
+import {
+  type AdmissionAccepted,
+  type AdmissionPolicy,
+  admissionPolicyFrom,
+  admitUpgrade,
+  assertBindAllowed,
+  type BoundAddress,
+  Listener,
+  RpcConnection,
+  resolveBindHosts,
+} from './transport/index.js';
 
 export type CreateGatewayOptions = {
   /** Defaults to `LOOPGATE_STATE_DIR` or `~/.loopgate`. */
@@ -43,6 +62,8 @@ export type Gateway = {
   readonly port: number;
   /** Where local clients find the generated token, when one was generated. */
   readonly tokenPath: string | undefined;
+  /** SHA-256 fingerprint (`AA:BB:…`) of the certificate served, when TLS is on. */
+  readonly tlsFingerprint: string | undefined;
   readonly services: GatewayServices;
 };
 
@@ -64,7 +85,13 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   const live = new Map<string, LiveConnection>();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   let credential: GatewayCredential | undefined;
+  let certificate: GatewayCertificate | undefined;
   let listener: Listener | undefined;
+  let admissionPolicy: AdmissionPolicy | undefined;
+  const limiter = new FailedAttemptLimiter(config.gateway.auth.rateLimit);
+  /** Accepted sockets per peer address (authenticated or not), for the per-address cap. */
+  const socketsByAddress = new Map<string, number>();
+  let socketCount = 0;
   let healthTimer: NodeJS.Timeout | undefined;
   let started = false;
 
@@ -113,7 +140,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         source: credential?.source ?? 'generated',
         allowTailscale: config.gateway.auth.allowTailscale,
       },
-      tls: { enabled: config.gateway.tls.enabled },
+      tls: { enabled: config.gateway.tls.enabled, ...(certificate ? { fingerprint: certificate.fingerprint } : {}) },
       connections: connections.counts(),
       nodes: { paired: 0, online: 0, pending: 0 },
       sessions: { total: 0, activeRuns: 0 },
@@ -123,7 +150,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   };
 
   const dispatch: GatewayServices['dispatch'] = async (method, params, ctx, signal) => {
-    const procedure = (appRouter._def.procedures as Record<string, { _def: { type: 'query' | 'mutation' | 'subscription' } } | undefined>)[method];
+    const procedure = (appRouter._def.procedures as unknown as Record<string, { _def: { type: 'query' | 'mutation' | 'subscription' } } | undefined>)[method];
     if (!procedure) throw new GatewayError('NOT_FOUND', `no procedure named "${method}"`);
     if (procedure._def.type === 'subscription') {
       throw new GatewayError('BAD_REQUEST', `"${method}" is a subscription; subscribe to it instead of calling it`);
@@ -139,32 +166,84 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     });
   };
 
-  const services: GatewayServices = { config, stateDir, log, events, startedAt, connections, health, status, dispatch };
+  const rotateToken = async (): Promise<{ tokenPath: string }> => {
+    if (credential?.source !== 'generated') {
+      throw new GatewayError(
+        'CONFLICT',
+        'the operator credential comes from configuration or the environment; change it there and restart the gateway',
+      );
+    }
+    credential = await rotateGeneratedToken(stateDir);
+    events.emit({ type: 'auth.rotated' });
+    // Let the caller's reply go out first, then drop every operator on the old token.
+    setImmediate(() => {
+      for (const { info } of live.values()) {
+        if (info.role === 'operator') info.close(CloseCode.unauthorized, 'UNAUTHORIZED: the gateway token was rotated');
+      }
+    });
+    return { tokenPath: credential.tokenPath! };
+  };
 
-  const authenticate = (rawParams: Record<string, string> | null, request: IncomingMessage, rpc: RpcConnection): GatewayContext => {
+  const services: GatewayServices = {
+    config,
+    stateDir,
+    log,
+    events,
+    startedAt,
+    connections,
+    health,
+    status,
+    dispatch,
+    rotateToken,
+  };
+
+  /** Operator credential check, with failed attempts counted per address. */
+  const checkOperatorSecret = (presented: string | undefined, source: AttemptSource): void => {
+    if (!credential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
+    const now = Date.now();
+    const gate = limiter.check(source, now);
+    if (!gate.allowed) {
+      throw new GatewayError('RATE_LIMITED', 'too many failed authentication attempts from this address', {
+        details: { retryAfterMs: gate.retryAfterMs },
+      });
+    }
+    if (presented !== undefined && secretMatches(presented, credential.digest)) {
+      limiter.recordSuccess(source, now);
+      return;
+    }
+    const after = limiter.recordFailure(source, now);
+    const what = presented === undefined ? `missing ${credential.mode}: pass it in connectionParams (never in the URL)` : `invalid ${credential.mode}`;
+    throw new GatewayError('UNAUTHORIZED', what, after.allowed ? undefined : { details: { retryAfterMs: after.retryAfterMs } });
+  };
+
+  const authenticate = (
+    rawParams: Record<string, string> | null,
+    admission: AdmissionAccepted,
+    rpc: RpcConnection,
+  ): GatewayContext => {
     const parsed = ConnectionParams.safeParse(rawParams ?? {});
     if (!parsed.success) throw new GatewayError('UNAUTHORIZED', 'malformed connection params');
     const params = parsed.data;
-    const remoteAddress = request.socket.remoteAddress ?? 'unknown';
+    const { remoteAddress } = admission;
     const role = params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
+    let nodeId: string | undefined;
     if (role === 'operator') {
-      if (!credential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
-      const presented = credential.mode === 'password' ? params.password : params.token;
-      if (presented === undefined) {
-        throw new GatewayError('UNAUTHORIZED', `missing ${credential.mode}: pass it in connectionParams (never in the URL)`);
+      // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
+      if (!(config.gateway.auth.allowTailscale && admission.tailscaleIdentity)) {
+        checkOperatorSecret(credential?.mode === 'password' ? params.password : params.token, admission.attemptSource);
       }
-      if (!secretMatches(presented, credential.digest)) throw new GatewayError('UNAUTHORIZED', `invalid ${credential.mode}`);
     } else if (role === 'node') {
+      // nodes: paired-node token check (NodeService.authenticateNodeToken) goes here
       throw new GatewayError('UNAUTHORIZED', 'unknown node token');
     }
     const info: ConnectionInfo = {
       id: randomUUID(),
       role,
       remoteAddress,
-      isLoopback: isLoopback(remoteAddress),
+      isLoopback: admission.isLoopback,
       clientName: params.clientName,
       clientVersion: params.clientVersion,
-      nodeId: undefined,
+      nodeId,
       connectedAt: Date.now(),
       close: (code, reason) => rpc.close(code, reason),
       closed: rpc.closedSignal,
@@ -174,22 +253,33 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     return { conn: info, services };
   };
 
-  const admit = (request: IncomingMessage): UpgradeDecision => {
-    const origin = request.headers.origin;
-    if (origin !== undefined && !config.gateway.auth.allowedOrigins.includes(origin)) {
-      return { ok: false, status: 403, reason: `origin ${origin === 'null' ? 'null' : 'not allowed'}` };
-    }
-    if (live.size >= config.gateway.limits.maxConnections) return { ok: false, status: 503, reason: 'too many connections' };
-    return { ok: true };
-  };
+  const admit = (request: IncomingMessage) =>
+    admitUpgrade(
+      { headers: request.headers, remoteAddress: request.socket.remoteAddress },
+      {
+        policy: admissionPolicy!,
+        connections: { total: () => socketCount, forAddress: (address) => socketsByAddress.get(address) ?? 0 },
+        limiter,
+        now: Date.now(),
+      },
+    );
 
-  const onConnection = (socket: import('ws').WebSocket, request: IncomingMessage) => {
+  const onConnection = (socket: import('ws').WebSocket, request: IncomingMessage, admission: AdmissionAccepted) => {
+    const address = admission.remoteAddress;
+    socketCount++;
+    socketsByAddress.set(address, (socketsByAddress.get(address) ?? 0) + 1);
+    socket.once('close', () => {
+      socketCount--;
+      const left = (socketsByAddress.get(address) ?? 1) - 1;
+      if (left === 0) socketsByAddress.delete(address);
+      else socketsByAddress.set(address, left);
+    });
     const rpc: RpcConnection = new RpcConnection({
       router: appRouter,
       socket,
       request,
       limits: config.gateway.limits,
-      authenticate: (params) => authenticate(params, request, rpc),
+      authenticate: (params) => authenticate(params, admission, rpc),
       onError: (error, path) => {
         if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ path, err: error.cause ?? error }, 'procedure failed');
       },
@@ -219,16 +309,27 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     get tokenPath() {
       return credential?.tokenPath;
     },
+    get tlsFingerprint() {
+      return certificate?.fingerprint;
+    },
 
     async start() {
       if (started) return;
       started = true;
       credential = await resolveCredential(config, stateDir, options.explicitCredential);
+      const hosts = resolveBindHosts(config.gateway.bind, { customBindHost: config.gateway.customBindHost, interfaces: networkInterfaces() });
+      // Exposure beyond loopback is always a conscious act: the generated local token does not count.
+      assertBindAllowed(config.gateway.bind, hosts, credential.source !== 'generated');
+      if (config.gateway.tls.enabled) {
+        const { certPath, keyPath } = config.gateway.tls;
+        certificate = await ensureGatewayCertificate({ stateDir, hosts, certPath, keyPath });
+      }
       await events.open();
       loopDelay.enable();
       listener = new Listener({
-        hosts: ['127.0.0.1', '::1'],
+        hosts,
         port: config.gateway.port,
+        tls: certificate ? { cert: certificate.cert, key: certificate.key } : undefined,
         maxPayloadBytes: config.gateway.limits.maxPayloadBytes,
         headersTimeoutMs: config.gateway.limits.headersTimeoutMs,
         pingIntervalMs: config.gateway.limits.pingIntervalMs,
@@ -236,7 +337,8 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         admit,
         onConnection,
       });
-      await listener.listen();
+      const bound = await listener.listen();
+      admissionPolicy = admissionPolicyFrom(config, bound.map((b) => b.host));
       healthTimer = setInterval(() => events.emit({ type: 'health.tick', health: health() }), config.gateway.events.healthTickMs);
       healthTimer.unref();
       events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
@@ -258,8 +360,3 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   return gateway;
 }
 
-function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
-
-export { CloseCode };

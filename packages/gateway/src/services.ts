@@ -22,6 +22,12 @@ export interface GatewayServices {
   connections: ConnectionTracker;
   health(): HealthOutput;
   status(options: { deep: boolean }): Promise<StatusOutput>;
+  /**
+   * Replaces the generated operator token and closes every operator socket
+   * that authenticated with the old one. Configured tokens are changed in
+   * the config instead (refused here with a hint).
+   */
+  rotateToken(): Promise<{ tokenPath: string }>;
   /** Runs a procedure by dotted name (the `call` door) with the caller's context. */
   dispatch(method: string, params: unknown, ctx: GatewayContext, signal: AbortSignal | undefined): Promise<unknown>;
 }

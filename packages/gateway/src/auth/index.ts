@@ -7,3 +7,4 @@ export {
   secretMatches,
   TOKEN_FILE_NAME,
 } from './credentials.js';
+export { type AttemptSource, FailedAttemptLimiter } from './rate-limiter.js';

@@ -26,6 +26,11 @@ export const operatorRouter = router({
     return ctx.services.dispatch(input.method, input.params, ctx, signal);
   }),
 
+  auth: router({
+    /** Replaces the generated token; every operator on the old one is disconnected. */
+    rotateToken: operatorProcedure.mutation(({ ctx }) => ctx.services.rotateToken()),
+  }),
+
   /** The event stream; tRPC's tracked ids let a reconnecting client resume with no gap. */
   events: operatorProcedure.input(EventsInput).subscription(async function* ({ ctx, input, signal }) {
     const stream = ctx.services.events.subscribe({

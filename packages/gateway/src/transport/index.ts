@@ -1,3 +1,11 @@
 export { fastTransformer, isPlainJson } from './fast-transformer.js';
-export { type BoundAddress, Listener, type ListenerOptions, type UpgradeDecision } from './listener.js';
+export {
+  type AdmissionAccepted,
+  type AdmissionDecision,
+  type AdmissionPolicy,
+  admissionPolicyFrom,
+  admitUpgrade,
+} from './admission.js';
+export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
+export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
 export { RpcConnection, type RpcConnectionLimits, type RpcConnectionOptions } from './rpc-connection.js';

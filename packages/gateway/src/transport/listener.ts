@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode } from '@loopgate/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 
-export type UpgradeDecision = { ok: true } | { ok: false; status: number; reason: string; headers?: Record<string, string> };
+import { type AdmissionAccepted, type AdmissionDecision, writeUpgradeRefusal } from './admission.js';
 
 export type ListenerOptions = {
   hosts: string[];
@@ -15,8 +15,8 @@ export type ListenerOptions = {
   pingIntervalMs: number;
   pongTimeoutMs: number;
   /** Decides, from headers and peer address alone, whether an upgrade may proceed. */
-  admit(request: IncomingMessage): UpgradeDecision;
-  onConnection(socket: WebSocket, request: IncomingMessage): void;
+  admit(request: IncomingMessage): AdmissionDecision;
+  onConnection(socket: WebSocket, request: IncomingMessage, admission: AdmissionAccepted): void;
   /** Plain HTTP requests (webhooks); return false to answer 426. */
   onHttpRequest?(request: IncomingMessage, response: ServerResponse): boolean;
 };
@@ -134,9 +134,9 @@ export class Listener {
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (this.#closing) return refuse(socket, 503, 'gateway shutting down');
+    if (this.#closing) return writeUpgradeRefusal(socket, { ok: false, status: 503, reason: 'gateway shutting down' });
     const decision = this.#opts.admit(req);
-    if (!decision.ok) return refuse(socket, decision.status, decision.reason, decision.headers);
+    if (!decision.ok) return writeUpgradeRefusal(socket, decision);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const tracked = ws as Tracked;
       tracked.loopgateAlive = true;
@@ -145,7 +145,7 @@ export class Listener {
         tracked.loopgateAlive = true;
       });
       ws.once('close', () => this.#sockets.delete(tracked));
-      this.#opts.onConnection(ws, req);
+      this.#opts.onConnection(ws, req, decision);
     });
   }
 
@@ -185,13 +185,4 @@ function listenOn(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
-}
-
-function refuse(socket: Socket, status: number, reason: string, headers: Record<string, string> = {}): void {
-  const statusText: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 429: 'Too Many Requests', 503: 'Service Unavailable' };
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  const body = `${reason}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText[status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
-  );
 }
