@@ -13,5 +13,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     env: { NODE_ENV: 'test' },
+    // CI also writes a machine-readable report; .ci/run computes its pass/fail line from it.
+    reporters: process.env.CI === 'true' ? ['default', ['json', { outputFile: '.ci/results/vitest.json' }]] : ['default'],
   },
 });
