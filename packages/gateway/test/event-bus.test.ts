@@ -1,0 +1,88 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GatewayEvent } from '@loopgate/protocol';
+import { describe, expect, it } from 'vitest';
+import { EventBus } from '../src/events/index.js';
+
+const opened = (n: number) => ({ type: 'connection.opened' as const, connectionId: `c${n}`, role: 'operator', remoteAddress: '127.0.0.1' });
+
+async function take(iterator: AsyncGenerator<[string, GatewayEvent]>, count: number): Promise<[string, GatewayEvent][]> {
+  const out: [string, GatewayEvent][] = [];
+  while (out.length < count) {
+    const next = await iterator.next();
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
+}
+
+describe('EventBus', () => {
+  it('numbers durable events and replays after lastEventId', async () => {
+    const bus = new EventBus({ replayBufferSize: 100 });
+    for (let i = 1; i <= 5; i++) bus.emit(opened(i));
+    const controller = new AbortController();
+    const got = await take(bus.subscribe({ lastEventId: '2', signal: controller.signal }), 3);
+    expect(got.map(([id]) => id)).toEqual(['3', '4', '5']);
+    controller.abort();
+  });
+
+  it('gives ephemeral events the last durable id so a resume skips nothing', () => {
+    const bus = new EventBus({ replayBufferSize: 100 });
+    bus.emit(opened(1));
+    const tick = bus.emit({ type: 'health.tick', health: { ok: true, version: 'x', uptimeMs: 1, eventLoopDelayMs: 0, connections: { operators: 0, nodes: 0, total: 0 }, checkDurationMs: 0 } });
+    expect(tick.seq).toBe(1);
+    expect(bus.replayAfter('1').events).toEqual([]);
+  });
+
+  it('marks a gap when the resume point fell out of the ring', async () => {
+    const bus = new EventBus({ replayBufferSize: 3 });
+    for (let i = 1; i <= 10; i++) bus.emit(opened(i));
+    const controller = new AbortController();
+    const got = await take(bus.subscribe({ lastEventId: '2', signal: controller.signal }), 4);
+    expect(got[0]?.[1].type).toBe('events.gap');
+    expect(got.slice(1).map(([id]) => id)).toEqual(['8', '9', '10']);
+    controller.abort();
+  });
+
+  it('replaces a lagging subscriber backlog with one gap marker instead of growing', async () => {
+    const bus = new EventBus({ replayBufferSize: 100, maxQueuedPerSubscriber: 5 });
+    const controller = new AbortController();
+    const iterator = bus.subscribe({ signal: controller.signal });
+    const first = iterator.next();
+    bus.emit(opened(0));
+    await first;
+    for (let i = 1; i <= 20; i++) bus.emit(opened(i));
+    const [gap] = await take(iterator, 1);
+    expect(gap?.[1].type).toBe('events.gap');
+    controller.abort();
+  });
+
+  it('frees its listener when the subscriber aborts', async () => {
+    const bus = new EventBus({ replayBufferSize: 10 });
+    const controller = new AbortController();
+    const iterator = bus.subscribe({ signal: controller.signal });
+    const pending = iterator.next();
+    await Promise.resolve();
+    expect(bus.listenerCount).toBe(1);
+    controller.abort();
+    await pending;
+    expect(bus.listenerCount).toBe(0);
+  });
+
+  it('persists the sequence across restarts and skips a torn last line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
+    const logPath = join(dir, 'events.jsonl');
+    const first = new EventBus({ replayBufferSize: 10, logPath });
+    await first.open();
+    for (let i = 1; i <= 3; i++) first.emit(opened(i));
+    await first.close();
+    await writeFile(logPath, `${await readFile(logPath, 'utf8')}{"seq":4,"event":{"ty`);
+    const second = new EventBus({ replayBufferSize: 10, logPath });
+    await second.open();
+    expect(second.lastEventId).toBe('3');
+    expect(second.emit(opened(4)).seq).toBe(4);
+    expect(second.replayAfter('1').events.map((e) => e.seq)).toEqual([2, 3, 4]);
+    await second.close();
+  });
+});
