@@ -1,0 +1,16 @@
+export { formatFingerprint, parseFingerprint, parseFingerprints } from './fingerprint.js';
+export {
+  createPinnedConnector,
+  type PinnedConnector,
+  pinCheck,
+  pinnedWebSocketOptions,
+} from './pinned-connection.js';
+export { type CertificateProbe, probeCertificate } from './probe.js';
+export {
+  assertTransportAllowed,
+  type GatewayTransportOptions,
+  isLoopbackHost,
+  parseGatewayUrl,
+  type TransportOptions,
+  webSocketOptionsFor,
+} from './transport-policy.js';
