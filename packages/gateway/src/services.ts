@@ -1,6 +1,7 @@
 import type { HealthOutput, LoopgateConfig, StatusOutput } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import type { EventBus } from './events/index.js';
+import type { NodeService } from './nodes/index.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 
 /** Live connections by id, for counts, presence and targeted closes (revoke, rotate). */
@@ -20,6 +21,8 @@ export interface GatewayServices {
   events: EventBus;
   startedAt: number;
   connections: ConnectionTracker;
+  /** Pairing, presence and invocations of nodes (see nodes/index.ts). */
+  nodes: NodeService;
   health(): HealthOutput;
   status(options: { deep: boolean }): Promise<StatusOutput>;
   /**

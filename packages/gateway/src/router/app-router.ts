@@ -1,3 +1,4 @@
+import { nodesRouter } from './nodes-router.js';
 import { operatorRouter } from './operator-router.js';
 import { mergeRouters } from './trpc.js';
 
@@ -5,6 +6,6 @@ import { mergeRouters } from './trpc.js';
  * The whole contract. Each concern contributes a sub-router; register new
  * ones here (nodes.*, node.*, agent.*, sessions.*, send).
  */
-export const appRouter = mergeRouters(operatorRouter);
+export const appRouter = mergeRouters(operatorRouter, nodesRouter);
 
 export type AppRouter = typeof appRouter;

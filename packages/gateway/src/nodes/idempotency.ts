@@ -1,0 +1,57 @@
+/**
+ * Remembers invocations by idempotency key for a window, so a caller that
+ * retries (after a dropped connection, a crash, a double click) gets the first
+ * outcome instead of running the command twice. Bounded: past `maxEntries`
+ * the oldest entries go first, expired ones before anything else.
+ *
+ * Pure bookkeeping with an injected clock; what an entry holds is up to the
+ * broker (the in-flight invocation, then its settled outcome).
+ */
+export class IdempotencyWindow<Entry> {
+  readonly #entries = new Map<string, { entry: Entry; expiresAt: number }>();
+  readonly #windowMs: () => number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+
+  constructor(options: { windowMs: () => number; maxEntries: number; now: () => number }) {
+    this.#windowMs = options.windowMs;
+    this.#maxEntries = options.maxEntries;
+    this.#now = options.now;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): Entry | undefined {
+    const found = this.#entries.get(key);
+    if (!found) return undefined;
+    if (found.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return found.entry;
+  }
+
+  /** Stores (or replaces) `key`; the window starts now. */
+  set(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { entry, expiresAt: this.#now() + this.#windowMs() });
+    if (this.#entries.size > this.#maxEntries) this.#evict();
+  }
+
+  /** Forgets `key` if it still maps to `entry` (a newer entry under the same key stays). */
+  delete(key: string, entry: Entry): void {
+    if (this.#entries.get(key)?.entry === entry) this.#entries.delete(key);
+  }
+
+  #evict(): void {
+    // Map iteration is insertion order and every set() re-inserts at the end,
+    // so the front holds the oldest (and soonest expiring) entries.
+    const now = this.#now();
+    for (const [key, value] of this.#entries) {
+      if (this.#entries.size <= this.#maxEntries && value.expiresAt > now) break;
+      this.#entries.delete(key);
+    }
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Nodes: pairing, presence and the invoke broker. The one door of this
+ * concern; it knows nothing of tRPC (see `router/nodes-router.ts` for the
+ * adapter). In-process callers use `NodeService.invoke` and `NodeService.list`
+ * — see the class comment for their contract.
+ */
+export type { InvokeProgress, NodeConnection } from './invoke-broker.js';
+export {
+  type NodeInvokeRequest,
+  NodeService,
+  type NodeServiceOptions,
+  type NodeSocket,
+  type PairingSession,
+} from './node-service.js';
+export { QueuedNodeConnection } from './queued-connection.js';

@@ -1,0 +1,477 @@
+import { createHash } from 'node:crypto';
+import {
+  GatewayError,
+  type InFlightInvocation,
+  type InvocationPhase,
+  type NodeInvocationMessage,
+  type NodeProgressInput,
+  type NodesInvokeOutput,
+} from '@loopgate/protocol';
+import { IdempotencyWindow } from './idempotency.js';
+import {
+  advanceInvocation,
+  classifyNodeResult,
+  type InvocationEvent,
+  type InvocationOutcome,
+  isTerminal,
+  jsonByteLength,
+} from './invocation.js';
+import { newId } from './node-tokens.js';
+
+/**
+ * A node as the broker sees it: something that can be sent invocations and
+ * cancels, and closed. The tRPC subscription is one implementation; an
+ * adapter for another wire protocol is another.
+ */
+export interface NodeConnection {
+  readonly connectionId: string;
+  readonly nodeId: string;
+  send(message: NodeInvocationMessage): void;
+  close(code: number, reason: string): void;
+}
+
+/** Where an invocation goes, as resolved (and authorised) by the registry. */
+export type InvokeTarget = { nodeId: string; name: string; connection: NodeConnection };
+
+export type InvokeProgress = { message?: string; percent?: number };
+
+export type InvokeRequest = {
+  /** Node id or name. */
+  nodeRef: string;
+  command: string;
+  params?: unknown;
+  timeoutMs: number;
+  idempotencyKey?: string | undefined;
+  /** Aborting cancels the invocation (the node is told) once no other caller waits for it. */
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: InvokeProgress) => void) | undefined;
+};
+
+export type InvocationFinished = {
+  invocationId: string;
+  nodeId: string;
+  command: string;
+  ok: boolean;
+  durationMs: number;
+  errorCode?: string;
+};
+
+export type InvokeBrokerOptions = {
+  limits: () => { maxParamsBytes: number; maxResultBytes: number; idempotencyWindowMs: number };
+  /** Throws NOT_PAIRED / NOT_CONNECTED / COMMAND_NOT_ALLOWED. */
+  resolveTarget: (nodeRef: string, command: string) => InvokeTarget;
+  onFinished: (finished: InvocationFinished) => void;
+  now?: () => number;
+  maxRememberedKeys?: number;
+};
+
+type Waiter = {
+  replayed: boolean;
+  resolve: (output: NodesInvokeOutput) => void;
+  reject: (error: GatewayError) => void;
+  onProgress: ((progress: InvokeProgress) => void) | undefined;
+  detach: () => void;
+};
+
+type Invocation = {
+  id: string;
+  nodeId: string;
+  nodeName: string;
+  connection: NodeConnection;
+  command: string;
+  phase: InvocationPhase;
+  startedAt: number;
+  deadline: number;
+  timer: NodeJS.Timeout | undefined;
+  progress: InvokeProgress | undefined;
+  waiters: Set<Waiter>;
+  remembered: Remembered | undefined;
+};
+
+type Settled = { outcome: InvocationOutcome; invocationId: string; durationMs: number };
+
+/** What the idempotency window keeps per key: the call's identity, then its outcome. */
+type Remembered = {
+  key: string;
+  command: string;
+  nodeId: string;
+  nodeName: string;
+  fingerprint: string;
+  running: Invocation | undefined;
+  settled: Settled | undefined;
+};
+
+/**
+ * Runs invocations against node connections: one timer per call, cancels on
+ * timeout, NODE_DISCONNECTED the moment a connection is detached, results
+ * validated and size-checked, idempotent replays. Knows nothing of tRPC.
+ */
+export class InvokeBroker {
+  readonly #invocations = new Map<string, Invocation>();
+  readonly #remembered: IdempotencyWindow<Remembered>;
+  readonly #opts: InvokeBrokerOptions;
+  readonly #now: () => number;
+
+  constructor(options: InvokeBrokerOptions) {
+    this.#opts = options;
+    this.#now = options.now ?? Date.now;
+    this.#remembered = new IdempotencyWindow({
+      windowMs: () => options.limits().idempotencyWindowMs,
+      maxEntries: options.maxRememberedKeys ?? 10_000,
+      now: this.#now,
+    });
+  }
+
+  /** Invocations not yet settled, for presence and `nodes.describe`. */
+  inFlight(nodeId: string): InFlightInvocation[] {
+    const out: InFlightInvocation[] = [];
+    for (const inv of this.#invocations.values()) {
+      if (inv.nodeId !== nodeId) continue;
+      out.push({
+        invocationId: inv.id,
+        command: inv.command,
+        phase: inv.phase,
+        startedAt: inv.startedAt,
+        deadline: inv.deadline,
+        ...(inv.progress ? { progress: inv.progress } : {}),
+      });
+    }
+    return out;
+  }
+
+  inFlightCount(nodeId: string): number {
+    let n = 0;
+    for (const inv of this.#invocations.values()) if (inv.nodeId === nodeId) n++;
+    return n;
+  }
+
+  invoke(request: InvokeRequest): Promise<NodesInvokeOutput> {
+    return new Promise<NodesInvokeOutput>((resolve, reject) => {
+      const fail = (error: unknown) =>
+        reject(
+          error instanceof GatewayError ? error : new GatewayError('INTERNAL', 'invoke failed'),
+        );
+      try {
+        this.#start(request, resolve, reject);
+      } catch (error) {
+        fail(error);
+      }
+    });
+  }
+
+  #start(
+    request: InvokeRequest,
+    resolve: (output: NodesInvokeOutput) => void,
+    reject: (error: GatewayError) => void,
+  ): void {
+    const { maxParamsBytes } = this.#opts.limits();
+    const params = request.params;
+    const size = jsonByteLength(params);
+    if (size === undefined) throw new GatewayError('BAD_REQUEST', 'params must be plain JSON');
+    if (size > maxParamsBytes) {
+      throw new GatewayError(
+        'PAYLOAD_TOO_LARGE',
+        `params are ${size} bytes, over gateway.nodes.maxParamsBytes (${maxParamsBytes})`,
+        { details: { bytes: size, limit: maxParamsBytes } },
+      );
+    }
+    if (request.signal?.aborted)
+      throw new GatewayError('CANCELLED', 'the invocation was cancelled');
+
+    const key = request.idempotencyKey;
+    const fingerprint = key === undefined ? '' : fingerprintOf(request.command, params);
+    if (key !== undefined) {
+      const seen = this.#remembered.get(key);
+      if (seen) {
+        const sameCall =
+          seen.fingerprint === fingerprint &&
+          (seen.nodeId === request.nodeRef || seen.nodeName === request.nodeRef);
+        if (!sameCall) {
+          throw new GatewayError(
+            'CONFLICT',
+            `idempotencyKey "${key}" was already used for a different invocation; use a new key`,
+          );
+        }
+        if (seen.settled) {
+          replay(seen.settled, seen, resolve, reject);
+          return;
+        }
+        if (seen.running) {
+          this.#addWaiter(seen.running, true, request, resolve, reject);
+          return;
+        }
+      }
+    }
+
+    const target = this.#opts.resolveTarget(request.nodeRef, request.command);
+    const now = this.#now();
+    const inv: Invocation = {
+      id: newId('inv'),
+      nodeId: target.nodeId,
+      nodeName: target.name,
+      connection: target.connection,
+      command: request.command,
+      phase: 'pending',
+      startedAt: now,
+      deadline: now + request.timeoutMs,
+      timer: undefined,
+      progress: undefined,
+      waiters: new Set(),
+      remembered: undefined,
+    };
+    if (key !== undefined) {
+      inv.remembered = {
+        key,
+        command: inv.command,
+        nodeId: target.nodeId,
+        nodeName: target.name,
+        fingerprint,
+        running: inv,
+        settled: undefined,
+      };
+      this.#remembered.set(key, inv.remembered);
+    }
+    this.#invocations.set(inv.id, inv);
+    this.#addWaiter(inv, false, request, resolve, reject);
+    inv.timer = setTimeout(() => this.#apply(inv, { type: 'timeout' }), request.timeoutMs);
+
+    try {
+      target.connection.send({
+        kind: 'invoke',
+        invocationId: inv.id,
+        command: inv.command,
+        params,
+        deadline: inv.deadline,
+        timeoutMs: request.timeoutMs,
+      });
+    } catch {
+      this.#apply(inv, { type: 'disconnected' });
+      return;
+    }
+    this.#apply(inv, { type: 'delivered' });
+  }
+
+  #addWaiter(
+    inv: Invocation,
+    replayed: boolean,
+    request: InvokeRequest,
+    resolve: (output: NodesInvokeOutput) => void,
+    reject: (error: GatewayError) => void,
+  ): void {
+    const signal = request.signal;
+    const onAbort = () => {
+      inv.waiters.delete(waiter);
+      reject(new GatewayError('CANCELLED', 'the invocation was cancelled'));
+      // The last caller gave up: stop the work on the node too.
+      if (inv.waiters.size === 0) this.#apply(inv, { type: 'cancelled' });
+    };
+    const waiter: Waiter = {
+      replayed,
+      resolve,
+      reject,
+      onProgress: request.onProgress,
+      detach: () => signal?.removeEventListener('abort', onAbort),
+    };
+    inv.waiters.add(waiter);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /**
+   * A node answered. Returns whether anyone was waiting for it, and the
+   * reason the answer itself was refused (so the node can be told).
+   */
+  postResult(
+    connection: { connectionId: string; nodeId: string },
+    raw: { invocationId: string },
+  ): {
+    accepted: boolean;
+    refused?: GatewayError;
+  } {
+    const inv = this.#invocations.get(raw.invocationId);
+    if (
+      !inv ||
+      inv.connection.connectionId !== connection.connectionId ||
+      inv.nodeId !== connection.nodeId
+    ) {
+      return { accepted: false };
+    }
+    const outcome = classifyNodeResult(raw, {
+      nodeName: inv.nodeName,
+      command: inv.command,
+      maxResultBytes: this.#opts.limits().maxResultBytes,
+    });
+    if (!this.#apply(inv, { type: 'result' }, outcome)) return { accepted: false };
+    if (!outcome.ok && (outcome.error.code === 'INVALID_RESULT' || isOversize(outcome.error))) {
+      const code = outcome.error.code === 'INVALID_RESULT' ? 'BAD_REQUEST' : 'PAYLOAD_TOO_LARGE';
+      return {
+        accepted: true,
+        refused: new GatewayError(code, `result refused: ${outcome.error.message}`, {
+          ...(outcome.error.details ? { details: outcome.error.details } : {}),
+        }),
+      };
+    }
+    return { accepted: true };
+  }
+
+  postProgress(
+    connection: { connectionId: string; nodeId: string },
+    input: NodeProgressInput,
+  ): boolean {
+    const inv = this.#invocations.get(input.invocationId);
+    if (
+      !inv ||
+      inv.connection.connectionId !== connection.connectionId ||
+      inv.phase !== 'delivered'
+    )
+      return false;
+    const progress: InvokeProgress = {
+      ...(input.message !== undefined ? { message: input.message } : {}),
+      ...(input.percent !== undefined ? { percent: input.percent } : {}),
+    };
+    inv.progress = progress;
+    for (const waiter of inv.waiters) {
+      try {
+        waiter.onProgress?.(progress);
+      } catch {
+        // a caller's progress callback must not break the node's call
+      }
+    }
+    return true;
+  }
+
+  /** The connection is gone: everything it was running fails with NODE_DISCONNECTED, now. */
+  detachConnection(connectionId: string): void {
+    for (const inv of [...this.#invocations.values()]) {
+      if (inv.connection.connectionId === connectionId) this.#apply(inv, { type: 'disconnected' });
+    }
+  }
+
+  /** Gateway shutdown: nobody will answer any more. */
+  closeAll(): void {
+    for (const inv of [...this.#invocations.values()]) this.#apply(inv, { type: 'disconnected' });
+  }
+
+  /** Applies one lifecycle event; returns whether it changed anything. */
+  #apply(inv: Invocation, event: InvocationEvent, resultOutcome?: InvocationOutcome): boolean {
+    const step = advanceInvocation(inv.phase, event);
+    if (!step.changed) return false;
+    inv.phase = step.phase;
+    if (step.sendCancel) {
+      try {
+        inv.connection.send({ kind: 'cancel', invocationId: inv.id, reason: step.sendCancel });
+      } catch {
+        // the connection is going away; the node loses the work anyway
+      }
+    }
+    if (!isTerminal(step.phase)) return true;
+    const outcome = resultOutcome ?? this.#failureFor(inv, step.phase);
+    this.#settle(inv, outcome, step.mayHaveRun);
+    return true;
+  }
+
+  #failureFor(inv: Invocation, phase: InvocationPhase): InvocationOutcome {
+    const where = `node "${inv.nodeName}" (${inv.command})`;
+    switch (phase) {
+      case 'timeout':
+        return {
+          ok: false,
+          error: new GatewayError(
+            'TIMEOUT',
+            `${where} did not answer within ${inv.deadline - inv.startedAt} ms`,
+            {
+              details: { timeoutMs: inv.deadline - inv.startedAt },
+            },
+          ),
+        };
+      case 'cancelled':
+        return {
+          ok: false,
+          error: new GatewayError('CANCELLED', `${where}: the invocation was cancelled`),
+        };
+      default:
+        return {
+          ok: false,
+          error: new GatewayError(
+            'NODE_DISCONNECTED',
+            `${where}: the node disconnected before answering`,
+          ),
+        };
+    }
+  }
+
+  #settle(inv: Invocation, outcome: InvocationOutcome, mayHaveRun: boolean): void {
+    clearTimeout(inv.timer);
+    this.#invocations.delete(inv.id);
+    const settled: Settled = {
+      outcome,
+      invocationId: inv.id,
+      durationMs: this.#now() - inv.startedAt,
+    };
+    const remembered = inv.remembered;
+    if (remembered) {
+      remembered.running = undefined;
+      if (mayHaveRun) remembered.settled = settled;
+      else this.#remembered.delete(remembered.key, remembered);
+    }
+    for (const waiter of inv.waiters) {
+      waiter.detach();
+      if (outcome.ok) waiter.resolve(outputOf(settled, inv, outcome.payload, waiter.replayed));
+      else waiter.reject(outcome.error);
+    }
+    inv.waiters.clear();
+    this.#opts.onFinished({
+      invocationId: inv.id,
+      nodeId: inv.nodeId,
+      command: inv.command,
+      ok: outcome.ok,
+      durationMs: settled.durationMs,
+      ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
+    });
+  }
+}
+
+function replay(
+  settled: Settled,
+  seen: Remembered,
+  resolve: (output: NodesInvokeOutput) => void,
+  reject: (error: GatewayError) => void,
+): void {
+  if (settled.outcome.ok) {
+    resolve({
+      invocationId: settled.invocationId,
+      nodeId: seen.nodeId,
+      command: seen.command,
+      payload: settled.outcome.payload,
+      durationMs: settled.durationMs,
+      replayed: true,
+    });
+  } else {
+    reject(settled.outcome.error);
+  }
+}
+
+function outputOf(
+  settled: Settled,
+  inv: Invocation,
+  payload: unknown,
+  replayed: boolean,
+): NodesInvokeOutput {
+  return {
+    invocationId: settled.invocationId,
+    nodeId: inv.nodeId,
+    command: inv.command,
+    payload,
+    durationMs: settled.durationMs,
+    replayed,
+  };
+}
+
+function isOversize(error: GatewayError): boolean {
+  return error.code === 'PAYLOAD_TOO_LARGE' && error.details?.nodeCode === undefined;
+}
+
+function fingerprintOf(command: string, params: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify([command, params]))
+    .digest('hex');
+}

@@ -1,0 +1,189 @@
+import {
+  NodeDetail,
+  NodeHelloInput,
+  NodeHelloOutput,
+  NodeInvocationsInput,
+  NodePairRequestInput,
+  type NodePairUpdate,
+  NodeProgressInput,
+  NodeResultInput,
+  NodeResultOutput,
+  NodesDescribeInput,
+  NodesInvokeInput,
+  NodesInvokeOutput,
+  NodesListOutput,
+  NodesPairApproveInput,
+  NodesPairApproveOutput,
+  NodesPairRejectInput,
+  NodesPairRejectOutput,
+  NodesPairRemoveInput,
+  NodesPairRemoveOutput,
+  PendingPairRequest,
+} from '@loopgate/protocol';
+import { tracked } from '@trpc/server';
+import { z } from 'zod';
+import { QueuedNodeConnection } from '../nodes/index.js';
+import { nodeProcedure, operatorProcedure, pairingProcedure, router } from './trpc.js';
+
+/**
+ * The tRPC face of the node service: `nodes.*` for operators, `node.*` for
+ * nodes. All the rules live in `nodes/`; this file only adapts a WebSocket
+ * subscription into a `NodeConnection` and back.
+ */
+export const nodesRouter = router({
+  nodes: router({
+    /** Every paired node (online/offline) and every pending pairing request. */
+    list: operatorProcedure.output(NodesListOutput).query(({ ctx }) => ctx.services.nodes.list()),
+
+    describe: operatorProcedure
+      .input(NodesDescribeInput)
+      .output(NodeDetail)
+      .query(({ ctx, input }) => ctx.services.nodes.describe(input.nodeId)),
+
+    /**
+     * Runs a command on a node and waits for its answer. The call keeps running
+     * if the operator's socket drops, so a retry with the same idempotencyKey
+     * picks up the outcome instead of running the command again.
+     */
+    invoke: operatorProcedure
+      .input(NodesInvokeInput)
+      .output(NodesInvokeOutput)
+      .mutation(({ ctx, input }) =>
+        ctx.services.nodes.invoke({
+          nodeId: input.nodeId,
+          command: input.command,
+          params: input.params,
+          timeoutMs: input.timeoutMs,
+          idempotencyKey: input.idempotencyKey,
+        }),
+      ),
+
+    pair: router({
+      list: operatorProcedure
+        .output(z.array(PendingPairRequest))
+        .query(({ ctx }) => ctx.services.nodes.listPending()),
+
+      approve: operatorProcedure
+        .input(NodesPairApproveInput)
+        .output(NodesPairApproveOutput)
+        .mutation(({ ctx, input }) => ctx.services.nodes.approve(input.requestId, input.commands)),
+
+      reject: operatorProcedure
+        .input(NodesPairRejectInput)
+        .output(NodesPairRejectOutput)
+        .mutation(({ ctx, input }) => ctx.services.nodes.reject(input.requestId, input.reason)),
+
+      /** Revokes a paired node: its token stops working, its sockets close with 4010. */
+      remove: operatorProcedure
+        .input(NodesPairRemoveInput)
+        .output(NodesPairRemoveOutput)
+        .mutation(({ ctx, input }) => ctx.services.nodes.remove(input.nodeId)),
+    }),
+  }),
+
+  node: router({
+    pair: router({
+      /**
+       * The only thing an unpaired node may do. Yields `pending`, then the
+       * decision (with the node token, once, when approved), then ends. A node
+       * that drops and asks again with the same pairing key rejoins.
+       */
+      request: pairingProcedure.input(NodePairRequestInput).subscription(async function* ({
+        ctx,
+        input,
+        signal,
+      }): AsyncGenerator<NodePairUpdate> {
+        const nodes = ctx.services.nodes;
+        const session = await nodes.requestPairing(input, ctx.conn);
+        yield session.first;
+        if (!session.decision) return;
+        const decision = await untilAborted(session.decision, signal ?? ctx.conn.closed);
+        if (decision === undefined) {
+          nodes.stopWaiting(ctx.conn.id);
+          return;
+        }
+        yield decision;
+      }),
+    }),
+
+    /** Declares the node's commands; answers with what operators may invoke and the size limits. */
+    hello: nodeProcedure
+      .input(NodeHelloInput)
+      .output(NodeHelloOutput)
+      .mutation(({ ctx, input }) => ctx.services.nodes.hello(ctx.conn, input)),
+
+    /**
+     * The node's inbox: invocations and cancels, while subscribed. The input
+     * re-declares the commands, so tRPC's automatic resubscription after a
+     * reconnect brings the node back exactly as it was.
+     */
+    invocations: nodeProcedure.input(NodeInvocationsInput).subscription(async function* ({
+      ctx,
+      input,
+      signal,
+    }) {
+      const nodes = ctx.services.nodes;
+      const connection = new QueuedNodeConnection({
+        connectionId: ctx.conn.id,
+        nodeId: ctx.conn.nodeId ?? '',
+        close: (code, reason) => ctx.conn.close(code, reason),
+      });
+      nodes.attachInvocations(
+        ctx.conn,
+        { commands: input.commands, platform: input.platform, version: input.version },
+        connection,
+      );
+      // React to the close itself (not to the generator unwinding), so callers
+      // get NODE_DISCONNECTED the moment the socket goes.
+      const end = () => {
+        connection.end();
+        nodes.detachInvocations(
+          connection,
+          ctx.conn.closed.aborted ? 'disconnected' : 'stream ended',
+        );
+      };
+      const stop = signal ?? ctx.conn.closed;
+      stop.addEventListener('abort', end, { once: true });
+      ctx.conn.closed.addEventListener('abort', end, { once: true });
+      try {
+        for await (const message of connection.messages()) {
+          yield tracked(`${message.invocationId}:${message.kind}`, message);
+        }
+      } finally {
+        stop.removeEventListener('abort', end);
+        ctx.conn.closed.removeEventListener('abort', end);
+        end();
+      }
+    }),
+
+    /** The node's answer. Late answers (after a timeout or cancel) return `accepted: false`. */
+    result: nodeProcedure
+      .input(NodeResultInput)
+      .output(NodeResultOutput)
+      .mutation(({ ctx, input }) => ctx.services.nodes.postResult(ctx.conn, input)),
+
+    progress: nodeProcedure
+      .input(NodeProgressInput)
+      .output(NodeResultOutput)
+      .mutation(({ ctx, input }) => ctx.services.nodes.postProgress(ctx.conn, input)),
+  }),
+});
+
+/** Resolves with the promise's value, or undefined as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

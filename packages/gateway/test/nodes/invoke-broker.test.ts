@@ -1,0 +1,298 @@
+import { GatewayError, type NodeInvocationMessage } from '@loopgate/protocol';
+import { describe, expect, it } from 'vitest';
+import {
+  type InvocationFinished,
+  InvokeBroker,
+  type NodeConnection,
+} from '../../src/nodes/invoke-broker.js';
+
+/** An in-memory node connection: records what the broker pushes to it. */
+class RecordingConnection implements NodeConnection {
+  readonly sent: NodeInvocationMessage[] = [];
+  broken = false;
+  #waiters: Array<() => void> = [];
+  constructor(
+    readonly connectionId: string,
+    readonly nodeId = 'nd_1',
+  ) {}
+  send(message: NodeInvocationMessage): void {
+    if (this.broken) throw new Error('gone');
+    this.sent.push(message);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  close(): void {
+    this.broken = true;
+  }
+  invokes(): Extract<NodeInvocationMessage, { kind: 'invoke' }>[] {
+    return this.sent.filter(
+      (m): m is Extract<NodeInvocationMessage, { kind: 'invoke' }> => m.kind === 'invoke',
+    );
+  }
+  cancels(): NodeInvocationMessage[] {
+    return this.sent.filter((m) => m.kind === 'cancel');
+  }
+}
+
+function setup(
+  options: { maxParamsBytes?: number; maxResultBytes?: number; windowMs?: number } = {},
+) {
+  const conn = new RecordingConnection('c1');
+  const finished: InvocationFinished[] = [];
+  let target: NodeConnection | GatewayError = conn;
+  const broker = new InvokeBroker({
+    limits: () => ({
+      maxParamsBytes: options.maxParamsBytes ?? 1024,
+      maxResultBytes: options.maxResultBytes ?? 1024,
+      idempotencyWindowMs: options.windowMs ?? 60_000,
+    }),
+    resolveTarget: () => {
+      if (target instanceof GatewayError) throw target;
+      return { nodeId: 'nd_1', name: 'box', connection: target };
+    },
+    onFinished: (f) => finished.push(f),
+  });
+  const setTarget = (t: NodeConnection | GatewayError) => {
+    target = t;
+  };
+  const from = (c: RecordingConnection = conn) => ({
+    connectionId: c.connectionId,
+    nodeId: c.nodeId,
+  });
+  return { broker, conn, finished, setTarget, from };
+}
+
+const call = { nodeRef: 'box', command: 'system.info', timeoutMs: 5_000 };
+
+async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('InvokeBroker', () => {
+  it('delivers the invocation and resolves with the node payload', async () => {
+    const { broker, conn, finished, from } = setup();
+    const pending = broker.invoke({ ...call, params: { verbose: true } });
+    const [inv] = conn.invokes();
+    expect(inv).toMatchObject({
+      command: 'system.info',
+      params: { verbose: true },
+      timeoutMs: 5_000,
+    });
+    expect(inv!.deadline).toBeGreaterThan(Date.now());
+    expect(
+      broker.postResult(from(), {
+        invocationId: inv!.invocationId,
+        ok: true,
+        payload: { os: 'linux' },
+      } as never),
+    ).toEqual({
+      accepted: true,
+    });
+    await expect(pending).resolves.toMatchObject({
+      payload: { os: 'linux' },
+      replayed: false,
+      nodeId: 'nd_1',
+    });
+    expect(finished).toEqual([expect.objectContaining({ ok: true, command: 'system.info' })]);
+    expect(broker.inFlightCount('nd_1')).toBe(0);
+  });
+
+  it('fails with NODE_DISCONNECTED the moment the connection is detached', async () => {
+    const { broker, conn } = setup();
+    const pending = broker.invoke(call);
+    broker.detachConnection(conn.connectionId);
+    const error = await rejection(pending);
+    expect(error.code).toBe('NODE_DISCONNECTED');
+  });
+
+  it('lets a result that arrived before the close win', async () => {
+    const { broker, conn, from } = setup();
+    const pending = broker.invoke(call);
+    const id = conn.invokes()[0]!.invocationId;
+    broker.postResult(from(), { invocationId: id, ok: true, payload: 1 } as never);
+    broker.detachConnection(conn.connectionId);
+    await expect(pending).resolves.toMatchObject({ payload: 1 });
+  });
+
+  it('times out, pushes a cancel to the node, and ignores the late result', async () => {
+    const { broker, conn, from } = setup();
+    const error = await rejection(broker.invoke({ ...call, timeoutMs: 20 }));
+    expect(error.code).toBe('TIMEOUT');
+    const id = conn.invokes()[0]!.invocationId;
+    expect(conn.cancels()).toEqual([{ kind: 'cancel', invocationId: id, reason: 'timeout' }]);
+    expect(
+      broker.postResult(from(), { invocationId: id, ok: true, payload: 'late' } as never),
+    ).toEqual({
+      accepted: false,
+    });
+  });
+
+  it('only accepts results from the connection it delivered to', async () => {
+    const { broker, conn, from } = setup();
+    const pending = broker.invoke(call);
+    const id = conn.invokes()[0]!.invocationId;
+    const impostor = new RecordingConnection('c2');
+    expect(
+      broker.postResult(from(impostor), { invocationId: id, ok: true, payload: 'x' } as never)
+        .accepted,
+    ).toBe(false);
+    broker.postResult(from(), { invocationId: id, ok: true, payload: 'real' } as never);
+    await expect(pending).resolves.toMatchObject({ payload: 'real' });
+  });
+
+  it('gives the caller INVALID_RESULT for garbage and tells the node why', async () => {
+    const { broker, conn, from } = setup();
+    const pending = broker.invoke(call);
+    const id = conn.invokes()[0]!.invocationId;
+    const answer = broker.postResult(from(), { invocationId: id, ok: 'maybe' } as never);
+    expect(answer.accepted).toBe(true);
+    expect(answer.refused?.code).toBe('BAD_REQUEST');
+    expect((await rejection(pending)).code).toBe('INVALID_RESULT');
+  });
+
+  it('refuses oversized params and results', async () => {
+    const { broker, conn, from } = setup({ maxParamsBytes: 16, maxResultBytes: 16 });
+    expect((await rejection(broker.invoke({ ...call, params: 'x'.repeat(32) }))).code).toBe(
+      'PAYLOAD_TOO_LARGE',
+    );
+    expect(conn.sent).toHaveLength(0);
+    const pending = broker.invoke(call);
+    const id = conn.invokes()[0]!.invocationId;
+    const answer = broker.postResult(from(), {
+      invocationId: id,
+      ok: true,
+      payload: 'y'.repeat(32),
+    } as never);
+    expect(answer.refused?.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await rejection(pending)).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('refuses params that are not JSON', async () => {
+    const { broker } = setup();
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect((await rejection(broker.invoke({ ...call, params: cyclic }))).code).toBe('BAD_REQUEST');
+  });
+
+  it('replays the first outcome for a repeated idempotency key, without a second run', async () => {
+    const { broker, conn, from } = setup();
+    const first = broker.invoke({ ...call, idempotencyKey: 'k1' });
+    const joined = broker.invoke({ ...call, idempotencyKey: 'k1' });
+    expect(conn.invokes()).toHaveLength(1);
+    broker.postResult(from(), {
+      invocationId: conn.invokes()[0]!.invocationId,
+      ok: true,
+      payload: 42,
+    } as never);
+    await expect(first).resolves.toMatchObject({ payload: 42, replayed: false });
+    await expect(joined).resolves.toMatchObject({ payload: 42, replayed: true });
+    await expect(broker.invoke({ ...call, idempotencyKey: 'k1' })).resolves.toMatchObject({
+      payload: 42,
+      replayed: true,
+      command: 'system.info',
+    });
+    expect(conn.invokes()).toHaveLength(1);
+  });
+
+  it('replays failures that happened after delivery (the command may have run)', async () => {
+    const { broker, conn } = setup();
+    const first = broker.invoke({ ...call, idempotencyKey: 'k2' });
+    broker.detachConnection(conn.connectionId);
+    expect((await rejection(first)).code).toBe('NODE_DISCONNECTED');
+    expect((await rejection(broker.invoke({ ...call, idempotencyKey: 'k2' }))).code).toBe(
+      'NODE_DISCONNECTED',
+    );
+    expect(conn.invokes()).toHaveLength(1);
+  });
+
+  it('does not remember failures before delivery: a retry gets a fresh chance', async () => {
+    const { broker, conn, setTarget, from } = setup();
+    setTarget(new GatewayError('NOT_CONNECTED', 'offline'));
+    expect((await rejection(broker.invoke({ ...call, idempotencyKey: 'k3' }))).code).toBe(
+      'NOT_CONNECTED',
+    );
+    setTarget(conn);
+    const retry = broker.invoke({ ...call, idempotencyKey: 'k3' });
+    broker.postResult(from(), {
+      invocationId: conn.invokes()[0]!.invocationId,
+      ok: true,
+      payload: 'ran',
+    } as never);
+    await expect(retry).resolves.toMatchObject({ payload: 'ran', replayed: false });
+  });
+
+  it('refuses a reused key with different parameters', async () => {
+    const { broker } = setup();
+    void broker.invoke({ ...call, idempotencyKey: 'k4', params: { a: 1 } }).catch(() => {});
+    const error = await rejection(
+      broker.invoke({ ...call, idempotencyKey: 'k4', params: { a: 2 } }),
+    );
+    expect(error.code).toBe('CONFLICT');
+    broker.closeAll();
+  });
+
+  it('cancels on the caller signal: CANCELLED to the caller, a cancel to the node', async () => {
+    const { broker, conn } = setup();
+    const controller = new AbortController();
+    const pending = broker.invoke({ ...call, signal: controller.signal });
+    controller.abort();
+    expect((await rejection(pending)).code).toBe('CANCELLED');
+    expect(conn.cancels()).toEqual([expect.objectContaining({ reason: 'cancelled' })]);
+  });
+
+  it('keeps running for a joined caller when only one of two callers aborts', async () => {
+    const { broker, conn, from } = setup();
+    const controller = new AbortController();
+    const a = broker.invoke({ ...call, idempotencyKey: 'k5', signal: controller.signal });
+    const b = broker.invoke({ ...call, idempotencyKey: 'k5' });
+    controller.abort();
+    expect((await rejection(a)).code).toBe('CANCELLED');
+    expect(conn.cancels()).toHaveLength(0);
+    broker.postResult(from(), {
+      invocationId: conn.invokes()[0]!.invocationId,
+      ok: true,
+      payload: 'b',
+    } as never);
+    await expect(b).resolves.toMatchObject({ payload: 'b' });
+  });
+
+  it('fails with NODE_DISCONNECTED when the connection breaks while sending', async () => {
+    const { broker, conn } = setup();
+    conn.broken = true;
+    expect((await rejection(broker.invoke({ ...call, idempotencyKey: 'k6' }))).code).toBe(
+      'NODE_DISCONNECTED',
+    );
+    conn.broken = false;
+    // never delivered, so not remembered
+    const retry = broker.invoke({ ...call, idempotencyKey: 'k6' });
+    expect(conn.invokes()).toHaveLength(1);
+    broker.closeAll();
+    await rejection(retry);
+  });
+
+  it('forwards progress to the caller and shows it in flight', async () => {
+    const { broker, conn, from } = setup();
+    const seen: unknown[] = [];
+    const pending = broker.invoke({ ...call, onProgress: (p) => seen.push(p) });
+    const id = conn.invokes()[0]!.invocationId;
+    expect(broker.postProgress(from(), { invocationId: id, message: 'half', percent: 50 })).toBe(
+      true,
+    );
+    expect(seen).toEqual([{ message: 'half', percent: 50 }]);
+    expect(broker.inFlight('nd_1')).toEqual([
+      expect.objectContaining({
+        invocationId: id,
+        phase: 'delivered',
+        progress: { message: 'half', percent: 50 },
+      }),
+    ]);
+    broker.postResult(from(), { invocationId: id, ok: true, payload: null } as never);
+    await pending;
+    expect(broker.postProgress(from(), { invocationId: id, message: 'late' })).toBe(false);
+  });
+});
