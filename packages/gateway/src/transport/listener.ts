@@ -26,6 +26,14 @@ export type BoundAddress = { host: string; port: number; url: string };
 type Tracked = WebSocket & { loopgateAlive?: boolean; loopgatePingAt?: number };
 
 /**
+ * Parts one message may arrive in. Clients (ws, browsers, tRPC) do not
+ * fragment what they send; ws's default of 16 384 let one socket, even
+ * before auth, park ~4 MiB of per-fragment bookkeeping for 16 KiB of
+ * payload (HARDENING row 3). 1 024 still allows a 4 MiB message in 4 KiB parts.
+ */
+export const MAX_FRAGMENTS_PER_MESSAGE = 1024;
+
+/**
  * The sockets: one HTTP(S) server per bind host sharing one `ws` server in
  * `noServer` mode, so admission (Origin, Host, caps, lockouts) is decided
  * before the upgrade is accepted and a refused peer never gets a WebSocket.
@@ -44,6 +52,7 @@ export class Listener {
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxPayloadBytes,
+      maxFragments: MAX_FRAGMENTS_PER_MESSAGE,
       perMessageDeflate: false,
       clientTracking: false,
     });

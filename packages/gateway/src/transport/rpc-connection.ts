@@ -16,6 +16,8 @@ import type { GatewayContext } from '../router/context.js';
 import { setMaxPayload } from './ws-internals.js';
 
 const OPEN = 1;
+/** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
+const MAX_PROCEDURE_PATH_LENGTH = 256;
 
 export type RpcConnectionLimits = {
   preAuthMaxPayloadBytes: number;
@@ -105,24 +107,46 @@ export class RpcConnection {
     if (state === OPEN || state === 0) this.#socket.close(code, truncateReason(reason));
   }
 
-  async #authenticate(params: Record<string, string> | null): Promise<GatewayContext | undefined> {
+  /**
+   * A synchronous `authenticate` takes effect before `ws` parses the next
+   * frame header in the same TCP read, so a client that sends its first
+   * request right behind connectionParams is held to the post-auth size
+   * limit, not the pre-auth one.
+   */
+  #authenticate(params: Record<string, string> | null): Promise<GatewayContext | undefined> {
+    let result: Promise<GatewayContext> | GatewayContext;
     try {
-      const ctx = await this.#opts.authenticate(params);
-      clearTimeout(this.#authTimer);
-      this.#ctx = ctx;
-      setMaxPayload(this.#socket, this.#limits.maxPayloadBytes);
-      return ctx;
+      result = this.#opts.authenticate(params);
     } catch (cause) {
-      clearTimeout(this.#authTimer);
-      const error = cause instanceof GatewayError ? cause : new GatewayError('UNAUTHORIZED', 'authentication failed');
-      // Tell the client why in a frame it can parse, then close with a code it
-      // must not retry on. Stock clients see the frame; ours also the code.
-      this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
-      const code = error.code === 'RATE_LIMITED' ? CloseCode.rateLimited : CloseCode.unauthorized;
-      const retry = typeof error.details?.retryAfterMs === 'number' ? ` retryAfterMs=${error.details.retryAfterMs}` : '';
-      this.close(code, `${error.code}: ${error.message}${retry}`);
-      return undefined;
+      this.#onAuthFailed(cause);
+      return Promise.resolve(undefined);
     }
+    if (!(result instanceof Promise)) return Promise.resolve(this.#onAuthenticated(result));
+    return result.then(
+      (ctx) => this.#onAuthenticated(ctx),
+      (cause: unknown) => {
+        this.#onAuthFailed(cause);
+        return undefined;
+      },
+    );
+  }
+
+  #onAuthenticated(ctx: GatewayContext): GatewayContext {
+    clearTimeout(this.#authTimer);
+    this.#ctx = ctx;
+    setMaxPayload(this.#socket, this.#limits.maxPayloadBytes);
+    return ctx;
+  }
+
+  #onAuthFailed(cause: unknown): void {
+    clearTimeout(this.#authTimer);
+    const error = cause instanceof GatewayError ? cause : new GatewayError('UNAUTHORIZED', 'authentication failed');
+    // Tell the client why in a frame it can parse, then close with a code it
+    // must not retry on. Stock clients see the frame; ours also the code.
+    this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
+    const code = error.code === 'RATE_LIMITED' ? CloseCode.rateLimited : CloseCode.unauthorized;
+    const retry = typeof error.details?.retryAfterMs === 'number' ? ` retryAfterMs=${error.details.retryAfterMs}` : '';
+    this.close(code, `${error.code}: ${error.message}${retry}`);
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -194,6 +218,11 @@ export class RpcConnection {
     const id = msg.id as Id; // null ids were answered in #dispatch
     const type = msg.method;
     const { path, lastEventId } = msg.params;
+    if (path.length > MAX_PROCEDURE_PATH_LENGTH) {
+      // tRPC's NOT_FOUND would echo the whole path back, twice.
+      this.#respondError(id, new GatewayError('NOT_FOUND', `no procedure named "${path.slice(0, 64)}…" (${path.length} characters)`), undefined, jsonrpc);
+      return;
+    }
     let input = msg.params.input;
     if (lastEventId !== undefined) {
       input = input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
