@@ -25,6 +25,7 @@ import {
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger } from './log/index.js';
+import { NodeService } from './nodes/index.js';
 import { appRouter } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
@@ -82,6 +83,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     });
   const startedAt = Date.now();
   const events = new EventBus({ replayBufferSize: config.gateway.events.replayBufferSize, logPath: join(stateDir, 'events.jsonl') });
+  const nodes = new NodeService({ config, stateDir, events, log });
   const live = new Map<string, LiveConnection>();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   let credential: GatewayCredential | undefined;
@@ -142,7 +144,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       },
       tls: { enabled: config.gateway.tls.enabled, ...(certificate ? { fingerprint: certificate.fingerprint } : {}) },
       connections: connections.counts(),
-      nodes: { paired: 0, online: 0, pending: 0 },
+      nodes: nodes.counts(),
       sessions: { total: 0, activeRuns: 0 },
       channels: [],
       events: { lastEventId: events.lastEventId },
@@ -191,6 +193,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     events,
     startedAt,
     connections,
+    nodes,
     health,
     status,
     dispatch,
@@ -233,8 +236,8 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         checkOperatorSecret(credential?.mode === 'password' ? params.password : params.token, admission.attemptSource);
       }
     } else if (role === 'node') {
-      // nodes: paired-node token check (NodeService.authenticateNodeToken) goes here
-      throw new GatewayError('UNAUTHORIZED', 'unknown node token');
+      nodeId = nodes.authenticateNodeToken(params.nodeToken ?? '')?.nodeId;
+      if (nodeId === undefined) throw new GatewayError('UNAUTHORIZED', 'unknown node token (was the node removed?)');
     }
     const info: ConnectionInfo = {
       id: randomUUID(),
@@ -249,6 +252,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       closed: rpc.closedSignal,
     };
     live.set(info.id, { info, rpc });
+    nodes.onConnectionOpened(info);
     events.emit({ type: 'connection.opened', connectionId: info.id, role, remoteAddress, ...(info.clientName ? { clientName: info.clientName } : {}) });
     return { conn: info, services };
   };
@@ -286,6 +290,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       onClosed: (ctx, code) => {
         if (!ctx) return;
         live.delete(ctx.conn.id);
+        nodes.onConnectionClosed(ctx.conn, code);
         events.emit({ type: 'connection.closed', connectionId: ctx.conn.id, role: ctx.conn.role, code });
       },
     });
@@ -325,6 +330,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         certificate = await ensureGatewayCertificate({ stateDir, hosts, certPath, keyPath });
       }
       await events.open();
+      await nodes.open();
       loopDelay.enable();
       listener = new Listener({
         hosts,
@@ -351,6 +357,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       clearInterval(healthTimer);
       events.emit({ type: 'gateway.stopping', reason });
       await listener?.close(reason);
+      await nodes.close();
       loopDelay.disable();
       await events.close();
       log.info({ reason }, 'gateway stopped');
