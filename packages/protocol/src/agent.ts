@@ -7,11 +7,9 @@ import { z } from 'zod';
  */
 
 /** Session ids double as transcript file names, so they are restricted to a safe alphabet. */
-export const SessionId = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, {
-    error: 'expected 1-100 letters, digits, "_" or "-", starting with a letter or digit',
-  });
+export const SessionId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, {
+  error: 'expected 1-100 letters, digits, "_" or "-", starting with a letter or digit',
+});
 export type SessionId = z.infer<typeof SessionId>;
 
 export const RunId = z.string().min(1).max(100);
@@ -26,7 +24,11 @@ const messageText = z
 
 export const AgentRunState = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
 export type AgentRunState = z.infer<typeof AgentRunState>;
-export const TERMINAL_RUN_STATES: ReadonlySet<AgentRunState> = new Set(['completed', 'failed', 'cancelled']);
+export const TERMINAL_RUN_STATES: ReadonlySet<AgentRunState> = new Set([
+  'completed',
+  'failed',
+  'cancelled',
+]);
 
 /**
  * Why a run or a tool call failed. Provider errors have their own codes so an
@@ -66,8 +68,20 @@ const entryBase = { seq: z.number().int().positive(), ts: z.number() };
  * replayed to a model exactly as it happened.
  */
 export const TranscriptEntry = z.discriminatedUnion('kind', [
-  z.object({ ...entryBase, kind: z.literal('user'), runId: z.string(), text: z.string(), source: MessageSource }),
-  z.object({ ...entryBase, kind: z.literal('assistant'), runId: z.string(), round: z.number().int(), text: z.string() }),
+  z.object({
+    ...entryBase,
+    kind: z.literal('user'),
+    runId: z.string(),
+    text: z.string(),
+    source: MessageSource,
+  }),
+  z.object({
+    ...entryBase,
+    kind: z.literal('assistant'),
+    runId: z.string(),
+    round: z.number().int(),
+    text: z.string(),
+  }),
   z.object({
     ...entryBase,
     kind: z.literal('tool_call'),
@@ -112,7 +126,11 @@ export const TranscriptEntry = z.discriminatedUnion('kind', [
 ]);
 export type TranscriptEntry = z.infer<typeof TranscriptEntry>;
 /** An entry as it is appended, before the store numbers it. */
-export type TranscriptEntryInput = TranscriptEntry extends infer E ? (E extends { seq: number } ? Omit<E, 'seq'> : never) : never;
+export type TranscriptEntryInput = TranscriptEntry extends infer E
+  ? E extends { seq: number }
+    ? Omit<E, 'seq'>
+    : never
+  : never;
 
 export const SessionInfo = z.object({
   id: SessionId,
@@ -219,7 +237,12 @@ export const AgentRunEvent = z.discriminatedUnion('type', [
     text: z.string().optional(),
     error: RunError.optional(),
   }),
-  z.object({ ...runEventBase, type: z.literal('assistant.delta'), round: z.number().int(), text: z.string() }),
+  z.object({
+    ...runEventBase,
+    type: z.literal('assistant.delta'),
+    round: z.number().int(),
+    text: z.string(),
+  }),
   z.object({
     ...runEventBase,
     type: z.literal('tool.started'),
@@ -249,10 +272,19 @@ export const AgentRunEvent = z.discriminatedUnion('type', [
     messageId: z.string(),
   }),
   /** Events between `missedFrom` and this one were evicted before this subscriber saw them. */
-  z.object({ ...runEventBase, runId: z.string().optional(), type: z.literal('gap'), missedFrom: z.string().nullable() }),
+  z.object({
+    ...runEventBase,
+    runId: z.string().optional(),
+    type: z.literal('gap'),
+    missedFrom: z.string().nullable(),
+  }),
 ]);
 export type AgentRunEvent = z.infer<typeof AgentRunEvent>;
-export type AgentRunEventInput = AgentRunEvent extends infer E ? (E extends { ts: number } ? Omit<E, 'ts'> : never) : never;
+export type AgentRunEventInput = AgentRunEvent extends infer E
+  ? E extends { ts: number }
+    ? Omit<E, 'ts'>
+    : never
+  : never;
 export type AgentRunEventEnvelope = { id: string; data: AgentRunEvent };
 
 export const SendInput = z.object({

@@ -1,0 +1,11 @@
+export {
+  type SessionMeta,
+  SessionStore,
+  type SessionStoreOptions,
+  sessionIdForPeer,
+} from './session-store.js';
+export {
+  type ParsedTranscript,
+  parseTranscript,
+  type TranscriptHeader,
+} from './transcript-file.js';

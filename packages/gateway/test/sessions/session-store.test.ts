@@ -1,0 +1,248 @@
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GatewayEventInput, TranscriptEntryInput } from '@loopgate/protocol';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseTranscript, SessionStore, sessionIdForPeer } from '../../src/sessions/index.js';
+
+type Warning = { msg: string; obj: Record<string, unknown> };
+
+function recordingLogger(warnings: Warning[]) {
+  const log = pino({ level: 'silent' });
+  log.warn = ((obj: Record<string, unknown> | string, msg?: string) => {
+    warnings.push(typeof obj === 'string' ? { msg: obj, obj: {} } : { msg: msg ?? '', obj });
+  }) as typeof log.warn;
+  return log;
+}
+
+const user = (text: string, runId = 'r1', ts = Date.now()): TranscriptEntryInput => ({
+  kind: 'user',
+  ts,
+  runId,
+  text,
+  source: { channel: 'webchat' },
+});
+const assistant = (text: string, runId = 'r1'): TranscriptEntryInput => ({
+  kind: 'assistant',
+  ts: Date.now(),
+  runId,
+  round: 1,
+  text,
+});
+
+describe('SessionStore', () => {
+  let dir: string;
+  let events: GatewayEventInput[];
+  let warnings: Warning[];
+  const open = async () => {
+    const store = new SessionStore({
+      stateDir: dir,
+      events: { emit: (e) => events.push(e) },
+      log: recordingLogger(warnings),
+    });
+    await store.open();
+    return store;
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'loopgate-sessions-'));
+    events = [];
+    warnings = [];
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates sessions, numbers entries, and pages history backwards', async () => {
+    const store = await open();
+    const s = await store.create({ channel: 'webchat' });
+    expect(s.id).toMatch(/^s-[0-9a-f]{12}$/);
+    expect(events).toEqual([{ type: 'session.created', sessionId: s.id, channel: 'webchat' }]);
+    for (let i = 1; i <= 5; i++)
+      await store.append(s.id, [user(`q${i}`), assistant(`a${i}`)], { sync: i % 2 === 0 });
+    const last = await store.history(s.id, { limit: 4 });
+    expect(last.entries.map((e) => e.seq)).toEqual([7, 8, 9, 10]);
+    expect(last.hasMore).toBe(true);
+    const before = await store.history(s.id, { limit: 4, before: 7 });
+    expect(before.entries.map((e) => e.seq)).toEqual([3, 4, 5, 6]);
+    const first = await store.history(s.id, { limit: 4, before: 3 });
+    expect(first.entries.map((e) => e.seq)).toEqual([1, 2]);
+    expect(first.hasMore).toBe(false);
+    expect(store.get(s.id)).toMatchObject({ entries: 10, lastText: 'a5' });
+    await store.close();
+  });
+
+  it('keeps transcripts across a restart, and lists most recent first', async () => {
+    const store = await open();
+    const a = await store.create({ id: 'alpha', channel: 'webchat' });
+    const b = await store.forPeer('telegram', '42');
+    await store.append(a.id, [user('hello')], { sync: true });
+    await store.append(b.id, [user('later', 'r1', Date.now() + 60_000)], { sync: true });
+    await store.close();
+
+    const again = await open();
+    expect(again.list().sessions.map((s) => s.id)).toEqual(['telegram-42', 'alpha']);
+    expect(again.list({ channel: 'telegram' }).sessions).toHaveLength(1);
+    expect((await again.forPeer('telegram', '42')).id).toBe('telegram-42');
+    expect(
+      (await again.history('alpha', { limit: 10 })).entries.map((e) => e.kind === 'user' && e.text),
+    ).toEqual(['hello']);
+    await again.append('alpha', [assistant('hi')], { sync: true });
+    expect((await again.history('alpha', { limit: 10 })).entries.map((e) => e.seq)).toEqual([1, 2]);
+    await again.close();
+  });
+
+  it('skips a torn last line with a warning, trims it, and appends cleanly after it', async () => {
+    const store = await open();
+    const s = await store.create({ id: 'torn', channel: 'webchat' });
+    await store.append(s.id, [user('one'), assistant('two')], { sync: true });
+    await store.close();
+    // a crash mid-append: half a JSON line, no newline
+    await appendFile(
+      join(dir, 'sessions', 'torn.jsonl'),
+      '{"seq":3,"ts":1,"kind":"user","runId":"r2","te',
+    );
+
+    const again = await open();
+    const page = await again.history('torn', { limit: 10 });
+    expect(page.entries.map((e) => e.seq)).toEqual([1, 2]);
+    expect(warnings.some((w) => w.msg.includes('torn line') && w.obj.sessionId === 'torn')).toBe(
+      true,
+    );
+    await again.append('torn', [user('three', 'r2')], { sync: true });
+    await again.close();
+
+    const text = await readFile(join(dir, 'sessions', 'torn.jsonl'), 'utf8');
+    const parsed = parseTranscript(text);
+    expect(parsed.tornTail).toBeUndefined();
+    expect(parsed.skippedLines).toBe(0);
+    expect(parsed.entries.map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('rebuilds a lost or corrupt index from the transcripts', async () => {
+    const store = await open();
+    await store.create({ id: 'one', channel: 'webchat' });
+    await store.forPeer('webhook', 'alice@example.com');
+    await store.append('one', [user('x')], { sync: true });
+    await store.close();
+    await writeFile(join(dir, 'sessions', 'index.json'), '{ this is not json');
+
+    const again = await open();
+    expect(
+      again
+        .list()
+        .sessions.map((s) => s.id)
+        .sort(),
+    ).toEqual(['one', sessionIdForPeer('webhook', 'alice@example.com')].sort());
+    expect(again.get('one')).toMatchObject({ entries: 1, lastText: 'x' });
+    expect((await again.forPeer('webhook', 'alice@example.com')).channel).toBe('webhook');
+    expect(warnings.some((w) => w.msg.includes('index'))).toBe(true);
+    await again.close();
+  });
+
+  it('reset archives the transcript and starts over with rising seq numbers', async () => {
+    const store = await open();
+    const s = await store.create({ id: 'r', channel: 'webchat' });
+    await store.append(s.id, [user('a'), assistant('b')], { sync: true });
+    expect(await store.reset(s.id)).toBe(2);
+    expect(events.at(-1)).toEqual({ type: 'session.reset', sessionId: 'r' });
+    expect((await store.history(s.id, { limit: 10 })).entries).toEqual([]);
+    expect(store.get(s.id)).toMatchObject({ entries: 0 });
+    expect(store.get(s.id)?.lastText).toBeUndefined();
+    await store.append(s.id, [user('c')], { sync: true });
+    await store.close();
+
+    const again = await open();
+    const entries = (await again.history('r', { limit: 10 })).entries;
+    expect(entries.map((e) => e.seq)).toEqual([3]);
+    const archived = await readdir(join(dir, 'sessions', 'archive'));
+    expect(archived).toHaveLength(1);
+    expect(
+      parseTranscript(await readFile(join(dir, 'sessions', 'archive', archived[0]!), 'utf8'))
+        .entries,
+    ).toHaveLength(2);
+    await again.close();
+  });
+
+  it('keeps appends of concurrent writers in order and whole', async () => {
+    const store = await open();
+    const s = await store.create({ id: 'busy', channel: 'webchat' });
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        store.append(s.id, [user(`m${i}`)], { sync: i % 10 === 9 }),
+      ),
+    );
+    await store.close();
+    const parsed = parseTranscript(await readFile(join(dir, 'sessions', 'busy.jsonl'), 'utf8'));
+    expect(parsed.entries.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(parsed.entries.map((e) => (e.kind === 'user' ? e.text : ''))).toEqual(
+      Array.from({ length: 50 }, (_, i) => `m${i}`),
+    );
+  });
+
+  it('refuses unknown sessions and duplicate ids with typed errors', async () => {
+    const store = await open();
+    await expect(store.history('nope', { limit: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await store.create({ id: 'dup', channel: 'webchat' });
+    await expect(store.create({ id: 'dup', channel: 'webchat' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    await store.close();
+    await expect(store.append('dup', [user('x')], { sync: true })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+  });
+});
+
+describe('sessionIdForPeer', () => {
+  it('is readable for plain peers and distinct for peers that sanitize alike', () => {
+    expect(sessionIdForPeer('telegram', '12345')).toBe('telegram-12345');
+    expect(sessionIdForPeer('telegram', '-100987')).toBe('telegram--100987');
+    const a = sessionIdForPeer('webhook', 'a.b');
+    const b = sessionIdForPeer('webhook', 'a_b');
+    expect(a).not.toBe(b);
+    for (const id of [
+      a,
+      b,
+      sessionIdForPeer('webhook', '../../etc/passwd'),
+      sessionIdForPeer('x', 'y'.repeat(300)),
+    ]) {
+      expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/);
+    }
+  });
+});
+
+describe('parseTranscript', () => {
+  it('skips unreadable middle lines but keeps reading', () => {
+    const header = JSON.stringify({
+      kind: 'session',
+      v: 1,
+      id: 'x',
+      channel: 'webchat',
+      createdAt: 1,
+      seqBase: 0,
+    });
+    const good = (seq: number) =>
+      JSON.stringify({ seq, ts: 1, kind: 'assistant', runId: 'r', round: 1, text: `t${seq}` });
+    const parsed = parseTranscript(`${header}\n${good(1)}\n{garbage}\n${good(3)}\n`);
+    expect(parsed.entries.map((e) => e.seq)).toEqual([1, 3]);
+    expect(parsed.skippedLines).toBe(1);
+    expect(parsed.tornTail).toBeUndefined();
+  });
+
+  it('treats a garbage last line as torn even with a newline', () => {
+    const header = JSON.stringify({
+      kind: 'session',
+      v: 1,
+      id: 'x',
+      channel: 'webchat',
+      createdAt: 1,
+      seqBase: 0,
+    });
+    const text = `${header}\n\u0000\u0000\u0000\n`;
+    const parsed = parseTranscript(text);
+    expect(parsed.tornTail).toEqual({ bytes: 4 });
+    expect(parsed.intactBytes).toBe(header.length + 1);
+  });
+});
