@@ -1,0 +1,138 @@
+import { createGateway, type Gateway, loadConfig } from '@loopgate/gateway';
+import { HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
+import { type Command, Option } from 'commander';
+import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
+import { UsageError } from '../exit-codes.js';
+import { formatDuration, note, printResult } from '../output.js';
+
+type RunFlags = { port?: string; bind?: string; config?: string; verbose?: boolean };
+
+export function gatewayRunOptions(command: Command): Command {
+  return command
+    .option('--port <port>', 'port to listen on (0 picks a free one)')
+    .addOption(new Option('--bind <mode>', 'where to listen').choices(['loopback', 'lan', 'tailnet', 'custom', 'auto']))
+    .option('--config <path>', 'config file (default: LOOPGATE_CONFIG or ~/.loopgate/config.json5)')
+    .option('--verbose', 'also write logs to stderr');
+}
+
+/**
+ * Loads the config (flag > env > file > default) and starts a gateway,
+ * printing where it listens and where the token lives — never the token.
+ */
+export async function startGatewayFromFlags(flags: RunFlags, options: { quiet?: boolean } = {}): Promise<Gateway> {
+  const loaded = await loadConfig({
+    flags: { port: flags.port, bind: flags.bind },
+    ...(flags.config ? { configPath: flags.config } : {}),
+  });
+  const config = flags.verbose ? { ...loaded.config, logging: { ...loaded.config.logging, stderr: true } } : loaded.config;
+  const gateway = createGateway(config, { explicitCredential: loaded.explicit });
+  try {
+    await gateway.start();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new Error(
+        `port ${config.gateway.port} is already in use — is a gateway already running? (loopgate health) or choose another with --port`,
+      );
+    }
+    throw error;
+  }
+  if (!options.quiet) {
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(`loopgate ${LOOPGATE_VERSION} gateway listening on ${gateway.addresses.map((a) => a.url).join(', ')}`);
+    out(
+      gateway.tokenPath
+        ? `auth: token, generated and stored in ${gateway.tokenPath} (mode 0600; local clients read it from there)`
+        : `auth: ${gateway.services.config.gateway.auth.password ? 'password' : 'token'} from configuration`,
+    );
+    if (gateway.tlsFingerprint) out(`tls: wss with certificate sha256 ${gateway.tlsFingerprint} (pin it with --tls-fingerprint)`);
+    out(`config: ${loaded.path ?? 'none (embedded defaults)'} · state: ${gateway.stateDir}`);
+    out(`logs: ${config.logging.file ?? `${gateway.stateDir}/logs/gateway.log`}`);
+  }
+  return gateway;
+}
+
+/** Resolves when SIGINT/SIGTERM arrives, after a graceful stop. */
+export function stopOnSignals(gateway: Gateway, onStop?: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      onStop?.();
+      void gateway.stop(`gateway stopped (${signal})`).then(resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function renderHealth(h: HealthOutput): string {
+  const c = h.connections;
+  return [
+    `${h.ok ? 'ok' : 'NOT OK'} · loopgate ${h.version} · up ${formatDuration(h.uptimeMs)}`,
+    `event-loop delay p99 ${h.eventLoopDelayMs} ms · ${c.total} connection(s): ${c.operators} operator, ${c.nodes} node · check ${h.checkDurationMs.toFixed(2)} ms`,
+  ].join('\n');
+}
+
+function renderStatus(s: StatusOutput): string {
+  const lines = [
+    `loopgate ${s.version} · pid ${s.pid} · up ${formatDuration(Date.now() - s.startedAt)}`,
+    `bind: ${s.bind.mode} → ${s.bind.urls.join(', ')}`,
+    `auth: ${s.auth.mode} (${s.auth.source})${s.auth.allowTailscale ? ' · tailscale identity allowed' : ''}`,
+    `tls: ${s.tls.enabled ? `on · sha256 ${s.tls.fingerprint ?? '?'}` : 'off'}`,
+    `connections: ${s.connections.total} (${s.connections.operators} operator, ${s.connections.nodes} node)`,
+    `nodes: ${s.nodes.paired} paired, ${s.nodes.online} online, ${s.nodes.pending} pending`,
+    `sessions: ${s.sessions.total} · active runs ${s.sessions.activeRuns}`,
+    `channels: ${s.channels.length === 0 ? 'none' : s.channels.map((c) => `${c.name} ${c.state}${c.detail ? ` (${c.detail})` : ''}`).join(', ')}`,
+  ];
+  for (const n of s.deep?.nodes ?? []) {
+    lines.push(`  node ${n.name}: ${n.ok ? `ok ${n.latencyMs ?? '?'} ms` : `FAILED ${n.error ?? ''}`}`);
+  }
+  return lines.join('\n');
+}
+
+function registerClientCommands(parent: Command): void {
+  addClientOptions(parent.command('health').description('liveness and vital signs of the gateway')).action(
+    async (flags: ClientFlags) => {
+      const health = await withClient(flags, (c) => c.health.query());
+      printResult(health, { json: flags.json, schema: HealthOutput, human: renderHealth });
+    },
+  );
+
+  addClientOptions(
+    parent.command('status').description('bind, auth, TLS, nodes, sessions and channels').option('--deep', 'probe channels and nodes live'),
+  ).action(async (flags: ClientFlags & { deep?: boolean }) => {
+    const status = await withClient(flags, (c) => c.status.query({ deep: flags.deep ?? false }));
+    printResult(status, { json: flags.json, schema: StatusOutput, human: renderStatus });
+  });
+
+  addClientOptions(
+    parent
+      .command('call')
+      .description('call any procedure by its dotted name with JSON params')
+      .argument('<method>', 'procedure name, e.g. health or nodes.list')
+      .option('--params <json>', 'params as JSON', '{}'),
+  ).action(async (method: string, flags: ClientFlags & { params: string }) => {
+    let params: unknown;
+    try {
+      params = JSON.parse(flags.params);
+    } catch (error) {
+      throw new UsageError(`--params is not valid JSON: ${(error as Error).message}`);
+    }
+    const result = await withClient(flags, (c) => c.callMethod.mutate({ method, params }));
+    printResult(result, { json: flags.json, human: (v) => JSON.stringify(v, null, 2) });
+  });
+}
+
+export function registerGatewayCommands(program: Command): void {
+  // Top-level shortcuts, and the same commands under `gateway` as in the reference system.
+  registerClientCommands(program);
+  const gateway = program.command('gateway').description('run and query the gateway');
+  gatewayRunOptions(gateway.command('run').description('run the gateway in the foreground')).action(async (flags: RunFlags) => {
+    const gw = await startGatewayFromFlags(flags);
+    note('press Ctrl+C to stop');
+    await stopOnSignals(gw, () => note('stopping…'));
+  });
+  registerClientCommands(gateway);
+}

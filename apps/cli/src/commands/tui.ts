@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { addClientOptions, type ClientFlags } from '../connect.js';
+import { UsageError } from '../exit-codes.js';
+
+/** `loopgate tui`: the Ink dashboard against the local or a remote gateway. */
+export function registerTuiCommand(program: Command): void {
+  addClientOptions(
+    program
+      .command('tui')
+      .description('the operator dashboard (Ink)')
+      .option('--read-only', 'hide destructive actions (approve, reject, remove, invoke, send)')
+      .option('--log-file <path>', 'where the dashboard writes its log (never the screen)'),
+  ).action(async (flags: ClientFlags & { readOnly?: boolean; logFile?: string }) => {
+    if (flags.json) throw new UsageError('the dashboard has no --json output; use loopgate status --json or loopgate health --json');
+    const { runDashboard } = await import('@loopgate/dashboard');
+    process.exitCode = await runDashboard({
+      ...(flags.url ? { url: flags.url } : {}),
+      ...(flags.token ? { token: flags.token } : {}),
+      ...(flags.password ? { password: flags.password } : {}),
+      ...(flags.ssh ? { ssh: flags.ssh } : {}),
+      ...(flags.tlsFingerprint ? { tlsFingerprint: flags.tlsFingerprint } : {}),
+      ...(flags.readOnly ? { readOnly: true } : {}),
+      ...(flags.logFile ? { logFile: flags.logFile } : {}),
+    });
+  });
+}

@@ -1,0 +1,42 @@
+import { createGatewayClient, type GatewayClient, resolveGatewayTarget } from '@loopgate/client';
+import type { Command } from 'commander';
+
+export type ClientFlags = {
+  url?: string;
+  token?: string;
+  password?: string;
+  ssh?: string;
+  tlsFingerprint?: string[];
+  insecurePlaintext?: boolean;
+  json?: boolean;
+};
+
+/** The flags every command that talks to a gateway accepts. */
+export function addClientOptions(command: Command): Command {
+  return command
+    .option('--url <url>', 'gateway URL (default: the local gateway, or gateway.remote.url in remote mode)')
+    .option('--token <token>', 'gateway token (default: LOOPGATE_GATEWAY_TOKEN or the local token file)')
+    .option('--password <password>', 'gateway password (or LOOPGATE_GATEWAY_PASSWORD)')
+    .option('--ssh <user@host>', 'reach the gateway through a supervised SSH tunnel')
+    .option('--tls-fingerprint <sha256>', 'pin the gateway certificate (repeatable for rotation)', collect, undefined)
+    .option('--insecure-plaintext', 'allow plain ws:// to a non-loopback host')
+    .option('--json', 'print the result alone as JSON on stdout');
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * Connects for one command and always closes, so a one-shot command never
+ * hangs on an open socket. One-shot commands fail fast (no retry loop).
+ */
+export async function withClient<T>(flags: ClientFlags, run: (client: GatewayClient) => Promise<T>): Promise<T> {
+  const target = await resolveGatewayTarget(flags);
+  const client = createGatewayClient({ ...target, retry: false, clientName: 'loopgate-cli' });
+  try {
+    return await run(client);
+  } finally {
+    await client.close();
+  }
+}

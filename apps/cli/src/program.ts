@@ -1,0 +1,20 @@
+import { LOOPGATE_VERSION } from '@loopgate/protocol';
+import { Command } from 'commander';
+import { registerGatewayCommands } from './commands/gateway.js';
+import { registerStartCommand } from './commands/start.js';
+import { registerTuiCommand } from './commands/tui.js';
+
+/** The whole `loopgate` command tree. Each area registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command('loopgate')
+    .description('Loopgate: a typed RPC gateway for self-hosted agent systems')
+    .version(LOOPGATE_VERSION)
+    .showSuggestionAfterError()
+    .configureHelp({ sortSubcommands: true })
+    // inherited by every subcommand registered below: errors come back to main.ts for one exit-code policy
+    .exitOverride();
+  registerStartCommand(program);
+  registerGatewayCommands(program);
+  registerTuiCommand(program);
+  return program;
+}
