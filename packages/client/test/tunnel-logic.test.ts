@@ -170,14 +170,15 @@ describe('sshTunnelArgs', () => {
     expect(sshTunnelArgs({ ...base, sshOptions: { UserKnownHostsFile: '/kh' } })).toContain(
       'UserKnownHostsFile=/kh',
     );
-    for (const sshOptions of [
+    const refused: Record<string, string>[] = [
       { StrictHostKeyChecking: 'no' },
       { stricthostkeychecking: 'off' },
       { BatchMode: 'no' },
       { ExitOnForwardFailure: 'no' },
       { 'Proxy Command': 'x' },
       { ProxyCommand: 'a\nb' },
-    ]) {
+    ];
+    for (const sshOptions of refused) {
       expect(() => sshTunnelArgs({ ...base, sshOptions })).toThrow(GatewayError);
     }
   });
