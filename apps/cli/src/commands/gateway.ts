@@ -1,4 +1,4 @@
-import { createGateway, type Gateway, loadConfig } from '@loopgate/gateway';
+import type { Gateway } from '@loopgate/gateway';
 import { HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
 import { type Command, Option } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
@@ -20,6 +20,8 @@ export function gatewayRunOptions(command: Command): Command {
  * printing where it listens and where the token lives — never the token.
  */
 export async function startGatewayFromFlags(flags: RunFlags, options: { quiet?: boolean } = {}): Promise<Gateway> {
+  // Loaded here, not at the top: client commands start faster without the server's modules.
+  const { createGateway, loadConfig } = await import('@loopgate/gateway');
   const loaded = await loadConfig({
     flags: { port: flags.port, bind: flags.bind },
     ...(flags.config ? { configPath: flags.config } : {}),
