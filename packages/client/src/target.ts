@@ -155,7 +155,8 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
     // The local gateway honours LOOPGATE_GATEWAY_PORT with or without a config file; so do we.
     const envPort = env.LOOPGATE_GATEWAY_PORT;
     const port = envPort && /^\d+$/.test(envPort) ? Number(envPort) : gw?.port;
-    if (gw && port !== undefined) configUrl = `${gw.tls.enabled ? 'wss' : 'ws'}://${localHost(config)}:${port}`;
+    if (gw && port !== undefined)
+      configUrl = `${gw.tls.enabled ? 'wss' : 'ws'}://${localHost(config)}:${port}`;
     else if (port !== undefined) configUrl = `ws://${DEFAULT_HOST}:${port}`;
   }
   const url = pick<string>(

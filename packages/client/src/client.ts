@@ -1,0 +1,290 @@
+import type { AppRouter } from '@loopgate/gateway';
+import type { ConnectionParams, ConnectionRole, GatewayError } from '@loopgate/protocol';
+import { createTRPCClient, getUntypedClient, type TRPCUntypedClient } from '@trpc/client';
+import type {
+  AnyTRPCProcedure,
+  AnyTRPCRouter,
+  inferProcedureInput,
+  inferTRPCClientTypes,
+  inferTransformedProcedureOutput,
+  TRPCCombinedDataTransformer,
+  TRPCDataTransformer,
+  TRPCRouterRecord,
+} from '@trpc/server';
+import type { inferAsyncIterableYield } from '@trpc/server/unstable-core-do-not-import';
+import WebSocket from 'ws';
+import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
+import type { ConnectionState, ConnectionStateListener } from './connection-state.js';
+import { toGatewayError } from './errors.js';
+import { fastTransformer } from './fast-transformer.js';
+import { loopgateLink } from './link.js';
+import { resolveGatewayTarget } from './target.js';
+import { webSocketOptionsFor } from './tls/index.js';
+import { DEFAULT_TRANSPORT_OPTIONS, GatewayTransport, type SocketFactory } from './transport.js';
+
+export type GatewayClientOptions = {
+  /** Default: `LOOPGATE_GATEWAY_URL`, the config file, else `ws://127.0.0.1:18789`. */
+  url?: string;
+  /** Default (operators): `LOOPGATE_GATEWAY_TOKEN`, the config file, else the local gateway's token file. */
+  token?: string;
+  password?: string;
+  role?: ConnectionRole;
+  /** A paired node's own credential (role `node`). */
+  nodeToken?: string;
+  clientName?: string;
+  clientVersion?: string;
+  /**
+   * `false` for one-shot commands: a failed connect or a drop fails every
+   * call and ends the client instead of reconnecting in the background.
+   */
+  retry?: boolean;
+  /** Where to look for the token file and config (see `resolveGatewayTarget`). */
+  stateDir?: string;
+  configPath?: string;
+  /** Environment for the defaults above; `process.env` when omitted. */
+  env?: Record<string, string | undefined>;
+  /** A `ws`-compatible WebSocket class. */
+  WebSocketImpl?: typeof WebSocket;
+  /** Opens each socket (TLS pinning, tunnels); wins over `WebSocketImpl`. */
+  createSocket?: SocketFactory;
+  /** Pin(s) of the gateway's TLS certificate (`wss://` only); default `gateway.remote.tlsFingerprint`. */
+  tlsFingerprint?: string | readonly string[];
+  /** Accept plain `ws://` to a non-loopback host (credentials cross the network unencrypted). */
+  insecurePlaintext?: boolean;
+  /** Default: superjson's wire format, with a fast path for plain JSON. */
+  transformer?: TRPCCombinedDataTransformer | TRPCDataTransformer;
+  /** Most requests per frame (default 64, the gateway's default `maxBatchSize`). */
+  maxBatchSize?: number;
+  /** `PING` keepalive/latency interval in ms (default 15 000; 0 disables). */
+  keepAliveMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Reconnect backoff: full jitter, `baseMs` doubling up to `capMs` (default 250 ms … 10 s). */
+  reconnect?: Partial<BackoffOptions>;
+  /** After a drop, how long calls not yet sent wait for the connection to return (default 5 s). */
+  reconnectGraceMs?: number;
+};
+
+/** Callbacks of a subscription. Errors arrive as `GatewayError`. */
+export type SubscriptionHandlers<TData> = {
+  onData?: (data: TData) => void;
+  onError?: (error: GatewayError) => void;
+  /** The gateway started the subscription (once; a resume after a reconnect is silent). */
+  onStarted?: () => void;
+  /** The gateway ended the subscription, or the client was closed. */
+  onStopped?: () => void;
+  /** Called last, however the subscription ended. */
+  onComplete?: () => void;
+  signal?: AbortSignal;
+};
+
+export type CallOptions = { signal?: AbortSignal };
+export type Unsubscribe = { unsubscribe(): void };
+
+type DecorateProcedure<TType, TInput, TOutput> = TType extends 'query'
+  ? { query(input: TInput, options?: CallOptions): Promise<TOutput> }
+  : TType extends 'mutation'
+    ? { mutate(input: TInput, options?: CallOptions): Promise<TOutput> }
+    : TType extends 'subscription'
+      ? {
+          subscribe(
+            input: TInput,
+            handlers: SubscriptionHandlers<inferAsyncIterableYield<TOutput>>,
+          ): Unsubscribe;
+        }
+      : never;
+
+/** The router's procedures as client methods, typed from the router alone (`import type`). */
+export type GatewayProcedures<
+  TRouter extends AnyTRPCRouter,
+  TRecord extends TRPCRouterRecord = TRouter['_def']['record'],
+> = {
+  [TKey in keyof TRecord]: TRecord[TKey] extends infer $Value
+    ? $Value extends AnyTRPCProcedure
+      ? DecorateProcedure<
+          $Value['_def']['type'],
+          inferProcedureInput<$Value>,
+          inferTransformedProcedureOutput<inferTRPCClientTypes<TRouter>, $Value>
+        >
+      : $Value extends TRPCRouterRecord
+        ? GatewayProcedures<TRouter, $Value>
+        : never
+    : never;
+};
+
+export interface GatewayConnection {
+  /** The target as it may be shown (no credentials). */
+  readonly url: string;
+  get(): ConnectionState;
+  /** Called on every change (not on subscribe); returns the unsubscribe function. */
+  subscribe(listener: ConnectionStateListener): () => void;
+  /** Last `PING`/`PONG` round trip in ms, once one was measured. */
+  latencyMs(): number | undefined;
+}
+
+export type GatewayClient<TRouter extends AnyTRPCRouter = AppRouter> = Omit<
+  GatewayProcedures<TRouter>,
+  'connection' | 'close'
+> & {
+  readonly connection: GatewayConnection;
+  /** Ends subscriptions, lets calls in flight finish (briefly), closes the socket; no reconnect follows. */
+  close(): Promise<void>;
+};
+
+function connectionParamsOf(
+  opts: GatewayClientOptions,
+  token: string | undefined,
+  password: string | undefined,
+): Record<string, string> {
+  const params: ConnectionParams = {
+    ...(token ? { token } : {}),
+    ...(password ? { password } : {}),
+    ...(opts.role ? { role: opts.role } : {}),
+    ...(opts.nodeToken ? { nodeToken: opts.nodeToken } : {}),
+    ...(opts.clientName ? { clientName: opts.clientName } : {}),
+    ...(opts.clientVersion ? { clientVersion: opts.clientVersion } : {}),
+  };
+  return params as Record<string, string>;
+}
+
+/** Finds the URL and (for operators) the credentials, as `resolveGatewayTarget` does. */
+function resolveTarget(opts: GatewayClientOptions): {
+  url: string;
+  token?: string;
+  password?: string;
+  tlsFingerprint?: string | readonly string[];
+} {
+  const operator = opts.role === undefined || opts.role === 'operator';
+  const explicitCredential = opts.token !== undefined || opts.password !== undefined;
+  // Nodes and pairing requests present their own credentials only, never the
+  // operator token lying in the state dir.
+  if (opts.url && (explicitCredential || !operator)) {
+    return { url: opts.url, token: opts.token, password: opts.password };
+  }
+  const target = resolveGatewayTarget({
+    url: opts.url,
+    token: opts.token,
+    password: opts.password,
+    stateDir: opts.stateDir,
+    configPath: opts.configPath,
+    env: opts.env,
+  });
+  // The configured pin belongs to the configured URL, not to one given explicitly.
+  const tlsFingerprint = target.source.url === 'config' ? target.tlsFingerprint : undefined;
+  if (!operator)
+    return { url: target.url, token: opts.token, password: opts.password, tlsFingerprint };
+  return { url: target.url, token: target.token, password: target.password, tlsFingerprint };
+}
+
+/**
+ * The typed client for any router; `createGatewayClient` is this for the
+ * gateway's `AppRouter`. Throws a `BAD_REQUEST` GatewayError for a bad URL
+ * or config; everything later arrives as call errors and connection states.
+ */
+export function createClientFor<TRouter extends AnyTRPCRouter>(
+  opts: GatewayClientOptions = {},
+): GatewayClient<TRouter> {
+  const target = resolveTarget(opts);
+  const url = target.url;
+  // Refuses plain ws:// beyond loopback and, with a pin, checks the
+  // certificate before any byte of the upgrade is sent (see ./tls).
+  const pinning = webSocketOptionsFor(url, {
+    tlsFingerprint: opts.tlsFingerprint ?? target.tlsFingerprint,
+    insecurePlaintext: opts.insecurePlaintext,
+  });
+  const WebSocketImpl = opts.WebSocketImpl ?? WebSocket;
+  const createSocket: SocketFactory =
+    opts.createSocket ?? ((u, o) => new WebSocketImpl(u, { ...o, ...pinning }));
+  const transformer = opts.transformer ?? fastTransformer;
+  const transport = new GatewayTransport({
+    ...DEFAULT_TRANSPORT_OPTIONS,
+    url,
+    connectionParams: connectionParamsOf(opts, target.token, target.password),
+    transformer: 'input' in transformer ? transformer : { input: transformer, output: transformer },
+    retry: opts.retry !== false,
+    createSocket,
+    ...(opts.maxBatchSize ? { maxBatchSize: opts.maxBatchSize } : {}),
+    ...(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : {}),
+    ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+    ...(opts.reconnectGraceMs !== undefined ? { reconnectGraceMs: opts.reconnectGraceMs } : {}),
+    backoff: { ...DEFAULT_BACKOFF, ...opts.reconnect },
+  });
+  const trpc = createTRPCClient<TRouter>({ links: [loopgateLink<TRouter>(transport)] });
+  const connection: GatewayConnection = {
+    url: transport.url,
+    get: () => transport.state,
+    subscribe: (listener) => transport.subscribeState(listener),
+    latencyMs: () => transport.latencyMs,
+  };
+  const close = () => transport.close();
+  return procedureProxy(getUntypedClient(trpc), { connection, close }) as GatewayClient<TRouter>;
+}
+
+/** The typed client of the Loopgate gateway. */
+export function createGatewayClient(opts: GatewayClientOptions = {}): GatewayClient {
+  return createClientFor<AppRouter>(opts);
+}
+
+function rethrowAsGatewayError(error: unknown): never {
+  throw toGatewayError(error);
+}
+
+/**
+ * `client.a.b.query(input)` → the tRPC client's `query('a.b', input)`, with
+ * errors as `GatewayError`. Path objects and their methods are built once
+ * per path and cached, so a hot call allocates nothing for the lookup.
+ */
+function procedureProxy(
+  untyped: TRPCUntypedClient<AnyTRPCRouter>,
+  reserved: Record<string, unknown>,
+): unknown {
+  const nodes = new Map<string, unknown>();
+  const methods = new Map<string, unknown>();
+
+  const method = (path: string, kind: 'query' | 'mutate' | 'subscribe'): unknown => {
+    const key = `${path}#${kind}`;
+    let fn = methods.get(key);
+    if (fn) return fn;
+    if (kind === 'query') {
+      fn = (input: unknown, options?: CallOptions) =>
+        untyped.query(path, input, options).then(undefined, rethrowAsGatewayError);
+    } else if (kind === 'mutate') {
+      fn = (input: unknown, options?: CallOptions) =>
+        untyped.mutation(path, input, options).then(undefined, rethrowAsGatewayError);
+    } else {
+      fn = (input: unknown, handlers: SubscriptionHandlers<unknown> = {}) =>
+        untyped.subscription(path, input, {
+          onData: (data) => handlers.onData?.(data),
+          onError: (error) => handlers.onError?.(toGatewayError(error)),
+          onStarted: () => handlers.onStarted?.(),
+          onStopped: () => handlers.onStopped?.(),
+          onComplete: () => handlers.onComplete?.(),
+          ...(handlers.signal ? { signal: handlers.signal } : {}),
+        });
+    }
+    methods.set(key, fn);
+    return fn;
+  };
+
+  const node = (path: string): unknown => {
+    let proxy = nodes.get(path);
+    if (proxy) return proxy;
+    proxy = new Proxy(Object.create(null), {
+      get(_target, key) {
+        // Not thenable, not iterable: `await client.nodes` must not call anything.
+        if (typeof key !== 'string' || key === 'then') return undefined;
+        if (key === 'query' || key === 'mutate' || key === 'subscribe') return method(path, key);
+        return node(`${path}.${key}`);
+      },
+    });
+    nodes.set(path, proxy);
+    return proxy;
+  };
+
+  return new Proxy(Object.create(null), {
+    get(_target, key) {
+      if (typeof key !== 'string' || key === 'then') return undefined;
+      if (Object.hasOwn(reserved, key)) return reserved[key];
+      return node(key);
+    },
+  });
+}
