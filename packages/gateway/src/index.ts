@@ -2,3 +2,4 @@ export { ConfigError, type ConfigFlags, defaultConfigPath, defaultStateDir, type
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
 export type { AppRouter } from './router/app-router.js';
 export { fastTransformer } from './transport/index.js';
+export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';

@@ -9,6 +9,7 @@ import {
   ensureGatewayCertificate,
   fingerprintOf,
   gatewayCertificatePaths,
+  readGatewayFingerprint,
   subjectAltNamesFor,
 } from '../src/tls/index.js';
 
@@ -145,6 +146,22 @@ describe('subjectAltNamesFor', () => {
     ).toEqual({
       dns: ['localhost', 'gateway.example.com'],
       ips: ['127.0.0.1', '::1', 'fd00::1', '10.0.0.1'],
+    });
+  });
+});
+
+describe('readGatewayFingerprint', () => {
+  it('reads the fingerprint without generating a certificate', async () => {
+    expect(await readGatewayFingerprint({ stateDir })).toBeUndefined();
+    const { fingerprint } = await ensureGatewayCertificate({ stateDir, hosts: [] });
+    expect(await readGatewayFingerprint({ stateDir })).toMatchObject({
+      fingerprint,
+      selfSigned: true,
+    });
+    const certPath = join(stateDir, 'bad.pem');
+    await writeFile(certPath, 'nope');
+    await expect(readGatewayFingerprint({ stateDir, certPath })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
     });
   });
 });

@@ -154,3 +154,38 @@ function checkedPair(files: { cert: string; key: string }, what: string): Gatewa
     throw new GatewayError('BAD_REQUEST', `${what}: the key does not belong to the certificate`);
   return { ...files, fingerprint: fingerprintOf(certificate.raw), generated: false };
 }
+
+/**
+ * The fingerprint of the certificate the gateway serves (or will serve), read
+ * without generating anything: `undefined` when no certificate exists yet.
+ * For `loopgate gateway tls fingerprint`, which must work with the gateway stopped.
+ */
+export async function readGatewayFingerprint(options: {
+  stateDir: string;
+  certPath?: string | undefined;
+}): Promise<{ fingerprint: string; certPath: string; selfSigned: boolean } | undefined> {
+  const certPath = options.certPath ?? gatewayCertificatePaths(options.stateDir).certPath;
+  let pem: string;
+  try {
+    pem = await readFile(certPath, 'utf8');
+  } catch (error) {
+    if (isMissingFile(error)) return undefined;
+    throw new GatewayError(
+      'BAD_REQUEST',
+      `cannot read the gateway TLS certificate: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  try {
+    return {
+      fingerprint: fingerprintOf(pem),
+      certPath,
+      selfSigned: options.certPath === undefined,
+    };
+  } catch {
+    throw new GatewayError('BAD_REQUEST', 'the gateway TLS certificate is not valid PEM');
+  }
+}
+
+function isMissingFile(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

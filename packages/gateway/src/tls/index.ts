@@ -4,5 +4,6 @@ export {
   fingerprintOf,
   type GatewayCertificate,
   gatewayCertificatePaths,
+  readGatewayFingerprint,
   subjectAltNamesFor,
 } from './certificate.js';
