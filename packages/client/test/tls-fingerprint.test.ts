@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GatewayError } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
 import {
@@ -6,6 +9,7 @@ import {
   parseFingerprint,
   parseFingerprints,
   parseGatewayUrl,
+  savePinnedFingerprint,
   webSocketOptionsFor,
 } from '../src/tls/index.js';
 
@@ -126,5 +130,52 @@ describe('assertTransportAllowed', () => {
     expect(isLoopbackHost('app.localhost')).toBe(true);
     expect(isLoopbackHost('::ffff:127.0.0.1')).toBe(true);
     expect(isLoopbackHost('localhost.example.com')).toBe(false);
+  });
+});
+
+describe('savePinnedFingerprint', () => {
+  it('stores the pin (and the url when unset) in a private file, keeping other settings', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loopgate-pin-config-'));
+    const configPath = join(dir, 'config.json5');
+    await writeFile(
+      configPath,
+      "{ gateway: { port: 19000, remote: { url: 'wss://kept.example:443' } } }",
+    );
+    const { previous } = await savePinnedFingerprint({
+      configPath,
+      url: 'wss://other.example',
+      fingerprint: hex,
+    });
+    expect(previous).toBeUndefined();
+    const saved = JSON.parse(await readFile(configPath, 'utf8'));
+    expect(saved).toEqual({
+      gateway: {
+        port: 19000,
+        remote: { url: 'wss://kept.example:443', tlsFingerprint: canonical },
+      },
+    });
+    expect((await stat(configPath)).mode & 0o777).toBe(0o600);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates a missing file, and leaves a commented file alone with the lines to add', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loopgate-pin-config-'));
+    const fresh = join(dir, 'new', 'config.json5');
+    await savePinnedFingerprint({ configPath: fresh, url: 'wss://gw.example', fingerprint: hex });
+    expect(JSON.parse(await readFile(fresh, 'utf8'))).toEqual({
+      gateway: { remote: { url: 'wss://gw.example', tlsFingerprint: canonical } },
+    });
+
+    const commented = join(dir, 'commented.json5');
+    const original = '{\n  // my gateway\n  gateway: { port: 19000 },\n}\n';
+    await writeFile(commented, original);
+    await expect(
+      savePinnedFingerprint({ configPath: commented, url: 'wss://gw.example', fingerprint: hex }),
+    ).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining(`tlsFingerprint: "${canonical}"`),
+    });
+    expect(await readFile(commented, 'utf8')).toBe(original);
+    await rm(dir, { recursive: true, force: true });
   });
 });

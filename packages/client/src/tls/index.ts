@@ -1,3 +1,4 @@
+export { savePinnedFingerprint } from './config-pin.js';
 export { formatFingerprint, parseFingerprint, parseFingerprints } from './fingerprint.js';
 export {
   createPinnedConnector,
