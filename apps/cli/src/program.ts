@@ -1,6 +1,8 @@
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { Command } from 'commander';
 import { registerGatewayCommands } from './commands/gateway.js';
+import { registerNodeHostCommands } from './commands/node-host.js';
+import { registerNodesCommands } from './commands/nodes.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTuiCommand } from './commands/tui.js';
 
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStartCommand(program);
   registerGatewayCommands(program);
+  registerNodesCommands(program);
+  registerNodeHostCommands(program);
   registerTuiCommand(program);
   return program;
 }

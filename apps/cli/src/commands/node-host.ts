@@ -1,0 +1,212 @@
+import { homedir, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
+import { GatewayError, NodeName } from '@loopgate/protocol';
+import type { Command } from 'commander';
+import { UsageError } from '../exit-codes.js';
+import { formatDuration, note } from '../output.js';
+
+type NodeRunFlags = {
+  url?: string;
+  token?: string;
+  name?: string;
+  stateDir?: string;
+  fsRoot?: string[];
+  fsMaxBytes?: string;
+  allowExec?: string[];
+  execTimeout?: string;
+  execMaxOutput?: string;
+  insecurePlaintext?: boolean;
+  json?: boolean;
+};
+
+/** `loopgate node run`: this machine as a node of a gateway, with a safe default command set. */
+export function registerNodeHostCommands(program: Command): void {
+  const node = program.command('node').description('run this machine as a node of a gateway');
+  node
+    .command('run')
+    .description('pair (first run), connect, and serve commands until stopped')
+    .option(
+      '--url <url>',
+      'gateway URL (default: LOOPGATE_GATEWAY_URL, the config file, else ws://127.0.0.1:18789)',
+    )
+    .option('--name <name>', 'how operators will know this node (default: the host name)')
+    .option(
+      '--state-dir <dir>',
+      'where the node keeps its token (default: LOOPGATE_STATE_DIR or ~/.loopgate)',
+    )
+    .option(
+      '--token <token>',
+      "the gateway's operator token, only if the gateway requires one from nodes",
+    )
+    .option(
+      '--fs-root <dir>',
+      'share this directory read-only through fs.read (repeatable)',
+      collect,
+      undefined,
+    )
+    .option('--fs-max-bytes <n>', 'most bytes one fs.read returns (default 1048576)')
+    .option(
+      '--allow-exec <executable>',
+      'allow system.run for this executable, run without a shell (repeatable)',
+      collect,
+      undefined,
+    )
+    .option('--exec-timeout <ms>', 'longest a system.run may take (default 30000)')
+    .option('--exec-max-output <bytes>', 'stdout/stderr kept per system.run (default 262144)')
+    .option('--insecure-plaintext', 'allow plain ws:// to a non-loopback host')
+    .option('--json', 'print node events as JSON lines on stdout')
+    .action(async (flags: NodeRunFlags) => {
+      await runNodeHost(flags);
+    });
+}
+
+async function runNodeHost(flags: NodeRunFlags): Promise<void> {
+  const name = flags.name ?? defaultNodeName();
+  const parsedName = NodeName.safeParse(name);
+  if (!parsedName.success) {
+    throw new UsageError(
+      `--name ${JSON.stringify(name)}: ${parsedName.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
+  const stateDir = resolve(
+    flags.stateDir ?? process.env.LOOPGATE_STATE_DIR ?? join(homedir(), '.loopgate'),
+  );
+  const emit = flags.json
+    ? (record: Record<string, unknown>) =>
+        process.stdout.write(`${JSON.stringify({ ...record, ts: Date.now() })}\n`)
+    : undefined;
+  const say = (line: string) => note(`node ${name}: ${line}`);
+
+  const showNotification = (n: Notification) => {
+    if (emit) emit({ type: 'notify', ...n });
+    else note(`[${n.level}]${n.title ? ` ${n.title}:` : ''} ${n.message}`);
+  };
+  let host: Awaited<ReturnType<typeof createHostCommands>>;
+  try {
+    host = await createHostCommands({
+      nodeName: name,
+      fs: {
+        roots: flags.fsRoot ?? [],
+        ...(flags.fsMaxBytes ? { maxBytes: positiveInt(flags.fsMaxBytes, '--fs-max-bytes') } : {}),
+      },
+      run: {
+        allow: flags.allowExec ?? [],
+        ...(flags.execTimeout
+          ? { timeoutMs: positiveInt(flags.execTimeout, '--exec-timeout') }
+          : {}),
+        ...(flags.execMaxOutput
+          ? { maxOutputBytes: positiveInt(flags.execMaxOutput, '--exec-max-output') }
+          : {}),
+      },
+      notify: showNotification,
+    });
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError((error as Error).message);
+  }
+
+  const onEvent = (event: NodeEvent) => {
+    if (emit) {
+      emit(
+        event.type === 'status' && event.error
+          ? { ...event, error: errorRecord(event.error) }
+          : event,
+      );
+      return;
+    }
+    describeEvent(event, say);
+  };
+  const node = createNode({
+    name,
+    commands: host.commands,
+    stateDir,
+    ...(flags.url ? { url: flags.url } : {}),
+    ...(flags.token ? { token: flags.token } : {}),
+    client: { stateDir, ...(flags.insecurePlaintext ? { allowInsecure: true } : {}) },
+    onEvent,
+  });
+  if (!emit) {
+    say(`offering ${Object.keys(host.commands).join(', ')}`);
+    for (const off of host.disabled) say(`not offered: ${off}`);
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    if (!emit) say(`stopping (${signal})`);
+    void node.stop();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await node.start();
+    await node.done;
+  } catch (error) {
+    if (stopping && error instanceof GatewayError && error.code === 'CANCELLED') return;
+    throw error;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+function describeEvent(event: NodeEvent, say: (line: string) => void): void {
+  switch (event.type) {
+    case 'pairing.pending':
+      say(
+        `waiting for an operator to approve pairing request ${event.requestId} (expires in ${formatDuration(event.expiresAt - Date.now())}); on the gateway run: loopgate nodes approve ${event.requestId}`,
+      );
+      return;
+    case 'paired':
+      say(`paired as ${event.nodeId}; approved: ${event.approvedCommands.join(', ') || '(none)'}`);
+      return;
+    case 'hello':
+      say(`invocable: ${event.allowedCommands.join(', ') || '(none)'}`);
+      return;
+    case 'status':
+      if (event.status === 'online') say('online');
+      else if (event.status === 'reconnecting')
+        say(`connection lost${event.error ? ` (${event.error.message})` : ''}; reconnecting`);
+      else if (event.status === 'stopped' && event.error) say(`stopped: ${event.error.describe()}`);
+      return;
+    case 'invocation.finished':
+      say(
+        `${event.command} ${event.ok ? 'ok' : `failed (${event.errorCode})`} in ${event.durationMs} ms`,
+      );
+      return;
+    case 'invocation.cancelled':
+      say(`${event.command} cancelled (${event.reason})`);
+      return;
+    case 'warning':
+      say(`warning: ${event.message}`);
+      return;
+    default:
+      return;
+  }
+}
+
+function errorRecord(error: GatewayError): Record<string, unknown> {
+  return { code: error.code, message: error.message };
+}
+
+/** The host name, made into a valid node name (`My Laptop.local` → `My-Laptop.local`). */
+function defaultNodeName(): string {
+  const cleaned = hostname()
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
+  return cleaned || 'node';
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag} expects a positive integer, got ${text}`);
+  return n;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -1,0 +1,574 @@
+import { homedir, platform as osPlatform } from 'node:os';
+import { join } from 'node:path';
+import {
+  type ConnectionState,
+  createGatewayClient,
+  type GatewayClient,
+  type GatewayClientOptions,
+  isFinalState,
+  nextReconnectDelay,
+} from '@loopgate/client';
+import {
+  CloseCode,
+  GatewayError,
+  type GatewayErrorCode,
+  LOOPGATE_VERSION,
+  type NodeInvocationMessage,
+  type NodePairUpdate,
+} from '@loopgate/protocol';
+import { type CommandContext, type NodeCommands, runCommand } from './commands.js';
+import {
+  loadNodeState,
+  type NodeState,
+  newPairingKey,
+  nodeStatePath,
+  saveNodeState,
+} from './node-state-file.js';
+
+export type NodeStatus = 'idle' | 'pairing' | 'connecting' | 'online' | 'reconnecting' | 'stopped';
+
+/** What a node reports about itself (for a host's log lines or UI). */
+export type NodeEvent =
+  | { type: 'status'; status: NodeStatus; error?: GatewayError }
+  | { type: 'pairing.pending'; requestId: string; expiresAt: number }
+  | { type: 'paired'; nodeId: string; approvedCommands: string[] }
+  | { type: 'hello'; nodeId: string; allowedCommands: string[]; notApproved: string[] }
+  | { type: 'invocation.started'; invocationId: string; command: string }
+  | {
+      type: 'invocation.finished';
+      invocationId: string;
+      command: string;
+      ok: boolean;
+      durationMs: number;
+      errorCode?: string;
+    }
+  | { type: 'invocation.cancelled'; invocationId: string; command: string; reason: string }
+  | { type: 'warning'; message: string };
+
+export type CreateNodeOptions = {
+  /** How operators will know this node: letters, digits, `.`, `_`, `-`. */
+  name: string;
+  commands: NodeCommands;
+  /** Default: `LOOPGATE_GATEWAY_URL`, the config file, else `ws://127.0.0.1:18789`. */
+  url?: string;
+  /** The gateway's operator credential, only if your deployment requires one from nodes too. */
+  token?: string;
+  /** A node token obtained elsewhere; without one (and none stored) the node asks to be paired. */
+  nodeToken?: string;
+  /** Where `node-<name>.json` (pairing key, node token; mode 0600) lives. Default `~/.loopgate`. */
+  stateDir?: string;
+  platform?: string;
+  version?: string;
+  /** Invocations run at once; more are answered with LIMIT_EXCEEDED. Default 32. */
+  maxConcurrent?: number;
+  /** Transport options for the underlying client (TLS pinning, SSH tunnel socket, backoff...). */
+  client?: Omit<
+    GatewayClientOptions,
+    'url' | 'role' | 'nodeToken' | 'token' | 'password' | 'clientName' | 'clientVersion'
+  >;
+  onEvent?: (event: NodeEvent) => void;
+};
+
+export interface LoopgateNode {
+  readonly name: string;
+  readonly status: NodeStatus;
+  /** Known once paired. */
+  readonly nodeId: string | undefined;
+  /**
+   * Pairs if needed (waiting for an operator's approval), connects and
+   * subscribes. Resolves once the node is online; rejects if the gateway
+   * refuses it (rejected, revoked, token not accepted).
+   */
+  start(): Promise<void>;
+  /** Cancels running commands, closes the connection. */
+  stop(): Promise<void>;
+  /**
+   * Settles when the node has ended for good: resolves after `stop()`,
+   * rejects with a `GatewayError` when the gateway ended it.
+   */
+  readonly done: Promise<void>;
+}
+
+/** Errors after which asking again cannot help. */
+const FATAL_PAIRING_CODES: ReadonlySet<GatewayErrorCode> = new Set([
+  'CONFLICT',
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_PAIRED',
+  'TLS_PIN_MISMATCH',
+]);
+const RETRY_BACKOFF = { baseMs: 1_000, capMs: 30_000 };
+
+/**
+ * A node: pairs on first run (keeping its token in its own state dir),
+ * receives invocations over a subscription the client resumes after every
+ * reconnect (with jittered backoff), runs the matching handler with an
+ * AbortSignal that fires on cancel or deadline, and answers with the result
+ * or a typed error. A throwing handler never takes the node down.
+ *
+ * ```ts
+ * const node = createNode({
+ *   name: 'build-box',
+ *   commands: { 'disk.free': async () => ({ freeBytes: await freeBytes('/') }) },
+ * });
+ * await node.start();
+ * ```
+ */
+export function createNode(options: CreateNodeOptions): LoopgateNode {
+  return new NodeRuntime(options);
+}
+
+type Running = { controller: AbortController; command: string };
+
+class NodeRuntime implements LoopgateNode {
+  readonly name: string;
+  readonly #opts: CreateNodeOptions;
+  readonly #statePath: string;
+  readonly #running = new Map<string, Running>();
+  readonly #stop = new AbortController();
+  #status: NodeStatus = 'idle';
+  #nodeId: string | undefined;
+  #client: GatewayClient | undefined;
+  #pairingClient: GatewayClient | undefined;
+  #limits = { maxResultBytes: 4 * 1024 * 1024 };
+  #startPromise: Promise<void> | undefined;
+  #streamStarted = false;
+  #endedWith: GatewayError | undefined;
+  #finish!: (error?: GatewayError) => void;
+  readonly done: Promise<void>;
+
+  constructor(options: CreateNodeOptions) {
+    this.#opts = options;
+    this.name = options.name;
+    this.#statePath = nodeStatePath(options.stateDir ?? join(homedir(), '.loopgate'), options.name);
+    let settled = false;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#finish = (error) => {
+        if (settled) return;
+        settled = true;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    // Observed or not, an ending must never become an unhandled rejection.
+    this.done.catch(() => {});
+  }
+
+  get status(): NodeStatus {
+    return this.#status;
+  }
+
+  get nodeId(): string | undefined {
+    return this.#nodeId;
+  }
+
+  start(): Promise<void> {
+    this.#startPromise ??= this.#start().catch(async (error: unknown) => {
+      await this.#end(asGatewayError(error));
+      // whoever ended the node first (this failure, a revoke, stop()) says why
+      throw this.#endedWith ?? asGatewayError(error);
+    });
+    return this.#startPromise;
+  }
+
+  async stop(): Promise<void> {
+    await this.#end(undefined);
+  }
+
+  async #start(): Promise<void> {
+    const state = await loadNodeState(this.#statePath, this.name);
+    let token = this.#opts.nodeToken ?? state.nodeToken;
+    this.#nodeId = state.nodeId;
+    if (!token) token = await this.#pair(state);
+    this.#throwIfStopped();
+    try {
+      await this.#connect(token);
+    } catch (error) {
+      throw await this.#sessionFailure(asGatewayError(error));
+    }
+  }
+
+  // ------------------------------------------------------------ pairing
+
+  async #pair(state: NodeState): Promise<string> {
+    if (!state.pairingKey) {
+      state.pairingKey = newPairingKey();
+      await saveNodeState(this.#statePath, state);
+    }
+    this.#setStatus('pairing');
+    const client = createGatewayClient({
+      ...this.#opts.client,
+      ...(this.#opts.url ? { url: this.#opts.url } : {}),
+      ...(this.#opts.token ? { token: this.#opts.token } : {}),
+      role: 'node',
+      clientName: `loopgate-node ${this.name}`,
+      clientVersion: LOOPGATE_VERSION,
+    });
+    this.#pairingClient = client;
+    try {
+      for (let attempt = 0; ; ) {
+        this.#throwIfStopped();
+        let update: NodePairUpdate;
+        try {
+          update = await this.#awaitDecision(client, state.pairingKey);
+        } catch (error) {
+          const failure = asGatewayError(error);
+          const final = isFinalState(client.connection.get());
+          if (this.#stop.signal.aborted || final || FATAL_PAIRING_CODES.has(failure.code))
+            throw failure;
+          this.#emit({
+            type: 'warning',
+            message: `pairing request failed (${failure.message}); asking again`,
+          });
+          await delay(nextReconnectDelay(attempt++, Math.random, RETRY_BACKOFF), this.#stop.signal);
+          continue;
+        }
+        if (update.status === 'approved') {
+          state.nodeId = update.nodeId;
+          state.nodeToken = update.nodeToken;
+          state.gatewayUrl = client.connection.url;
+          delete state.pairingKey;
+          await saveNodeState(this.#statePath, state);
+          this.#nodeId = update.nodeId;
+          this.#emit({
+            type: 'paired',
+            nodeId: update.nodeId,
+            approvedCommands: update.approvedCommands,
+          });
+          return update.nodeToken;
+        }
+        if (update.status === 'rejected') {
+          // A fresh key next time: this one is remembered as rejected.
+          delete state.pairingKey;
+          await saveNodeState(this.#statePath, state);
+          const why = update.reason ? `: ${update.reason}` : '';
+          throw new GatewayError('NOT_PAIRED', `an operator rejected the pairing request${why}`);
+        }
+        this.#emit({
+          type: 'warning',
+          message: 'the pairing request expired without a decision; asking again',
+        });
+        attempt = 0;
+      }
+    } finally {
+      this.#pairingClient = undefined;
+      await client.close();
+    }
+  }
+
+  /** One `node.pair.request` subscription until it yields a decision. */
+  #awaitDecision(client: GatewayClient, pairingKey: string): Promise<NodePairUpdate> {
+    return new Promise<NodePairUpdate>((resolve, reject) => {
+      let decided = false;
+      const subscription = client.node.pair.request.subscribe(
+        {
+          name: this.name,
+          platform: this.#platform,
+          version: this.#version,
+          commands: Object.keys(this.#opts.commands),
+          pairingKey,
+        },
+        {
+          signal: this.#stop.signal,
+          onData: (update) => {
+            if (update.status === 'pending') {
+              this.#emit({
+                type: 'pairing.pending',
+                requestId: update.requestId,
+                expiresAt: update.expiresAt,
+              });
+              return;
+            }
+            decided = true;
+            resolve(update);
+          },
+          onError: (error) => reject(error),
+          onComplete: () => {
+            if (!decided)
+              reject(
+                new GatewayError('UNAVAILABLE', 'the pairing request ended without a decision'),
+              );
+          },
+        },
+      );
+      this.#stop.signal.addEventListener('abort', () => subscription.unsubscribe(), { once: true });
+    });
+  }
+
+  // ------------------------------------------------------------ session
+
+  async #connect(nodeToken: string): Promise<void> {
+    this.#setStatus('connecting');
+    const client = createGatewayClient({
+      ...this.#opts.client,
+      ...(this.#opts.url ? { url: this.#opts.url } : {}),
+      ...(this.#opts.token ? { token: this.#opts.token } : {}),
+      role: 'node',
+      nodeToken,
+      clientName: `loopgate-node ${this.name}`,
+      clientVersion: LOOPGATE_VERSION,
+    });
+    this.#client = client;
+    client.connection.subscribe((state) => this.#onConnectionState(state));
+    const declaration = {
+      commands: Object.keys(this.#opts.commands),
+      platform: this.#platform,
+      version: this.#version,
+    };
+    const hello = await client.node.hello.mutate(declaration);
+    this.#nodeId = hello.nodeId;
+    this.#limits = { maxResultBytes: hello.limits.maxResultBytes };
+    this.#emit({
+      type: 'hello',
+      nodeId: hello.nodeId,
+      allowedCommands: hello.allowedCommands,
+      notApproved: hello.notApproved,
+    });
+    if (hello.notApproved.length > 0) {
+      this.#emit({
+        type: 'warning',
+        message: `not approved at pairing, so not invocable: ${hello.notApproved.join(', ')}`,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      client.node.invocations.subscribe(declaration, {
+        signal: this.#stop.signal,
+        onStarted: () => {
+          this.#streamStarted = true;
+          this.#setStatus('online');
+          resolve();
+        },
+        onData: (envelope) => this.#onMessage(envelope.data),
+        onError: (error) => {
+          if (!this.#streamStarted) {
+            reject(error);
+            return;
+          }
+          // The connection ended for good (revoked, token refused), or the
+          // gateway refused the resumed stream: nothing more will come.
+          void this.#endedByGateway(error);
+        },
+      });
+    });
+  }
+
+  #onConnectionState(state: ConnectionState): void {
+    if (this.#stop.signal.aborted) return;
+    switch (state.state) {
+      case 'open':
+        // a resumed subscription is silent; the socket being back is the sign
+        if (this.#streamStarted) this.#setStatus('online');
+        return;
+      case 'reconnecting':
+        // The gateway failed our calls with NODE_DISCONNECTED already: stop the work.
+        this.#abortRunning('connection lost');
+        this.#setStatus('reconnecting', state.error);
+        return;
+      case 'unauthorized':
+      case 'pin-mismatch':
+      case 'closed':
+        void this.#endedByGateway(state.error);
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #endedByGateway(error: GatewayError | undefined): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    await this.#end(
+      error
+        ? await this.#sessionFailure(error)
+        : new GatewayError('UNAVAILABLE', 'the connection to the gateway was closed'),
+    );
+  }
+
+  /**
+   * What a refused session means to the operator. A dead token (revoked, or
+   * unknown to this gateway) is forgotten, so the next start pairs again.
+   */
+  async #sessionFailure(error: GatewayError): Promise<GatewayError> {
+    const closeCode = error.details?.closeCode;
+    const revoked = closeCode === CloseCode.revoked;
+    if (!revoked && error.code !== 'UNAUTHORIZED' && error.code !== 'NOT_PAIRED') return error;
+    const forgotten = await this.#forgetToken().catch(() => false);
+    const why = revoked
+      ? 'an operator removed this node'
+      : "the gateway does not know this node's token (it was removed, or the gateway's state was reset)";
+    const next = forgotten
+      ? 'start it again to request pairing'
+      : `the token stays in ${this.#statePath} because it was issued by another gateway`;
+    return new GatewayError('NOT_PAIRED', `${why}; ${next}`, { details: error.details ?? {} });
+  }
+
+  /** Drops the stored token if it came from the gateway we are connected to; returns whether it did. */
+  async #forgetToken(): Promise<boolean> {
+    const state = await loadNodeState(this.#statePath, this.name);
+    const url = this.#client?.connection.url;
+    if (state.gatewayUrl && url && state.gatewayUrl !== url) return false;
+    delete state.nodeToken;
+    delete state.nodeId;
+    await saveNodeState(this.#statePath, state);
+    return true;
+  }
+
+  // ------------------------------------------------------------ invocations
+
+  #onMessage(message: NodeInvocationMessage): void {
+    if (message.kind === 'cancel') {
+      const running = this.#running.get(message.invocationId);
+      if (!running) return;
+      running.controller.abort(
+        new GatewayError('CANCELLED', `cancelled by the gateway (${message.reason})`),
+      );
+      this.#emit({
+        type: 'invocation.cancelled',
+        invocationId: message.invocationId,
+        command: running.command,
+        reason: message.reason,
+      });
+      return;
+    }
+    void this.#runInvocation(message);
+  }
+
+  async #runInvocation(message: Extract<NodeInvocationMessage, { kind: 'invoke' }>): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    const { invocationId, command } = message;
+    const max = this.#opts.maxConcurrent ?? 32;
+    if (this.#running.size >= max) {
+      await this.#post(client, {
+        invocationId,
+        ok: false,
+        error: { code: 'LIMIT_EXCEEDED', message: `this node is already running ${max} commands` },
+      });
+      return;
+    }
+    const controller = new AbortController();
+    this.#running.set(invocationId, { controller, command });
+    const timer = setTimeout(
+      () => controller.abort(new GatewayError('TIMEOUT', 'the deadline passed')),
+      message.timeoutMs,
+    );
+    const started = Date.now();
+    this.#emit({ type: 'invocation.started', invocationId, command });
+    const context: CommandContext = {
+      signal: controller.signal,
+      invocationId,
+      command,
+      deadline: message.deadline,
+      progress: (update) => {
+        if (controller.signal.aborted) return;
+        client.node.progress.mutate({ invocationId, ...update }).catch(() => {});
+      },
+    };
+    try {
+      const result = await runCommand(this.#opts.commands, message, context, this.#limits);
+      if (!result) return;
+      this.#emit({
+        type: 'invocation.finished',
+        invocationId,
+        command,
+        ok: result.ok,
+        durationMs: Date.now() - started,
+        ...(result.ok ? {} : { errorCode: result.error.code }),
+      });
+      await this.#post(client, result);
+    } finally {
+      clearTimeout(timer);
+      this.#running.delete(invocationId);
+    }
+  }
+
+  async #post(
+    client: GatewayClient,
+    result: Parameters<GatewayClient['node']['result']['mutate']>[0],
+  ): Promise<void> {
+    try {
+      await client.node.result.mutate(result);
+    } catch (error) {
+      // Connection loss: the gateway already told the caller NODE_DISCONNECTED.
+      const failure = asGatewayError(error);
+      if (failure.code !== 'UNAVAILABLE' && failure.code !== 'CANCELLED') {
+        this.#emit({
+          type: 'warning',
+          message: `the gateway refused a result: ${failure.message}`,
+        });
+      }
+    }
+  }
+
+  #abortRunning(reason: string): void {
+    for (const [invocationId, running] of this.#running) {
+      running.controller.abort(new GatewayError('CANCELLED', reason));
+      this.#emit({ type: 'invocation.cancelled', invocationId, command: running.command, reason });
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async #end(error: GatewayError | undefined): Promise<void> {
+    if (this.#stop.signal.aborted) {
+      await this.done.catch(() => {});
+      return;
+    }
+    this.#stop.abort();
+    this.#abortRunning('the node is stopping');
+    const clients = [this.#client, this.#pairingClient].filter(
+      (c): c is GatewayClient => c !== undefined,
+    );
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    this.#endedWith = error;
+    this.#setStatus('stopped', error);
+    this.#finish(error);
+  }
+
+  #throwIfStopped(): void {
+    if (this.#stop.signal.aborted) throw new GatewayError('CANCELLED', 'the node was stopped');
+  }
+
+  get #platform(): string {
+    return this.#opts.platform ?? osPlatform();
+  }
+
+  get #version(): string {
+    return this.#opts.version ?? LOOPGATE_VERSION;
+  }
+
+  #setStatus(status: NodeStatus, error?: GatewayError): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.#emit({ type: 'status', status, ...(error ? { error } : {}) });
+  }
+
+  #emit(event: NodeEvent): void {
+    try {
+      this.#opts.onEvent?.(event);
+    } catch {
+      // a host's logging callback must not break the node
+    }
+  }
+}
+
+function asGatewayError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  return new GatewayError('INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
