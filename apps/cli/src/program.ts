@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerNodeHostCommands } from './commands/node-host.js';
 import { registerNodesCommands } from './commands/nodes.js';
+import { registerRemoteCommands } from './commands/remote.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTuiCommand } from './commands/tui.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStartCommand(program);
   registerGatewayCommands(program);
+  registerRemoteCommands(program);
   registerNodesCommands(program);
   registerNodeHostCommands(program);
   registerTuiCommand(program);

@@ -24,6 +24,7 @@ export {
   TOKEN_FILE_NAME,
 } from './target.js';
 export * from './tls/index.js';
+export * from './tls/index.js';
 export {
   type GatewaySocket,
   GatewayTransport,

@@ -1,0 +1,173 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGatewayClient } from '@loopgate/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  makeTempDir,
+  runCli,
+  spawnCli,
+  startTestGateway,
+  type TestGateway,
+  waitForOutput,
+} from '../src/index.js';
+import { type SshdHandle, sshdAvailable, sshProcessesMatching, startSshd } from '../src/sshd.js';
+
+/* The remote-access CLI commands, run as real `loopgate` processes against real gateways (and a real sshd). */
+
+describe('loopgate gateway tls fingerprint / gateway probe', () => {
+  let gateway: TestGateway;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const stateDir = await makeTempDir();
+    await writeFile(join(stateDir, 'config.json5'), '{ gateway: { tls: { enabled: true } } }\n');
+    env = { LOOPGATE_STATE_DIR: stateDir };
+    const before = await runCli(['gateway', 'tls', 'fingerprint'], { env });
+    expect(before.code).toBe(2);
+    expect(before.stderr).toContain('no certificate yet');
+    gateway = await startTestGateway({ stateDir, config: { gateway: { tls: { enabled: true } } } });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await rm(env.LOOPGATE_STATE_DIR ?? '', { recursive: true, force: true });
+  });
+
+  it('prints the fingerprint of the certificate the gateway serves', async () => {
+    const result = await runCli(['gateway', 'tls', 'fingerprint', '--json'], { env });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      fingerprint: gateway.gateway.tlsFingerprint,
+      selfSigned: true,
+      tlsEnabled: true,
+    });
+  });
+
+  it('probe shows the presented fingerprint, and pins it only when confirmed', async () => {
+    const url = `wss://127.0.0.1:${gateway.port}`;
+    const probe = await runCli(['gateway', 'probe', '--url', url], { env });
+    expect(probe.code).toBe(0);
+    expect(probe.stdout).toContain(`sha256 fingerprint: ${gateway.gateway.tlsFingerprint}`);
+    expect(probe.stdout).toContain('trusted by the system CAs: no');
+
+    const configPath = join(env.LOOPGATE_STATE_DIR ?? '', 'client.json5');
+    const unconfirmed = await runCli(
+      ['gateway', 'probe', '--url', url, '--pin', '--config', configPath],
+      { env },
+    );
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('--yes');
+    await expect(readFile(configPath, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+
+    const pinned = await runCli(
+      ['gateway', 'probe', '--url', url, '--pin', '--yes', '--config', configPath],
+      { env },
+    );
+    expect(pinned.code).toBe(0);
+    expect(JSON.parse(await readFile(configPath, 'utf8'))).toEqual({
+      gateway: { remote: { url, tlsFingerprint: gateway.gateway.tlsFingerprint } },
+    });
+  });
+});
+
+describe('loopgate gateway auth rotate-token', () => {
+  it('replaces the token: the old one stops working, the new one (from the file) works', async () => {
+    const gateway = await startTestGateway();
+    try {
+      const env = { LOOPGATE_STATE_DIR: gateway.stateDir };
+      const result = await runCli(['gateway', 'auth', 'rotate-token', '--url', gateway.url], {
+        env,
+      });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('token rotated');
+      expect(result.stdout).not.toContain(gateway.token);
+      const fresh = (await readFile(join(gateway.stateDir, 'gateway-token'), 'utf8')).trim();
+      expect(fresh).not.toBe(gateway.token);
+
+      const old = await runCli(['health', '--url', gateway.url, '--token', gateway.token], { env });
+      expect(old.code).toBe(1);
+      expect(old.stderr).toContain('UNAUTHORIZED');
+      expect((await runCli(['health', '--url', gateway.url], { env })).code).toBe(0);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+const availability = sshdAvailable();
+const skip = !availability.available && process.env.CI !== 'true';
+if (skip && !availability.available)
+  console.warn(`[remote-cli] tunnel test skipped: ${availability.reason}`);
+
+describe.skipIf(skip)('loopgate tunnel', () => {
+  let sshd: SshdHandle;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    gateway = await startTestGateway();
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await sshd?.stop();
+  });
+
+  it('runs in the foreground, prints its state changes, serves the gateway, and ends ssh on Ctrl+C', async () => {
+    const registry = await makeTempDir('loopgate-cli-tunnel-');
+    const child = spawnCli(
+      [
+        'tunnel',
+        '--ssh',
+        sshd.hostAlias,
+        '--ssh-config',
+        sshd.sshConfigPath,
+        '--remote-port',
+        String(gateway.port),
+        '--local-port',
+        '0',
+      ],
+      { env: { LOOPGATE_STATE_DIR: registry, LOOPGATE_GATEWAY_TOKEN: gateway.token } },
+    );
+    try {
+      const output = await waitForOutput(child, (text) =>
+        /gateway reachable at ws:\/\/127\.0\.0\.1:\d+/.test(text),
+      );
+      expect(output).toContain('tunnel starting');
+      expect(output).toMatch(/tunnel up on 127\.0\.0\.1:\d+/);
+      const url = /gateway reachable at (ws:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
+      const client = createGatewayClient({ url, token: gateway.token, retry: false });
+      expect((await client.health.query()).ok).toBe(true);
+      await client.close();
+
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => resolve(code)),
+      );
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(registry, { recursive: true, force: true });
+    }
+  });
+
+  it('a fatal failure ends the command with exit code 3 and the classified reason', async () => {
+    const result = await runCli(
+      [
+        'tunnel',
+        '--ssh',
+        sshd.hostAlias,
+        '--ssh-config',
+        await sshd.variantConfig({ identity: 'wrong' }),
+        '--local-port',
+        '0',
+      ],
+      { env: { LOOPGATE_STATE_DIR: await makeTempDir() } },
+    );
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain('tunnel failed');
+    expect(result.stderr).toContain('TUNNEL_FAILED');
+    expect(result.stderr).toContain('refused our ssh key');
+  });
+});
