@@ -12,6 +12,6 @@ export {
   type GatewayTransportOptions,
   isLoopbackHost,
   parseGatewayUrl,
-  type TransportOptions,
+  type PlaintextOptions,
   webSocketOptionsFor,
 } from './transport-policy.js';

@@ -11,13 +11,13 @@ import { pinnedWebSocketOptions } from './pinned-connection.js';
  * are refused too: "it's only my LAN" is how credentials leak.
  */
 
-export type TransportOptions = {
+export type PlaintextOptions = {
   /** The operator accepted sending credentials unencrypted to a non-loopback host. */
   insecurePlaintext?: boolean | undefined;
 };
 
 /** Throws unless `url` is `wss://`, or `ws://` to a loopback host, or `insecurePlaintext` was given. */
-export function assertTransportAllowed(url: string, options: TransportOptions = {}): URL {
+export function assertTransportAllowed(url: string, options: PlaintextOptions = {}): URL {
   const parsed = parseGatewayUrl(url);
   const secure = parsed.protocol === 'wss:';
   if (secure || isLoopbackHost(parsed.hostname) || options.insecurePlaintext) return parsed;
@@ -30,7 +30,7 @@ export function assertTransportAllowed(url: string, options: TransportOptions = 
   );
 }
 
-export type GatewayTransportOptions = TransportOptions & {
+export type GatewayTransportOptions = PlaintextOptions & {
   /** Pin(s) for the gateway's certificate; see `parseFingerprint` for the accepted forms. */
   tlsFingerprint?: string | readonly string[] | undefined;
 };
