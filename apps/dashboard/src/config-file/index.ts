@@ -1,0 +1,9 @@
+export { setJson5Member } from './json5-edit.js';
+export {
+  EMPTY_SETTINGS,
+  localGatewayUrl,
+  readConnectionSettings,
+  type SaveResult,
+  saveConnectionSettings,
+  settingsFromConfig,
+} from './remote-settings.js';

@@ -1,0 +1,6 @@
+export * from './connection-settings.js';
+export * from './event-lines.js';
+export * from './line-filter.js';
+export * from './reducer.js';
+export * from './store.js';
+export * from './types.js';

@@ -1,0 +1,209 @@
+// JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
+/** @jsxRuntime automatic */
+/** @jsxImportSource react */
+import { Box, Text } from 'ink';
+import type { ReactNode } from 'react';
+import { footerHints } from '../keys/index.js';
+import { MIN_COLUMNS, MIN_ROWS } from '../layout.js';
+import { type DashboardState, PANE_TITLES, PANES, type TextInput } from '../state/index.js';
+import { formatDuration, formatMs, truncate } from './text.js';
+import { LEVEL_COLOR, LEVEL_MARK, linkLabel, tunnelLabel } from './theme.js';
+
+/** The frame around the panes: header, tabs, message line, status line, key hints. */
+
+export function Header({ state, now }: { state: DashboardState; now: number }): ReactNode {
+  const { health, healthAt, status } = state.gateway;
+  const version = health?.version ?? status?.version;
+  const uptime =
+    health && healthAt !== undefined
+      ? formatDuration(health.uptimeMs + (now - healthAt))
+      : undefined;
+  const parts = [
+    state.connection.target,
+    version ? `v${version}` : 'version ?',
+    uptime ? `up ${uptime}` : 'uptime ?',
+  ];
+  return (
+    <Box width={state.terminal.columns}>
+      <Text wrap="truncate-end">
+        <Text bold>Loopgate</Text>
+        <Text> {parts.join(' · ')}</Text>
+        {state.readOnly ? <Text color="yellow"> [read-only]</Text> : null}
+      </Text>
+    </Box>
+  );
+}
+
+export function PaneTabs({ state }: { state: DashboardState }): ReactNode {
+  const pending = state.nodes.pending.length;
+  return (
+    <Box width={state.terminal.columns}>
+      <Text wrap="truncate-end">
+        {PANES.map((pane, i) => {
+          const active = pane === state.pane;
+          const label = `${i + 1} ${PANE_TITLES[pane]}`;
+          return (
+            <Text key={pane}>
+              {active ? (
+                <Text inverse bold>
+                  [{label}]
+                </Text>
+              ) : (
+                <Text> {label} </Text>
+              )}
+              {pane === 'nodes' && pending > 0 ? (
+                <Text color="yellow">({pending} pending)</Text>
+              ) : null}
+              <Text> </Text>
+            </Text>
+          );
+        })}
+      </Text>
+    </Box>
+  );
+}
+
+function tlsText(state: DashboardState): string {
+  const { link, transport } = state.connection;
+  if (link.state === 'pin-mismatch') return 'tls PIN MISMATCH';
+  if (!transport.tls.enabled) return 'tls off';
+  if (transport.tls.pinned.length === 0) return 'tls system CAs (not pinned)';
+  return link.state === 'open' ? 'tls pinned ✓' : 'tls pinned';
+}
+
+export function StatusLine({ state }: { state: DashboardState }): ReactNode {
+  const { link, rttMs, target, transport } = state.connection;
+  const label = linkLabel(link);
+  const tunnel = tunnelLabel(transport.tunnel);
+  return (
+    <Box width={state.terminal.columns}>
+      <Text wrap="truncate-end">
+        <Text color={LEVEL_COLOR[label.level]} bold>
+          {label.text}
+        </Text>
+        <Text>
+          {'  '}rtt {formatMs(rttMs)}
+          {'  '}
+          {target}
+          {'  '}
+          {tlsText(state)}
+          {'  '}tunnel{' '}
+        </Text>
+        <Text color={LEVEL_COLOR[tunnel.level]}>{tunnel.text}</Text>
+      </Text>
+    </Box>
+  );
+}
+
+const PROMPTS: Record<TextInput['kind'], string> = {
+  command: ':',
+  'events-filter': 'filter /',
+  'events-search': 'search ?',
+  'nodes-filter': 'filter /',
+  'invoke-params': 'params',
+  'chat-message': 'message ›',
+  'connection-field': 'set',
+};
+
+function promptOf(input: TextInput): string {
+  if (input.kind === 'invoke-params') return `${input.command} params (JSON) ›`;
+  if (input.kind === 'connection-field') return `${input.field} ›`;
+  return PROMPTS[input.kind];
+}
+
+/** The line above the status: a prompt being typed, a question, or the latest notice. */
+export function MessageLine({ state }: { state: DashboardState }): ReactNode {
+  const width = state.terminal.columns;
+  const { mode, notice } = state;
+  if (mode.kind === 'input') {
+    const prompt = promptOf(mode.input);
+    // show the end of a long entry, where the typing happens
+    const room = Math.max(1, width - prompt.length - 2);
+    const text =
+      mode.input.text.length > room ? `…${mode.input.text.slice(-(room - 1))}` : mode.input.text;
+    return (
+      <Box width={width}>
+        <Text wrap="truncate-end">
+          <Text bold color="cyan">
+            {prompt}
+          </Text>
+          {prompt === ':' ? '' : ' '}
+          {text}
+          <Text inverse> </Text>
+        </Text>
+      </Box>
+    );
+  }
+  if (mode.kind === 'confirm') {
+    return (
+      <Box width={width}>
+        <Text wrap="truncate-end" color="yellow" bold>
+          ? {mode.question} (y/n)
+        </Text>
+      </Box>
+    );
+  }
+  if (notice) {
+    return (
+      <Box width={width}>
+        <Text wrap="truncate-end" color={LEVEL_COLOR[notice.level]}>
+          {LEVEL_MARK[notice.level]} {notice.text}
+        </Text>
+      </Box>
+    );
+  }
+  return (
+    <Box width={width}>
+      <Text> </Text>
+    </Box>
+  );
+}
+
+/**
+ * Keys that work here, from the binding table. Keys that cannot act now are
+ * in parentheses (press one to hear why); `? help` always stays visible.
+ */
+export function Footer({ state }: { state: DashboardState }): ReactNode {
+  const width = state.terminal.columns;
+  const hints = footerHints(state).map((h) => ({
+    text: [...h.keys, h.label].join(' '),
+    disabled: h.disabledReason !== undefined,
+  }));
+  const help = hints.find((h) => h.text === '? help');
+  const others = hints.filter((h) => h !== help);
+  const shown: typeof hints = [];
+  let used = help ? help.text.length : 0;
+  for (const hint of others) {
+    const cost = hint.text.length + (hint.disabled ? 2 : 0) + 2;
+    if (used + cost > width) continue;
+    shown.push(hint);
+    used += cost;
+  }
+  if (help) shown.push(help);
+  return (
+    <Box width={width}>
+      <Text wrap="truncate-end">
+        {shown.map((hint, i) => (
+          <Text key={hint.text} dimColor={hint.disabled}>
+            {i > 0 ? '  ' : ''}
+            {hint.disabled ? `(${hint.text})` : hint.text}
+          </Text>
+        ))}
+      </Text>
+    </Box>
+  );
+}
+
+export function TooSmall({ columns, rows }: { columns: number; rows: number }): ReactNode {
+  return (
+    <Box flexDirection="column" width={columns}>
+      <Text wrap="wrap">
+        {truncate(
+          `Loopgate dashboard: the terminal is ${columns}×${rows}; it needs at least ${MIN_COLUMNS}×${MIN_ROWS}.`,
+          columns * 2,
+        )}
+      </Text>
+      <Text wrap="wrap">Enlarge the window (q quits).</Text>
+    </Box>
+  );
+}
