@@ -2,15 +2,14 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { createGatewayClient } from '@loopgate/client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-// Imported by path: the client package's door does not re-export the tunnel yet.
 import {
+  createGatewayClient,
   startTunnel,
   type Tunnel,
   type TunnelOptions,
   type TunnelState,
-} from '../../client/src/tunnel/index.js';
+} from '@loopgate/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeTempDir,
   REPO_ROOT,
@@ -230,54 +229,60 @@ describe.skipIf(skip)('SSH tunnel supervisor with a real sshd', () => {
     expect(await health(t.url)).toBe(true);
   });
 
-  it('killing the client process (SIGKILL) leaves no ssh process behind', async () => {
-    const dir = await makeTempDir('loopgate-orphan-');
-    const script = join(dir, 'hold-tunnel.mts');
-    const tunnelModule = join(REPO_ROOT, 'packages/client/src/tunnel/index.ts');
-    await writeFile(
-      script,
-      `import { startTunnel } from ${JSON.stringify(tunnelModule)};
+  it.each(['SIGKILL', 'SIGTERM', 'SIGINT'] as const)(
+    'ending the client process with %s leaves no ssh process behind',
+    async (signal) => {
+      const dir = await makeTempDir('loopgate-orphan-');
+      const script = join(dir, 'hold-tunnel.mts');
+      const tunnelModule = join(REPO_ROOT, 'packages/client/src/tunnel/index.ts');
+      await writeFile(
+        script,
+        `import { startTunnel } from ${JSON.stringify(tunnelModule)};
 const t = startTunnel(${JSON.stringify({
-        target: sshd.hostAlias,
-        configFile: sshd.sshConfigPath,
-        remotePort: gateway.port,
-        localPort: 0,
-        registryDir,
-      })});
+          target: sshd.hostAlias,
+          configFile: sshd.sshConfigPath,
+          remotePort: gateway.port,
+          localPort: 0,
+          registryDir,
+        })});
 await t.ready();
 console.log('up ' + t.localPort);
 setInterval(() => {}, 1000);
 `,
-    );
-    const child = spawn(process.execPath, sourceNodeArgs(script), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const localPort = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`client never came up: ${stderr}`)), 15_000);
-      child.stdout.on('data', (d: Buffer) => {
-        const match = /up (\d+)/.exec(d.toString());
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }
+      );
+      const child = spawn(process.execPath, sourceNodeArgs(script), {
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-    });
-    const forward = `127.0.0.1:${localPort}:127.0.0.1:${gateway.port}`;
-    expect(sshProcessesMatching(forward)).toHaveLength(1);
-    expect(await health(`ws://127.0.0.1:${localPort}`)).toBe(true);
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const localPort = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`client never came up: ${stderr}`)),
+          15_000,
+        );
+        child.stdout.on('data', (d: Buffer) => {
+          const match = /up (\d+)/.exec(d.toString());
+          if (match) {
+            clearTimeout(timer);
+            resolve(Number(match[1]));
+          }
+        });
+      });
+      const forward = `127.0.0.1:${localPort}:127.0.0.1:${gateway.port}`;
+      expect(sshProcessesMatching(forward)).toHaveLength(1);
+      expect(await health(`ws://127.0.0.1:${localPort}`)).toBe(true);
 
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-    await waitFor(() => sshProcessesMatching(forward).length === 0, {
-      what: 'the orphaned ssh to exit',
-      timeoutMs: 5_000,
-    });
-  });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+      await waitFor(() => sshProcessesMatching(forward).length === 0, {
+        what: 'the orphaned ssh to exit',
+        timeoutMs: 5_000,
+      });
+    },
+  );
 });
 
 describe.skipIf(skip)('SSH tunnel supervisor without a reachable server', () => {
