@@ -183,6 +183,11 @@ export class AgentRuntime {
     }
   }
 
+  /** Resolves when the run finishes, however long that takes (channels wait on this to reply). */
+  whenFinished(runId: string): Promise<AgentRunResult> {
+    return this.#require(runId).done;
+  }
+
   /** Cancels a queued or running run; a finished one is returned as it is. */
   async cancel(runId: string, reason = 'cancelled by an operator'): Promise<AgentRunResult> {
     const run = this.#require(runId);

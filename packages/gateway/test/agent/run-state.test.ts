@@ -270,9 +270,11 @@ describe('IdempotencyCache', () => {
   });
 });
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 describe('chatMessagesFromTranscript', () => {
   let seq = 0;
-  const e = <T extends Omit<TranscriptEntry, 'seq' | 'ts'>>(entry: T) =>
+  const e = (entry: DistributiveOmit<TranscriptEntry, 'seq' | 'ts'>): TranscriptEntry =>
     ({ ...entry, seq: ++seq, ts: 1 }) as TranscriptEntry;
 
   it('replays rounds as assistant tool_calls followed by their results', () => {
