@@ -1,6 +1,5 @@
 import type { AppRouter } from '@loopgate/gateway';
-import type { ConnectionParams, ConnectionRole, GatewayError } from '@loopgate/protocol';
-import { createTRPCClient, getUntypedClient, type TRPCUntypedClient } from '@trpc/client';
+import type { ConnectionParams, ConnectionRole } from '@loopgate/protocol';
 import type {
   AnyTRPCProcedure,
   AnyTRPCRouter,
@@ -14,13 +13,20 @@ import type {
 import type { inferAsyncIterableYield } from '@trpc/server/unstable-core-do-not-import';
 import WebSocket from 'ws';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
+import {
+  type CallOptions,
+  requestPromise,
+  type SubscriptionHandlers,
+  subscribe,
+  type Unsubscribe,
+} from './calls.js';
 import type { ConnectionState, ConnectionStateListener } from './connection-state.js';
-import { toGatewayError } from './errors.js';
 import { fastTransformer } from './fast-transformer.js';
-import { loopgateLink } from './link.js';
 import { resolveGatewayTarget } from './target.js';
 import { webSocketOptionsFor } from './tls/index.js';
 import { DEFAULT_TRANSPORT_OPTIONS, GatewayTransport, type SocketFactory } from './transport.js';
+
+export type { CallOptions, SubscriptionHandlers, Unsubscribe };
 
 export type GatewayClientOptions = {
   /** Default: `LOOPGATE_GATEWAY_URL`, the config file, else `ws://127.0.0.1:18789`. */
@@ -63,22 +69,6 @@ export type GatewayClientOptions = {
   /** After a drop, how long calls not yet sent wait for the connection to return (default 5 s). */
   reconnectGraceMs?: number;
 };
-
-/** Callbacks of a subscription. Errors arrive as `GatewayError`. */
-export type SubscriptionHandlers<TData> = {
-  onData?: (data: TData) => void;
-  onError?: (error: GatewayError) => void;
-  /** The gateway started the subscription (once; a resume after a reconnect is silent). */
-  onStarted?: () => void;
-  /** The gateway ended the subscription, or the client was closed. */
-  onStopped?: () => void;
-  /** Called last, however the subscription ended. */
-  onComplete?: () => void;
-  signal?: AbortSignal;
-};
-
-export type CallOptions = { signal?: AbortSignal };
-export type Unsubscribe = { unsubscribe(): void };
 
 type DecorateProcedure<TType, TInput, TOutput> = TType extends 'query'
   ? { query(input: TInput, options?: CallOptions): Promise<TOutput> }
@@ -208,7 +198,6 @@ export function createClientFor<TRouter extends AnyTRPCRouter>(
     ...(opts.reconnectGraceMs !== undefined ? { reconnectGraceMs: opts.reconnectGraceMs } : {}),
     backoff: { ...DEFAULT_BACKOFF, ...opts.reconnect },
   });
-  const trpc = createTRPCClient<TRouter>({ links: [loopgateLink<TRouter>(transport)] });
   const connection: GatewayConnection = {
     url: transport.url,
     get: () => transport.state,
@@ -216,7 +205,7 @@ export function createClientFor<TRouter extends AnyTRPCRouter>(
     latencyMs: () => transport.latencyMs,
   };
   const close = () => transport.close();
-  return procedureProxy(getUntypedClient(trpc), { connection, close }) as GatewayClient<TRouter>;
+  return procedureProxy(transport, { connection, close }) as GatewayClient<TRouter>;
 }
 
 /** The typed client of the Loopgate gateway. */
@@ -224,19 +213,14 @@ export function createGatewayClient(opts: GatewayClientOptions = {}): GatewayCli
   return createClientFor<AppRouter>(opts);
 }
 
-function rethrowAsGatewayError(error: unknown): never {
-  throw toGatewayError(error);
-}
-
 /**
- * `client.a.b.query(input)` → the tRPC client's `query('a.b', input)`, with
- * errors as `GatewayError`. Path objects and their methods are built once
- * per path and cached, so a hot call allocates nothing for the lookup.
+ * `client.a.b.query(input)` → a `query` of `a.b` on the transport. Path
+ * objects and their methods are built once per path and cached, so a hot
+ * call allocates nothing for the lookup. (The same calls also work through
+ * tRPC's own client with `loopgateLink`; going straight to the transport
+ * skips its per-call observable chain, see `requestPromise`.)
  */
-function procedureProxy(
-  untyped: TRPCUntypedClient<AnyTRPCRouter>,
-  reserved: Record<string, unknown>,
-): unknown {
+function procedureProxy(transport: GatewayTransport, reserved: Record<string, unknown>): unknown {
   const nodes = new Map<string, unknown>();
   const methods = new Map<string, unknown>();
 
@@ -246,20 +230,13 @@ function procedureProxy(
     if (fn) return fn;
     if (kind === 'query') {
       fn = (input: unknown, options?: CallOptions) =>
-        untyped.query(path, input, options).then(undefined, rethrowAsGatewayError);
+        requestPromise(transport, 'query', path, input, options?.signal);
     } else if (kind === 'mutate') {
       fn = (input: unknown, options?: CallOptions) =>
-        untyped.mutation(path, input, options).then(undefined, rethrowAsGatewayError);
+        requestPromise(transport, 'mutation', path, input, options?.signal);
     } else {
       fn = (input: unknown, handlers: SubscriptionHandlers<unknown> = {}) =>
-        untyped.subscription(path, input, {
-          onData: (data) => handlers.onData?.(data),
-          onError: (error) => handlers.onError?.(toGatewayError(error)),
-          onStarted: () => handlers.onStarted?.(),
-          onStopped: () => handlers.onStopped?.(),
-          onComplete: () => handlers.onComplete?.(),
-          ...(handlers.signal ? { signal: handlers.signal } : {}),
-        });
+        subscribe(transport, path, input, handlers);
     }
     methods.set(key, fn);
     return fn;

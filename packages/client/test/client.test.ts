@@ -210,6 +210,20 @@ describe('subscriptions', () => {
     await c.health.query();
     expect(got.events).toHaveLength(1);
   });
+  it('stops a subscription when its signal aborts', async () => {
+    const s = await server();
+    const c = client(s.url);
+    const got = collector();
+    const controller = new AbortController();
+    c.events.subscribe(undefined, { onData: got.onData, signal: controller.signal });
+    s.emit('x');
+    await got.until(1);
+    controller.abort();
+    await waitFor(() => s.frames.some((f) => f.includes('subscription.stop')), 'the stop frame');
+    s.emit('y');
+    await c.health.query();
+    expect(got.events).toHaveLength(1);
+  });
 });
 
 describe('drops and reconnects', () => {

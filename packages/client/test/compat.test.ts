@@ -1,10 +1,13 @@
-import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
+import { GatewayError } from '@loopgate/protocol';
+import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClientFor } from '../src/client.js';
 import { toGatewayError } from '../src/errors.js';
 import { fastTransformer } from '../src/fast-transformer.js';
+import { loopgateLink } from '../src/link.js';
+import { DEFAULT_TRANSPORT_OPTIONS, GatewayTransport } from '../src/transport.js';
 import { type StockEvent, type StockRouter, startStockServer } from './stock-server.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -74,5 +77,48 @@ describe('wire compatibility', () => {
     expect((await client.health.query()).at).toBeInstanceOf(Date);
     const tricky = { big: 7n, set: new Set([1]), nested: { deep: [{ x: -0 }] } };
     expect(await client.echo.query(tricky)).toEqual(tricky);
+  });
+
+  it("tRPC's own createTRPCClient works over loopgateLink, errors carrying the gateway error", async () => {
+    const server = await startStockServer();
+    cleanups.push(() => server.stop());
+    const transport = new GatewayTransport({
+      ...DEFAULT_TRANSPORT_OPTIONS,
+      url: server.url,
+      connectionParams: { token: 'x' },
+      transformer: fastTransformer,
+      retry: false,
+      createSocket: (url, options) => new WebSocket(url, options),
+    });
+    cleanups.push(() => transport.close());
+    const trpc = createTRPCClient<StockRouter>({ links: [loopgateLink<StockRouter>(transport)] });
+
+    expect((await trpc.health.query()).at).toBeInstanceOf(Date);
+    expect(await trpc.add.mutate({ a: 20, b: 22 })).toBe(42);
+
+    const error = await trpc.notConnected.query().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TRPCClientError);
+    const trpcError = error as TRPCClientError<StockRouter>;
+    expect(trpcError.data?.gatewayCode).toBe('NOT_CONNECTED');
+    expect(trpcError.cause).toBeInstanceOf(GatewayError);
+    expect(toGatewayError(error)).toBe(trpcError.cause);
+
+    const received: string[] = [];
+    let started = 0;
+    const done = new Promise<void>((resolve) => {
+      trpc.events.subscribe(undefined, {
+        onStarted: () => started++,
+        onData(value) {
+          received.push(value.id);
+          if (received.length === 2) resolve();
+        },
+      });
+    });
+    await trpc.health.query();
+    server.emit('one');
+    server.emit('two');
+    await done;
+    expect(received).toEqual(['1', '2']);
+    expect(started).toBe(1);
   });
 });
