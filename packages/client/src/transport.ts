@@ -597,6 +597,8 @@ export class GatewayTransport {
       nextReconnectDelay(this.#failures - 1, this.#opts.random, this.#opts.backoff),
     );
     this.#state.set({ state: 'reconnecting', attempt: this.#failures, error: outcome.error });
+    // A replacement the gateway asked for may still be scheduled; one timer only.
+    clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(this.#connect, delay);
   }
 
