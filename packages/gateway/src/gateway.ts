@@ -25,10 +25,13 @@ import {
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger } from './log/index.js';
+import { AgentRuntime, nodeServiceInvoker } from './agent/index.js';
+import { ChannelManager } from './channels/index.js';
 import { NodeService } from './nodes/index.js';
 import { appRouter } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
+import { SessionStore } from './sessions/index.js';
 import { ensureGatewayCertificate, type GatewayCertificate } from './tls/index.js';
 import {
   type AdmissionAccepted,
@@ -84,6 +87,9 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   const startedAt = Date.now();
   const events = new EventBus({ replayBufferSize: config.gateway.events.replayBufferSize, logPath: join(stateDir, 'events.jsonl') });
   const nodes = new NodeService({ config, stateDir, events, log });
+  const sessions = new SessionStore({ stateDir, events, log });
+  const agent = new AgentRuntime({ config, sessions, tools: nodeServiceInvoker(nodes), events, log });
+  const channels = new ChannelManager({ config, stateDir, events, log, sessions, agent });
   const live = new Map<string, LiveConnection>();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   let credential: GatewayCredential | undefined;
@@ -125,7 +131,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     };
   };
 
-  const status = async (): Promise<StatusOutput> => {
+  const status = async (options?: { deep: boolean }): Promise<StatusOutput> => {
     const bound = listener?.addresses ?? [];
     return {
       version: LOOPGATE_VERSION,
@@ -145,8 +151,8 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       tls: { enabled: config.gateway.tls.enabled, ...(certificate ? { fingerprint: certificate.fingerprint } : {}) },
       connections: connections.counts(),
       nodes: nodes.counts(),
-      sessions: { total: 0, activeRuns: 0 },
-      channels: [],
+      sessions: agent.statusSummary(),
+      channels: await channels.status({ deep: options?.deep ?? false }),
       events: { lastEventId: events.lastEventId },
     };
   };
@@ -194,6 +200,9 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     startedAt,
     connections,
     nodes,
+    sessions,
+    agent,
+    channels,
     health,
     status,
     dispatch,
@@ -331,6 +340,8 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       }
       await events.open();
       await nodes.open();
+      await sessions.open();
+      await agent.open();
       loopDelay.enable();
       listener = new Listener({
         hosts,
@@ -342,11 +353,13 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         pongTimeoutMs: config.gateway.limits.pongTimeoutMs,
         admit,
         onConnection,
+        onHttpRequest: (req, res) => channels.handleHttpRequest(req, res),
       });
       const bound = await listener.listen();
       admissionPolicy = admissionPolicyFrom(config, bound.map((b) => b.host));
       healthTimer = setInterval(() => events.emit({ type: 'health.tick', health: health() }), config.gateway.events.healthTickMs);
       healthTimer.unref();
+      await channels.open();
       events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
       log.info({ addresses: listener.addresses.map((a) => a.url), auth: credential.mode, authSource: credential.source }, 'gateway listening');
     },
@@ -357,6 +370,10 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       clearInterval(healthTimer);
       events.emit({ type: 'gateway.stopping', reason });
       await listener?.close(reason);
+      // Channels stop taking messages, runs end (transcripts flushed), then nodes go.
+      await channels.close();
+      await agent.close();
+      await sessions.close();
       await nodes.close();
       loopDelay.disable();
       await events.close();

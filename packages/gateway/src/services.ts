@@ -1,8 +1,11 @@
 import type { HealthOutput, LoopgateConfig, StatusOutput } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import type { AgentRuntime } from './agent/index.js';
+import type { ChannelManager } from './channels/index.js';
 import type { EventBus } from './events/index.js';
 import type { NodeService } from './nodes/index.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
+import type { SessionStore } from './sessions/index.js';
 
 /** Live connections by id, for counts, presence and targeted closes (revoke, rotate). */
 export interface ConnectionTracker {
@@ -23,6 +26,12 @@ export interface GatewayServices {
   connections: ConnectionTracker;
   /** Pairing, presence and invocations of nodes (see nodes/index.ts). */
   nodes: NodeService;
+  /** Sessions and their durable transcripts (see sessions/index.ts). */
+  sessions: SessionStore;
+  /** Agent runs: start, wait, cancel, events (see agent/index.ts). */
+  agent: AgentRuntime;
+  /** Telegram, webhook and webchat; `send` (see channels/index.ts). */
+  channels: ChannelManager;
   health(): HealthOutput;
   status(options: { deep: boolean }): Promise<StatusOutput>;
   /**
