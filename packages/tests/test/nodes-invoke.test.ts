@@ -1,0 +1,373 @@
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import {
+  GatewayError,
+  type GatewayEvent,
+  type NodeInvocationMessage,
+  type NodePairUpdate,
+} from '@loopgate/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import {
+  type NodeProcess,
+  operatorClient,
+  startPairedNode,
+  waitForOnline,
+} from './nodes-harness.js';
+
+let gw: TestGateway;
+let op: GatewayClient;
+let shared: string;
+let worker: NodeProcess & { nodeId: string };
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  gw = await startTestGateway({
+    config: {
+      gateway: {
+        nodes: { invokeTimeoutMs: 1_500, maxParamsBytes: 4_096, maxResultBytes: 64 * 1024 },
+      },
+    },
+  });
+  op = operatorClient(gw);
+  shared = await realpath(await mkdtemp(join(tmpdir(), 'loopgate-shared-')));
+  worker = await startPairedNode(gw, op, {
+    name: 'worker',
+    args: ['--fs-root', shared, '--allow-exec', 'sleep', '--allow-exec', 'sh'],
+  });
+});
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await worker.stop();
+  await op.close();
+  await gw.stop();
+  await rm(shared, { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  }
+  throw new Error('expected a typed error');
+}
+
+let keys = 0;
+const invoke = (
+  nodeId: string,
+  command: string,
+  params?: unknown,
+  extra: { timeoutMs?: number; idempotencyKey?: string } = {},
+) =>
+  op.nodes.invoke.mutate({
+    nodeId,
+    command,
+    ...(params === undefined ? {} : { params }),
+    ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
+    idempotencyKey: extra.idempotencyKey ?? `key-${++keys}`,
+  });
+
+/** Gateway events as they happen (the test gateway runs in this process). */
+function recordEvents(): { events: GatewayEvent[]; stop(): void } {
+  const events: GatewayEvent[] = [];
+  const controller = new AbortController();
+  void (async () => {
+    for await (const [, event] of gw.gateway.services.events.subscribe({
+      signal: controller.signal,
+    }))
+      events.push(event);
+  })();
+  return { events, stop: () => controller.abort() };
+}
+
+describe('invoking a node process over the wire', () => {
+  it('returns the result, and each refusal as its typed error', async () => {
+    await expect(invoke('worker', 'system.info')).resolves.toMatchObject({
+      payload: { node: 'worker' },
+      replayed: false,
+    });
+    expect((await rejection(invoke('nobody', 'system.info'))).code).toBe('NOT_PAIRED');
+    expect((await rejection(invoke('worker', 'fs.write', { path: 'x' }))).code).toBe(
+      'COMMAND_NOT_ALLOWED',
+    );
+    const big = await rejection(invoke('worker', 'system.notify', { message: 'x'.repeat(5_000) }));
+    expect(big.code).toBe('PAYLOAD_TOO_LARGE');
+    // the node validates its own params; the caller sees which field was wrong
+    const bad = await rejection(invoke('worker', 'system.notify', { title: 'no message' }));
+    expect(bad.code).toBe('BAD_REQUEST');
+    expect(bad.message).toContain('message');
+    const outside = await rejection(invoke('worker', 'fs.read', { path: '/etc/hostname' }));
+    expect(outside.code).toBe('FORBIDDEN');
+  });
+
+  it('times out at the gateway default and per call, and delivers the cancel to the node', async () => {
+    const perCall = await rejection(
+      invoke('worker', 'system.run', { command: 'sleep', args: ['30'] }, { timeoutMs: 300 }),
+    );
+    expect(perCall.code).toBe('TIMEOUT');
+    expect(perCall.details).toMatchObject({ timeoutMs: 300 });
+    const started = await worker.waitForEvent(
+      (e) => e.type === 'invocation.started' && e.command === 'system.run',
+      'the sleep to start',
+    );
+    const cancelled = await worker.waitForEvent(
+      (e) => e.type === 'invocation.cancelled' && e.invocationId === started.invocationId,
+      'the cancel to reach the node',
+    );
+    expect(cancelled.reason).toBe('timeout');
+
+    const byDefault = await rejection(
+      invoke('worker', 'system.run', { command: 'sleep', args: ['30'] }),
+    );
+    expect(byDefault.code).toBe('TIMEOUT');
+    expect(byDefault.details).toMatchObject({ timeoutMs: 1_500 });
+    // the node keeps serving
+    await expect(invoke('worker', 'system.info')).resolves.toMatchObject({
+      command: 'system.info',
+    });
+  });
+
+  it('replays a repeated idempotency key instead of running the command twice', async () => {
+    const run = {
+      command: 'sh',
+      args: ['-c', 'echo ran >> count.txt; wc -l < count.txt'],
+      cwd: shared,
+    };
+    const first = await invoke('worker', 'system.run', run, { idempotencyKey: 'append-once' });
+    const again = await invoke('worker', 'system.run', run, { idempotencyKey: 'append-once' });
+    expect(again).toMatchObject({
+      replayed: true,
+      invocationId: first.invocationId,
+      payload: first.payload,
+    });
+    // an in-flight duplicate joins the original
+    const [a, b] = await Promise.all([
+      invoke('worker', 'system.run', run, { idempotencyKey: 'append-joined' }),
+      invoke('worker', 'system.run', run, { idempotencyKey: 'append-joined' }),
+    ]);
+    expect(a.invocationId).toBe(b.invocationId);
+    expect([a.replayed, b.replayed].sort()).toEqual([false, true]);
+    expect(
+      (await readFile(join(shared, 'count.txt'), 'utf8')).split('\n').filter(Boolean),
+    ).toHaveLength(2);
+    const conflict = await rejection(
+      invoke(
+        'worker',
+        'system.run',
+        { ...run, args: ['-c', 'true'] },
+        { idempotencyKey: 'append-once' },
+      ),
+    );
+    expect(conflict.code).toBe('CONFLICT');
+  });
+
+  it('answers NODE_DISCONNECTED within 100 ms when the node process is SIGKILLed mid-invoke, then NOT_CONNECTED at once', async () => {
+    const victim = await startPairedNode(gw, op, {
+      name: 'victim',
+      args: ['--allow-exec', 'sleep'],
+    });
+    cleanups.push(() => victim.stop());
+    const recorder = recordEvents();
+    const pending = invoke(
+      'victim',
+      'system.run',
+      { command: 'sleep', args: ['30'] },
+      { timeoutMs: 20_000 },
+    );
+    const caught = rejection(pending);
+    await victim.waitForEvent((e) => e.type === 'invocation.started', 'the sleep to start');
+    const killedAt = performance.now();
+    victim.child.kill('SIGKILL');
+    const error = await caught;
+    const elapsed = performance.now() - killedAt;
+    expect(error.code).toBe('NODE_DISCONNECTED');
+    expect(elapsed).toBeLessThan(100);
+    recorder.stop();
+    expect(recorder.events).toContainEqual(
+      expect.objectContaining({
+        type: 'node.invoke.finished',
+        nodeId: victim.nodeId,
+        errorCode: 'NODE_DISCONNECTED',
+      }),
+    );
+    // no ghost: offline at once, and calls fail immediately instead of waiting for a timeout
+    expect((await op.nodes.list.query()).find((n) => n.name === 'victim')).toMatchObject({
+      state: 'offline',
+      inFlight: 0,
+    });
+    const t0 = performance.now();
+    expect((await rejection(invoke('victim', 'system.info'))).code).toBe('NOT_CONNECTED');
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('survives a gateway restart: the node process reconnects by itself and is invocable again', async () => {
+    const before = worker.child.pid;
+    await gw.restart();
+    await worker.waitForEvent(
+      (e) => e.type === 'status' && e.status === 'reconnecting',
+      'the node to notice',
+    );
+    await waitForOnline(op, 'worker');
+    await expect(invoke('worker', 'system.info')).resolves.toMatchObject({
+      payload: { node: 'worker' },
+    });
+    expect(worker.child.pid).toBe(before);
+    expect(worker.events.some((e) => e.type === 'status' && e.status === 'stopped')).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------- a hand-made node on a raw socket
+
+type RawNode = {
+  ws: WebSocket;
+  nextMessage(): Promise<NodeInvocationMessage>;
+  /** Sends a `node.result` mutation; resolves with the gateway's answer frame. */
+  post(result: unknown): Promise<{
+    result?: { data: { json: unknown } };
+    error?: { json: { data: { gatewayCode: string } } };
+  }>;
+};
+
+/** Pairs `name` through the real pairing flow and returns its node token. */
+async function pairToken(name: string, commands: string[]): Promise<string> {
+  const asker = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+  cleanups.push(() => asker.close());
+  const approved = new Promise<NodePairUpdate>((resolve, reject) => {
+    asker.node.pair.request.subscribe(
+      { name, platform: 'raw', commands, pairingKey: `${name}-${'k'.repeat(40)}` },
+      {
+        onData: (update) => {
+          if (update.status !== 'pending') resolve(update);
+        },
+        onError: reject,
+      },
+    );
+  });
+  await waitFor(async () => (await op.nodes.pair.list.query()).some((p) => p.name === name), {
+    what: 'the request',
+  });
+  await op.nodes.pair.approve.mutate({ requestId: name });
+  const update = await approved;
+  if (update.status !== 'approved') throw new Error(`not approved: ${update.status}`);
+  return update.nodeToken;
+}
+
+/** A node speaking tRPC's WebSocket protocol by hand, to send what no SDK would. */
+async function rawNode(name: string, commands: string[]): Promise<RawNode> {
+  const nodeToken = await pairToken(name, commands);
+  const ws = new WebSocket(`${gw.url}?connectionParams=1`);
+  cleanups.push(async () => ws.terminate());
+  const frames: Array<{
+    id?: number;
+    result?: { type: string; data?: { json: { data: NodeInvocationMessage } } };
+  }> = [];
+  const waiters: Array<() => void> = [];
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(data.toString()));
+    for (const w of waiters.splice(0)) w();
+  });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'node', nodeToken } }));
+  ws.send(
+    JSON.stringify({
+      id: 1,
+      method: 'subscription',
+      params: { path: 'node.invocations', input: { json: { commands } } },
+    }),
+  );
+  const take = async <T>(match: (frame: (typeof frames)[number]) => T | undefined): Promise<T> => {
+    for (;;) {
+      const index = frames.findIndex((f) => match(f) !== undefined);
+      if (index >= 0) return match(frames.splice(index, 1)[0]!) as T;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  let nextId = 100;
+  await waitForOnline(op, name);
+  return {
+    ws,
+    nextMessage: () =>
+      take((f) => (f.id === 1 && f.result?.type === 'data' ? f.result.data?.json.data : undefined)),
+    post: (result) => {
+      const id = ++nextId;
+      ws.send(
+        JSON.stringify({
+          id,
+          method: 'mutation',
+          params: { path: 'node.result', input: { json: result } },
+        }),
+      );
+      return take<Awaited<ReturnType<RawNode['post']>>>((f) =>
+        f.id === id ? (f as never) : undefined,
+      );
+    },
+  };
+}
+
+describe('a misbehaving node', () => {
+  it('gets INVALID_RESULT to the caller for garbage, and the gateway keeps serving', async () => {
+    const raw = await rawNode('garbage', ['raw.echo']);
+    const pending = rejection(invoke('garbage', 'raw.echo', { a: 1 }));
+    const message = await raw.nextMessage();
+    expect(message).toMatchObject({ kind: 'invoke', command: 'raw.echo', params: { a: 1 } });
+    const answer = await raw.post({ invocationId: message.invocationId, ok: 'sure', payload: 1 });
+    expect(answer.error?.json.data.gatewayCode).toBe('BAD_REQUEST');
+    const error = await pending;
+    expect(error.code).toBe('INVALID_RESULT');
+    expect(error.message).toContain('malformed');
+    // the same socket still works
+    const next = invoke('garbage', 'raw.echo', { a: 2 });
+    const second = await raw.nextMessage();
+    await raw.post({ invocationId: second.invocationId, ok: true, payload: { echoed: 2 } });
+    await expect(next).resolves.toMatchObject({ payload: { echoed: 2 } });
+  });
+
+  it('lets a result that arrived before the socket dropped win over NODE_DISCONNECTED', async () => {
+    const raw = await rawNode('quitter', ['raw.echo']);
+    const pending = invoke('quitter', 'raw.echo');
+    const message = await raw.nextMessage();
+    const frame = {
+      id: 7,
+      method: 'mutation',
+      params: {
+        path: 'node.result',
+        input: { json: { invocationId: message.invocationId, ok: true, payload: 'last words' } },
+      },
+    };
+    // no close frame: the TCP connection just ends right after the result
+    raw.ws.send(JSON.stringify(frame), () =>
+      (raw.ws as unknown as { _socket: { destroy(): void } })._socket.destroy(),
+    );
+    await expect(pending).resolves.toMatchObject({ payload: 'last words' });
+  });
+
+  it('ignores a late result after a timeout; the node was told to cancel', async () => {
+    const raw = await rawNode('sluggish', ['raw.slow']);
+    const pending = rejection(invoke('sluggish', 'raw.slow', undefined, { timeoutMs: 200 }));
+    const message = await raw.nextMessage();
+    expect((await pending).code).toBe('TIMEOUT');
+    expect(await raw.nextMessage()).toEqual({
+      kind: 'cancel',
+      invocationId: message.invocationId,
+      reason: 'timeout',
+    });
+    const late = await raw.post({
+      invocationId: message.invocationId,
+      ok: true,
+      payload: 'too late',
+    });
+    expect(late.result?.data.json).toEqual({ accepted: false });
+    const next = invoke('sluggish', 'raw.slow');
+    const again = await raw.nextMessage();
+    await raw.post({ invocationId: again.invocationId, ok: true, payload: 'on time' });
+    await expect(next).resolves.toMatchObject({ payload: 'on time' });
+  });
+});

@@ -1,0 +1,277 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import {
+  GatewayError,
+  NodeDetail,
+  type NodePairUpdate,
+  NodesInvokeOutput,
+  NodesListOutput,
+  PendingPairRequest,
+} from '@loopgate/protocol';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startTestGateway, type TestGateway } from '../src/index.js';
+import {
+  cliEnv,
+  type NodeProcess,
+  operatorClient,
+  startNodeProcess,
+  startPairedNode,
+} from './nodes-harness.js';
+
+let gw: TestGateway;
+let op: GatewayClient;
+const nodes: NodeProcess[] = [];
+const clients: GatewayClient[] = [];
+
+beforeAll(async () => {
+  gw = await startTestGateway({ config: { gateway: { nodes: { maxPending: 4 } } } });
+  op = operatorClient(gw);
+});
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await op.close();
+  await gw.stop();
+});
+
+async function cli(args: string[]) {
+  const result = await runCli([...args, '--url', gw.url, '--token', gw.token], {
+    env: await cliEnv(),
+  });
+  return { ...result, json: () => JSON.parse(result.stdout) as unknown };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  }
+  throw new Error('expected a typed error');
+}
+
+describe('pairing over the wire, with real node processes and the CLI', () => {
+  it('pairs a node process, approves it with the CLI, invokes system.info with --json, and revokes it', async () => {
+    const node = await startNodeProcess(gw, { name: 'cli-box' });
+    nodes.push(node);
+    const pendingEvent = await node.waitForEvent(
+      (e) => e.type === 'pairing.pending',
+      'a pairing request',
+    );
+
+    const pending = await cli(['nodes', 'pending', '--json']);
+    expect(pending.code, pending.stderr).toBe(0);
+    const requests = PendingPairRequest.array().parse(pending.json());
+    expect(requests).toContainEqual(
+      expect.objectContaining({
+        requestId: pendingEvent.requestId,
+        name: 'cli-box',
+        waiting: true,
+      }),
+    );
+
+    const approve = await cli(['nodes', 'approve', String(pendingEvent.requestId), '--json']);
+    expect(approve.code, approve.stderr).toBe(0);
+    await node.waitForEvent((e) => e.type === 'status' && e.status === 'online', 'online');
+
+    const invoke = await cli(['nodes', 'invoke', 'cli-box', 'system.info', '--json']);
+    expect(invoke.code, invoke.stderr).toBe(0);
+    const out = NodesInvokeOutput.parse(invoke.json());
+    expect(out).toMatchObject({ command: 'system.info', replayed: false });
+    expect(out.payload).toMatchObject({
+      node: 'cli-box',
+      os: { platform: process.platform },
+      uptimeSec: expect.any(Number),
+    });
+
+    const list = NodesListOutput.parse((await cli(['nodes', 'list', '--json'])).json());
+    expect(list).toContainEqual(
+      expect.objectContaining({
+        name: 'cli-box',
+        state: 'online',
+        platform: process.platform,
+        commands: ['system.info', 'system.notify'],
+      }),
+    );
+    const described = NodeDetail.parse(
+      (await cli(['nodes', 'describe', 'cli-box', '--json'])).json(),
+    );
+    expect(described).toMatchObject({
+      state: 'online',
+      version: expect.any(String),
+      invocations: [],
+    });
+
+    // the token on disk is the node's only, mode 0600, and never in the gateway's state in clear
+    const stateFile = join(node.stateDir, 'node-cli-box.json');
+    const token = (JSON.parse(await readFile(stateFile, 'utf8')) as { nodeToken: string })
+      .nodeToken;
+    expect(token).toMatch(/^lgn_/);
+    expect(await readFile(join(gw.stateDir, 'nodes.json'), 'utf8')).not.toContain(token);
+
+    const remove = await cli(['nodes', 'remove', 'cli-box', '--json']);
+    expect(remove.code, remove.stderr).toBe(0);
+    expect(remove.json()).toMatchObject({ name: 'cli-box', closedConnections: 1 });
+    const stopped = await node.waitForEvent(
+      (e) => e.type === 'status' && e.status === 'stopped',
+      'stopped',
+    );
+    expect(stopped.error).toMatchObject({
+      code: 'NOT_PAIRED',
+      message: expect.stringContaining('removed'),
+    });
+    expect((await node.exited).code).toBe(1);
+    // the revoked token stops working
+    const stale = createGatewayClient({
+      url: gw.url,
+      role: 'node',
+      nodeToken: token,
+      retry: false,
+    });
+    clients.push(stale);
+    expect((await rejection(stale.node.hello.mutate({ commands: [] }))).code).toBe('UNAUTHORIZED');
+  });
+
+  it('closes a revoked node’s live socket within 1 s', async () => {
+    const node = await startPairedNode(gw, op, { name: 'revoke-box' });
+    nodes.push(node);
+    const started = Date.now();
+    await op.nodes.pair.remove.mutate({ nodeId: 'revoke-box' });
+    await node.waitForEvent(
+      (e) => e.type === 'status' && e.status === 'stopped',
+      'stopped after revoke',
+      1_000,
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect((await op.nodes.list.query()).some((n) => n.name === 'revoke-box')).toBe(false);
+  });
+
+  it('lets an unpaired node do nothing but request pairing', async () => {
+    const unpaired = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+    clients.push(unpaired);
+    const attempts: Array<[string, Promise<unknown>]> = [
+      ['health', unpaired.health.query()],
+      ['nodes.list', unpaired.nodes.list.query()],
+      [
+        'nodes.invoke',
+        unpaired.nodes.invoke.mutate({ nodeId: 'x', command: 'system.info', idempotencyKey: 'k' }),
+      ],
+      ['nodes.pair.approve', unpaired.nodes.pair.approve.mutate({ requestId: 'x' })],
+      ['node.hello', unpaired.node.hello.mutate({ commands: ['system.info'] })],
+      ['node.result', unpaired.node.result.mutate({ invocationId: 'inv_x', ok: true, payload: 1 })],
+      [
+        'node.invocations',
+        new Promise((resolve, reject) => {
+          unpaired.node.invocations.subscribe(
+            { commands: ['system.info'] },
+            { onData: resolve, onError: reject },
+          );
+        }),
+      ],
+    ];
+    for (const [what, attempt] of attempts) {
+      const error = await rejection(attempt);
+      expect(error.code, what).toBe('NOT_PAIRED');
+      expect(error.message, what).toContain('pairing');
+    }
+    // …but it may ask
+    const first = await new Promise<NodePairUpdate>((resolve, reject) => {
+      unpaired.node.pair.request.subscribe(
+        { name: 'asker', platform: 'test', commands: ['system.info'], pairingKey: 'k'.repeat(40) },
+        { onData: resolve, onError: reject },
+      );
+    });
+    expect(first).toMatchObject({ status: 'pending' });
+    await op.nodes.pair.reject.mutate({ requestId: 'asker' });
+
+    const forged = createGatewayClient({
+      url: gw.url,
+      role: 'node',
+      nodeToken: `lgn_${'x'.repeat(43)}`,
+      retry: false,
+    });
+    clients.push(forged);
+    expect((await rejection(forged.node.hello.mutate({ commands: [] }))).code).toBe('UNAUTHORIZED');
+  });
+
+  it('rejects with the CLI: the node process stops, and the node cannot be invoked', async () => {
+    const node = await startNodeProcess(gw, { name: 'unwanted' });
+    nodes.push(node);
+    const pending = await node.waitForEvent(
+      (e) => e.type === 'pairing.pending',
+      'a pairing request',
+    );
+    const reject = await cli([
+      'nodes',
+      'reject',
+      String(pending.requestId),
+      '--reason',
+      'not ours',
+    ]);
+    expect(reject.code, reject.stderr).toBe(0);
+    const stopped = await node.waitForEvent(
+      (e) => e.type === 'status' && e.status === 'stopped',
+      'stopped',
+    );
+    expect(stopped.error).toMatchObject({
+      code: 'NOT_PAIRED',
+      message: expect.stringContaining('not ours'),
+    });
+    expect((await node.exited).code).toBe(1);
+    const error = await rejection(
+      op.nodes.invoke.mutate({ nodeId: 'unwanted', command: 'system.info', idempotencyKey: 'r' }),
+    );
+    expect(error.code).toBe('NOT_PAIRED');
+  });
+
+  it('caps pending requests and refuses a second node with a taken name', async () => {
+    const askers: GatewayClient[] = [];
+    const ask = (name: string, key: string) => {
+      const client = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+      askers.push(client);
+      clients.push(client);
+      return new Promise<NodePairUpdate>((resolve, reject) => {
+        client.node.pair.request.subscribe(
+          { name, platform: 'test', commands: [], pairingKey: key.repeat(40) },
+          { onData: resolve, onError: reject },
+        );
+      });
+    };
+    for (let i = 0; i < 4; i++) expect((await ask(`cap-${i}`, String(i))).status).toBe('pending');
+    const overCap = await rejection(ask('cap-4', '4'));
+    expect(overCap.code).toBe('LIMIT_EXCEEDED');
+    const sameName = await rejection(ask('cap-0', 'z'));
+    expect(sameName.code).toBe('CONFLICT');
+    for (let i = 0; i < 4; i++) await op.nodes.pair.reject.mutate({ requestId: `cap-${i}` });
+    expect(await op.nodes.pair.list.query()).toEqual([]);
+  });
+
+  it('approves only some commands: the rest answer COMMAND_NOT_ALLOWED', async () => {
+    const node = await startPairedNode(gw, op, { name: 'partial', commands: ['system.info'] });
+    nodes.push(node);
+    await expect(
+      op.nodes.invoke.mutate({ nodeId: 'partial', command: 'system.info', idempotencyKey: 'p1' }),
+    ).resolves.toMatchObject({
+      command: 'system.info',
+    });
+    const error = await rejection(
+      op.nodes.invoke.mutate({
+        nodeId: 'partial',
+        command: 'system.notify',
+        params: { message: 'hi' },
+        idempotencyKey: 'p2',
+      }),
+    );
+    expect(error.code).toBe('COMMAND_NOT_ALLOWED');
+    expect(error.message).toContain('not approved');
+    const hello = await node.waitForEvent((e) => e.type === 'hello', 'hello');
+    expect(hello).toMatchObject({
+      allowedCommands: ['system.info'],
+      notApproved: ['system.notify'],
+    });
+  });
+});
