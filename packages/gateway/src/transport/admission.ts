@@ -207,8 +207,13 @@ export function writeUpgradeRefusal(socket: Duplex, refusal: AdmissionRefused): 
   const head = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
+  // Destroy once the answer is handed to the kernel: a peer that never reads
+  // would otherwise keep a half-open socket (HTTP servers allow half-open),
+  // and a flood of refused dials would pile up sockets anyway.
   if (socket.writable)
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n${head}\r\n${body}`);
+    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n${head}\r\n${body}`, () =>
+      socket.destroy(),
+    );
   else socket.destroy();
 }
 

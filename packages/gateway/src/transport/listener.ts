@@ -127,15 +127,21 @@ export class Listener {
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end('Loopgate speaks tRPC over WebSocket here; connect with the loopgate client.\n');
     };
+    // Node enforces headersTimeout only when it sweeps its connections, every
+    // 30 s by default: a trickling peer would hang on ~30 s whatever the timeout.
+    const connectionsCheckingInterval = Math.max(100, Math.min(1_000, Math.floor(this.#opts.headersTimeoutMs / 2)));
     const server: Server = this.#opts.tls
-      ? (createHttpsServer({ cert: this.#opts.tls.cert, key: this.#opts.tls.key }, handler) as unknown as Server)
-      : createHttpServer(handler);
+      ? (createHttpsServer({ cert: this.#opts.tls.cert, key: this.#opts.tls.key, connectionsCheckingInterval }, handler) as unknown as Server)
+      : createHttpServer({ connectionsCheckingInterval }, handler);
     // Slowloris: a peer trickling headers is cut off quickly, upgrade or not.
     server.headersTimeout = this.#opts.headersTimeoutMs;
     server.requestTimeout = this.#opts.headersTimeoutMs * 2;
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
     server.on('clientError', (_err, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      // Headers timeout (slowloris) or a malformed request: answer if we can,
+      // then drop the socket once the answer is out, since a peer that never
+      // reads would otherwise hold it half-open.
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n', () => socket.destroy());
       else socket.destroy();
     });
     return server;

@@ -18,6 +18,8 @@ import { setMaxPayload } from './ws-internals.js';
 const OPEN = 1;
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
 const MAX_PROCEDURE_PATH_LENGTH = 256;
+/** How long a peer gets to answer our close frame before its socket is destroyed. */
+const CLOSE_HANDSHAKE_GRACE_MS = 1_000;
 
 export type RpcConnectionLimits = {
   preAuthMaxPayloadBytes: number;
@@ -104,7 +106,11 @@ export class RpcConnection {
 
   close(code: number, reason: string): void {
     const state = this.#socket.readyState;
-    if (state === OPEN || state === 0) this.#socket.close(code, truncateReason(reason));
+    if (state !== OPEN && state !== 0) return;
+    this.#socket.close(code, truncateReason(reason));
+    // A peer that never answers the close handshake would otherwise keep the
+    // TCP socket (and its place under the connection caps) for ws's 30 s close timeout.
+    setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_GRACE_MS).unref();
   }
 
   /**

@@ -1,3 +1,4 @@
+export { openFileDescriptors } from './file-descriptors.js';
 export {
   type GatewayMemorySample,
   type GatewayProcess,
@@ -19,3 +20,4 @@ export {
   type RawWebSocket,
   sendConnectionParams,
 } from './raw-ws.js';
+export { type RecordingProxy, startRecordingProxy } from './tcp-proxy.js';
