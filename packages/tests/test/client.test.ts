@@ -186,4 +186,24 @@ describe('@loopgate/client against the real gateway', () => {
     expect(sessions).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7']);
     expect(errors).toEqual([]);
   });
+
+  it('pins the gateway certificate over wss:// and stops for good on a pin mismatch', async () => {
+    const own = await startTestGateway({ config: { gateway: { tls: { enabled: true } } } });
+    cleanups.push(() => own.stop());
+    const url = `wss://127.0.0.1:${own.port}`;
+    const pinned = own.gateway.tlsFingerprint;
+    expect(pinned).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+
+    const good = client({ url, token: own.token, tlsFingerprint: pinned });
+    expect((await good.health.query()).ok).toBe(true);
+
+    const wrongPin = `${'AB:'.repeat(31)}AB`;
+    const bad = client({ url, token: own.token, tlsFingerprint: wrongPin });
+    const error = await rejectionOf(bad.health.query());
+    expect(error.code).toBe('TLS_PIN_MISMATCH');
+    expect(error.message).toContain(wrongPin);
+    expect(error.message).toContain(pinned);
+    const state = await waitForState(bad, (s) => s.state === 'pin-mismatch', 1_000);
+    expect(state.state).toBe('pin-mismatch');
+  });
 });
