@@ -193,6 +193,10 @@ export async function startSshd(): Promise<SshdHandle> {
     await exited;
   };
 
+  // A crashed or interrupted test run must not leave a root sshd listening.
+  const killOnExit = () => signalTree('SIGKILL');
+  process.once('exit', killOnExit);
+
   return {
     host: '127.0.0.1',
     port,
@@ -228,6 +232,7 @@ export async function startSshd(): Promise<SshdHandle> {
     freeze: () => signalTree('SIGSTOP'),
     thaw: () => signalTree('SIGCONT'),
     async stop() {
+      process.off('exit', killOnExit);
       await kill();
       await rm(dir, { recursive: true, force: true });
     },
