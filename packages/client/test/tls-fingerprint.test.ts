@@ -46,7 +46,7 @@ describe('parseFingerprint', () => {
   it.each([
     ['too short', canonical.slice(0, -3)],
     ['not hex', `${canonical.slice(0, -2)}ZZ`],
-    ['SHA-1 length', 'AB:'.repeat(19) + 'AB'],
+    ['SHA-1 length', `${'AB:'.repeat(19)}AB`],
     ['base64 without the sha256/ prefix', base64],
     ['empty', ''],
   ])('rejects %s with BAD_REQUEST naming the expected forms', (_name, input) => {
@@ -61,7 +61,7 @@ describe('parseFingerprint', () => {
   });
 
   it('takes a list or a comma-separated string for rotation, without duplicates', () => {
-    const other = 'AB:'.repeat(31) + 'AB';
+    const other = `${'AB:'.repeat(31)}AB`;
     expect(parseFingerprints([canonical, hex, other])).toEqual([canonical, other]);
     expect(parseFingerprints(`${hex}, ${other}`)).toEqual([canonical, other]);
     expect(codeOf(() => parseFingerprints([' , ']))).toBe('BAD_REQUEST');

@@ -11,7 +11,7 @@ export {
   assertTransportAllowed,
   type GatewayTransportOptions,
   isLoopbackHost,
-  parseGatewayUrl,
   type PlaintextOptions,
+  parseGatewayUrl,
   webSocketOptionsFor,
 } from './transport-policy.js';
