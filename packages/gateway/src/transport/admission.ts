@@ -211,8 +211,9 @@ export function writeUpgradeRefusal(socket: Duplex, refusal: AdmissionRefused): 
   // would otherwise keep a half-open socket (HTTP servers allow half-open),
   // and a flood of refused dials would pile up sockets anyway.
   if (socket.writable)
-    socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n${head}\r\n${body}`, () =>
-      socket.destroy(),
+    socket.end(
+      `HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n${head}\r\n${body}`,
+      () => socket.destroy(),
     );
   else socket.destroy();
 }
