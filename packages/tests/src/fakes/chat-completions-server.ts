@@ -43,8 +43,12 @@ export type FakeChatCompletions = {
   /** Base URL to configure as `agent.openai.baseUrl` (ends in `/v1`). */
   baseUrl: string;
   requests: RecordedChatRequest[];
-  /** Replies are used in order, one per request; a request with no reply left gets a 500 naming the problem. */
-  enqueue(...replies: ChatReply[]): void;
+  /**
+   * Replies are used in order, one per request; a request with no reply left
+   * gets a 500 naming the problem. A function computes its reply from the
+   * request (e.g. an answer quoting the tool result it was sent).
+   */
+  enqueue(...replies: Array<ChatReply | ((request: RecordedChatRequest) => ChatReply)>): void;
   waitForRequest(n: number, timeoutMs?: number): Promise<RecordedChatRequest>;
   close(): Promise<void>;
 };
@@ -145,7 +149,7 @@ export function toolCallReply(
  * (`text/event-stream`, `data:` events, `[DONE]`), recording every request.
  */
 export async function startFakeChatCompletions(): Promise<FakeChatCompletions> {
-  const replies: ChatReply[] = [];
+  const replies: Array<ChatReply | ((request: RecordedChatRequest) => ChatReply)> = [];
   const requests: RecordedChatRequest[] = [];
   const listeners = new Set<() => void>();
   const started = await listenLocal((req, res) => {
@@ -166,9 +170,11 @@ export async function startFakeChatCompletions(): Promise<FakeChatCompletions> {
         });
         return;
       }
-      requests.push({ path: req.url, headers: req.headers, body });
+      const recorded: RecordedChatRequest = { path: req.url, headers: req.headers, body };
+      requests.push(recorded);
       for (const listener of listeners) listener();
-      const reply = replies.shift();
+      const next = replies.shift();
+      const reply = typeof next === 'function' ? next(recorded) : next;
       if (!reply) {
         sendJson(res, 500, {
           error: { message: `fake server: no scripted reply for request #${requests.length}` },
