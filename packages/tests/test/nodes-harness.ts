@@ -39,7 +39,7 @@ export function operatorClient(gw: TestGateway): GatewayClient {
 /** Starts `loopgate node run --json` against `gw` as a real child process. */
 export async function startNodeProcess(
   gw: TestGateway,
-  options: { name: string; args?: string[]; stateDir?: string },
+  options: { name: string; args?: string[]; stateDir?: string; url?: string },
 ): Promise<NodeProcess> {
   const stateDir = options.stateDir ?? (await makeTempDir('loopgate-node-'));
   const child = spawnCli(
@@ -47,7 +47,7 @@ export async function startNodeProcess(
       'node',
       'run',
       '--url',
-      gw.url,
+      options.url ?? gw.url,
       '--name',
       options.name,
       '--state-dir',

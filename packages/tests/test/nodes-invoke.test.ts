@@ -38,7 +38,7 @@ beforeAll(async () => {
     name: 'worker',
     args: ['--fs-root', shared, '--allow-exec', 'sleep', '--allow-exec', 'sh'],
   });
-});
+}, 60_000);
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
   await worker.stop();
@@ -85,7 +85,7 @@ function recordEvents(): { events: GatewayEvent[]; stop(): void } {
   return { events, stop: () => controller.abort() };
 }
 
-describe('invoking a node process over the wire', () => {
+describe('invoking a node process over the wire', { timeout: 60_000 }, () => {
   it('returns the result, and each refusal as its typed error', async () => {
     await expect(invoke('worker', 'system.info')).resolves.toMatchObject({
       payload: { node: 'worker' },
@@ -227,7 +227,10 @@ type RawNode = {
   ws: WebSocket;
   nextMessage(): Promise<NodeInvocationMessage>;
   /** Sends a `node.result` mutation; resolves with the gateway's answer frame. */
-  post(result: unknown): Promise<{
+  post(
+    result: unknown,
+    path?: 'node.result' | 'node.progress',
+  ): Promise<{
     result?: { data: { json: unknown } };
     error?: { json: { data: { gatewayCode: string } } };
   }>;
@@ -296,14 +299,10 @@ async function rawNode(name: string, commands: string[]): Promise<RawNode> {
     ws,
     nextMessage: () =>
       take((f) => (f.id === 1 && f.result?.type === 'data' ? f.result.data?.json.data : undefined)),
-    post: (result) => {
+    post: (result, path = 'node.result') => {
       const id = ++nextId;
       ws.send(
-        JSON.stringify({
-          id,
-          method: 'mutation',
-          params: { path: 'node.result', input: { json: result } },
-        }),
+        JSON.stringify({ id, method: 'mutation', params: { path, input: { json: result } } }),
       );
       return take<Awaited<ReturnType<RawNode['post']>>>((f) =>
         f.id === id ? (f as never) : undefined,
@@ -312,7 +311,31 @@ async function rawNode(name: string, commands: string[]): Promise<RawNode> {
   };
 }
 
-describe('a misbehaving node', () => {
+describe('a misbehaving node', { timeout: 60_000 }, () => {
+  it('reports progress while running, visible in nodes.describe', async () => {
+    const raw = await rawNode('progressive', ['raw.long']);
+    const pending = invoke('progressive', 'raw.long', undefined, { timeoutMs: 10_000 });
+    const message = await raw.nextMessage();
+    const answer = await raw.post(
+      { invocationId: message.invocationId, message: 'half way', percent: 50 },
+      'node.progress',
+    );
+    expect(answer.result?.data.json).toEqual({ accepted: true });
+    const detail = await op.nodes.describe.query({ nodeId: 'progressive' });
+    expect(detail).toMatchObject({
+      state: 'online',
+      invocations: [
+        {
+          invocationId: message.invocationId,
+          phase: 'delivered',
+          progress: { message: 'half way', percent: 50 },
+        },
+      ],
+    });
+    await raw.post({ invocationId: message.invocationId, ok: true, payload: 'done' });
+    await expect(pending).resolves.toMatchObject({ payload: 'done' });
+  });
+
   it('gets INVALID_RESULT to the caller for garbage, and the gateway keeps serving', async () => {
     const raw = await rawNode('garbage', ['raw.echo']);
     const pending = rejection(invoke('garbage', 'raw.echo', { a: 1 }));

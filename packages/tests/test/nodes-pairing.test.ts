@@ -17,6 +17,7 @@ import {
   operatorClient,
   startNodeProcess,
   startPairedNode,
+  waitForOnline,
 } from './nodes-harness.js';
 
 let gw: TestGateway;
@@ -54,7 +55,7 @@ async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
   throw new Error('expected a typed error');
 }
 
-describe('pairing over the wire, with real node processes and the CLI', () => {
+describe('pairing over the wire, with real node processes and the CLI', { timeout: 60_000 }, () => {
   it('pairs a node process, approves it with the CLI, invokes system.info with --json, and revokes it', async () => {
     const node = await startNodeProcess(gw, { name: 'cli-box' });
     nodes.push(node);
@@ -273,5 +274,66 @@ describe('pairing over the wire, with real node processes and the CLI', () => {
       allowedCommands: ['system.info'],
       notApproved: ['system.notify'],
     });
+  });
+});
+
+describe('a node on another machine, over wss:// with a pinned certificate', {
+  timeout: 60_000,
+}, () => {
+  it('pairs (auto-approved from loopback when configured) and answers invocations', async () => {
+    const tlsGateway = await startTestGateway({
+      config: { gateway: { tls: { enabled: true }, nodes: { autoApproveLoopback: true } } },
+    });
+    const fingerprint = tlsGateway.gateway.tlsFingerprint;
+    expect(fingerprint).toBeTruthy();
+    const url = `wss://127.0.0.1:${tlsGateway.port}`;
+    const tlsOp = createGatewayClient({
+      url,
+      token: tlsGateway.token,
+      tlsFingerprint: fingerprint!,
+    });
+    const node = await startNodeProcess(tlsGateway, {
+      name: 'far-box',
+      url,
+      args: ['--tls-fingerprint', fingerprint!],
+    });
+    try {
+      await node.waitForEvent((e) => e.type === 'paired', 'auto-approval');
+      await node.waitForEvent((e) => e.type === 'status' && e.status === 'online', 'online');
+      await waitForOnline(tlsOp, 'far-box');
+      await expect(
+        tlsOp.nodes.invoke.mutate({
+          nodeId: 'far-box',
+          command: 'system.info',
+          idempotencyKey: 'wss',
+        }),
+      ).resolves.toMatchObject({ payload: { node: 'far-box' } });
+    } finally {
+      await node.stop();
+      await tlsOp.close();
+      await tlsGateway.stop();
+    }
+  });
+
+  it('refuses to talk to a gateway whose certificate does not match the pin', async () => {
+    const tlsGateway = await startTestGateway({ config: { gateway: { tls: { enabled: true } } } });
+    const wrongPin = `sha256/${'ab'.repeat(32)}`;
+    const node = await startNodeProcess(tlsGateway, {
+      name: 'pinned-box',
+      url: `wss://127.0.0.1:${tlsGateway.port}`,
+      args: ['--tls-fingerprint', wrongPin],
+    });
+    try {
+      const stopped = await node.waitForEvent(
+        (e) => e.type === 'status' && e.status === 'stopped',
+        'a refusal',
+      );
+      expect(stopped.error).toMatchObject({ code: 'TLS_PIN_MISMATCH' });
+      expect((await node.exited).code).not.toBe(0);
+      expect(await tlsGateway.gateway.services.nodes.listPending()).toEqual([]);
+    } finally {
+      await node.stop();
+      await tlsGateway.stop();
+    }
   });
 });

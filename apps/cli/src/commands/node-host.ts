@@ -16,6 +16,7 @@ type NodeRunFlags = {
   allowExec?: string[];
   execTimeout?: string;
   execMaxOutput?: string;
+  tlsFingerprint?: string[];
   insecurePlaintext?: boolean;
   json?: boolean;
 };
@@ -54,6 +55,12 @@ export function registerNodeHostCommands(program: Command): void {
     )
     .option('--exec-timeout <ms>', 'longest a system.run may take (default 30000)')
     .option('--exec-max-output <bytes>', 'stdout/stderr kept per system.run (default 262144)')
+    .option(
+      '--tls-fingerprint <sha256>',
+      "pin the gateway's wss:// certificate (repeatable for rotation)",
+      collect,
+      undefined,
+    )
     .option('--insecure-plaintext', 'allow plain ws:// to a non-loopback host')
     .option('--json', 'print node events as JSON lines on stdout')
     .action(async (flags: NodeRunFlags) => {
@@ -123,7 +130,11 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     stateDir,
     ...(flags.url ? { url: flags.url } : {}),
     ...(flags.token ? { token: flags.token } : {}),
-    client: { stateDir, ...(flags.insecurePlaintext ? { allowInsecure: true } : {}) },
+    client: {
+      stateDir,
+      ...(flags.tlsFingerprint ? { tlsFingerprint: flags.tlsFingerprint } : {}),
+      ...(flags.insecurePlaintext ? { insecurePlaintext: true } : {}),
+    },
     onEvent,
   });
   if (!emit) {
