@@ -199,15 +199,22 @@ export class GatewayTransport {
 
   /** Starts a call. Its outcome arrives through `handlers`, possibly before this returns. */
   request(type: CallType, path: string, input: unknown, handlers: CallHandlers): Call {
-    const call = new Call(type, path, this.#opts.transformer.input.serialize(input), handlers);
-    if (this.#final || this.#closing) {
-      call.phase = DONE;
-      handlers.error(this.#final?.error ?? closedError(), undefined);
-      return call;
+    let refusal: GatewayError | undefined;
+    if (this.#final || this.#closing) refusal = this.#final?.error ?? closedError();
+    else if (this.#active === null && this.#failFast && type !== 'subscription')
+      refusal = this.#lastError;
+    let serialized: unknown;
+    if (refusal === undefined) {
+      try {
+        serialized = this.#opts.transformer.input.serialize(input);
+      } catch {
+        refusal = new GatewayError('BAD_REQUEST', `the input of ${path} cannot be serialized`);
+      }
     }
-    if (this.#active === null && this.#failFast && type !== 'subscription' && this.#lastError) {
+    const call = new Call(type, path, serialized, handlers);
+    if (refusal !== undefined) {
       call.phase = DONE;
-      handlers.error(this.#lastError, undefined);
+      handlers.error(refusal, undefined);
       return call;
     }
     this.#enqueue(call);
@@ -287,7 +294,9 @@ export class GatewayTransport {
   readonly #flush = (): void => {
     this.#flushScheduled = false;
     const conn = this.#active;
-    if (conn === null || this.#outbox.length === 0) return;
+    // A socket already closing keeps the calls queued: its close event
+    // reconnects, and calls never sent are then sent, not failed.
+    if (conn === null || this.#outbox.length === 0 || conn.ws.readyState !== OPEN) return;
     const queued = this.#outbox;
     this.#outbox = [];
     const max = this.#opts.maxBatchSize;

@@ -107,6 +107,20 @@ describe('calls over the stock tRPC wire', () => {
     expect((await c.health.query()).ok).toBe(true);
   });
 
+  it('fails only the call whose input cannot be serialized, as BAD_REQUEST', async () => {
+    const s = await server();
+    const c = client(s.url);
+    const hostile = {
+      get boom(): never {
+        throw new Error('getter exploded');
+      },
+    };
+    const error = await rejectionOf(c.echo.query(hostile));
+    expect(error.code).toBe('BAD_REQUEST');
+    expect(error.message).toBe('the input of echo cannot be serialized');
+    expect(await c.echo.query('fine')).toBe('fine');
+  });
+
   it('sends the calls of one tick as one batched frame, at most 64 per frame', async () => {
     const s = await server();
     const c = client(s.url);
