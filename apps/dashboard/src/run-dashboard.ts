@@ -75,54 +75,53 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
     rows: stdout.rows,
   });
 
-  const [{ renderDashboard }, { gatewayPortFactory }] = await Promise.all([
-    import('./ui/render.js'),
-    import('./open-gateway.js'),
-  ]);
-  const store = createDashboardStore(
-    initialState({
-      columns: stdout.columns || 80,
-      rows: stdout.rows || 24,
-      readOnly: options.readOnly === true,
-      target: options.url ?? (options.ssh ? `ssh ${options.ssh}` : 'local gateway'),
-      configPath,
-      settings: EMPTY_SETTINGS,
-    }),
-  );
+  let controller: DashboardController | undefined;
+  const onSignal = () => quit();
   let quit = () => {};
-  const pins = options.tlsFingerprint === undefined ? undefined : [options.tlsFingerprint].flat();
-  const controller = new DashboardController({
-    store,
-    openPort: gatewayPortFactory({ configPath: options.configPath, log }),
-    target: {
-      ...(options.url ? { url: options.url } : {}),
-      ...(options.token ? { token: options.token } : {}),
-      ...(options.password ? { password: options.password } : {}),
-      ...(options.ssh ? { ssh: { target: options.ssh } } : {}),
-      ...(pins ? { tlsFingerprint: pins } : {}),
-    },
-    log,
-    onQuit: () => quit(),
-  });
-  const rendered = renderDashboard({
-    store,
-    perform: (intent) => controller.perform(intent),
-    stdin,
-    stdout,
-    stderr,
-  });
-  quit = rendered.quit;
-  const onSignal = () => rendered.quit();
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
-  controller.start();
   try {
+    const [{ renderDashboard }, { gatewayPortFactory }] = await Promise.all([
+      import('./ui/render.js'),
+      import('./open-gateway.js'),
+    ]);
+    const store = createDashboardStore(
+      initialState({
+        columns: stdout.columns || 80,
+        rows: stdout.rows || 24,
+        readOnly: options.readOnly === true,
+        target: options.url ?? (options.ssh ? `ssh ${options.ssh}` : 'local gateway'),
+        configPath,
+        settings: EMPTY_SETTINGS,
+      }),
+    );
+    const pins = options.tlsFingerprint === undefined ? undefined : [options.tlsFingerprint].flat();
+    controller = new DashboardController({
+      store,
+      openPort: gatewayPortFactory({ configPath: options.configPath, log }),
+      target: {
+        ...(options.url ? { url: options.url } : {}),
+        ...(options.token ? { token: options.token } : {}),
+        ...(options.password ? { password: options.password } : {}),
+        ...(options.ssh ? { ssh: { target: options.ssh } } : {}),
+        ...(pins ? { tlsFingerprint: pins } : {}),
+      },
+      log,
+      onQuit: () => quit(),
+    });
+    const perform = controller.perform.bind(controller);
+    const rendered = renderDashboard({ store, perform, stdin, stdout, stderr });
+    quit = rendered.quit;
+    process.once('SIGTERM', onSignal);
+    process.once('SIGHUP', onSignal);
+    controller.start();
     await rendered.exited;
     return EXIT_OK;
+  } catch (error) {
+    log.error('dashboard failed', { error: (error as Error).message });
+    throw error;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
-    await controller.dispose();
+    await controller?.dispose();
     log.info('dashboard stopped');
     restoreConsole();
     await log.close();

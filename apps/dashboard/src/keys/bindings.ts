@@ -11,7 +11,7 @@ import {
 } from '../state/index.js';
 import { parseCommand } from './command-line.js';
 import { confirm, dispatch, type Effect, normalMode, notify, perform } from './effects.js';
-import { isTypedText, type KeyPress } from './key-press.js';
+import { isTypedText, type KeyPress, keyLabel } from './key-press.js';
 
 /**
  * Where a binding applies. `global` and the pane ids apply in normal mode;
@@ -301,6 +301,26 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
       const node = selectedNode(state)!;
       return [confirm({ kind: 'remove-node', nodeId: node.nodeId, name: node.name })];
     },
+  },
+  {
+    id: 'nodes.result-up',
+    keys: ['pgup'],
+    description: 'scroll the invoke result up',
+    scope: 'nodes',
+    enabled: (s) => (s.nodes.invoke ? true : 'no invoke result shown'),
+    run: (state) => [
+      dispatch({ type: 'invoke.scrolled', delta: -Math.max(1, paneRows(state.terminal) - 4) }),
+    ],
+  },
+  {
+    id: 'nodes.result-down',
+    keys: ['pgdn'],
+    description: 'scroll the invoke result down',
+    scope: 'nodes',
+    enabled: (s) => (s.nodes.invoke ? true : 'no invoke result shown'),
+    run: (state) => [
+      dispatch({ type: 'invoke.scrolled', delta: Math.max(1, paneRows(state.terminal) - 4) }),
+    ],
   },
   {
     id: 'nodes.filter',
@@ -876,7 +896,7 @@ export function helpRows(state: DashboardState, filter: string): HelpRow[] {
   const needle = filter.toLowerCase();
   const rows: HelpRow[] = [];
   for (const binding of KEY_BINDINGS) {
-    const keys = binding.takesText ? 'text' : binding.keys.join(' ');
+    const keys = binding.takesText ? 'text' : binding.keys.map(keyLabel).join(' ');
     const status = isHidden(binding, state) ? 'hidden' : bindingStatus(binding, state);
     const row: HelpRow = {
       scope: binding.scope,

@@ -216,6 +216,7 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
         nodes: {
           ...state.nodes,
           invoke: {
+            scroll: 0,
             nodeId: action.nodeId,
             nodeName: node?.name ?? action.nodeId,
             command: action.command,
@@ -238,6 +239,17 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
     }
     case 'invoke.dismissed':
       return { ...state, nodes: { ...state.nodes, invoke: undefined } };
+    case 'invoke.scrolled': {
+      const invoke = state.nodes.invoke;
+      if (!invoke) return state;
+      return {
+        ...state,
+        nodes: {
+          ...state.nodes,
+          invoke: { ...invoke, scroll: Math.max(0, invoke.scroll + action.delta) },
+        },
+      };
+    }
     case 'chat.sessions-loaded':
       return { ...state, chat: { ...state.chat, sessions: action.sessions } };
     case 'chat.session-opened':

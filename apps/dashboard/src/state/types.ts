@@ -113,6 +113,8 @@ export type EventsState = {
 };
 
 export type InvokeView = {
+  /** Result lines scrolled past (long results scroll with PgUp/PgDn). */
+  scroll: number;
   nodeId: string;
   nodeName: string;
   command: string;
@@ -253,6 +255,7 @@ export type DashboardAction =
   | { type: 'invoke.succeeded'; resultText: string; at: number }
   | { type: 'invoke.failed'; error: ErrorView; at: number }
   | { type: 'invoke.dismissed' }
+  | { type: 'invoke.scrolled'; delta: number }
   | { type: 'chat.sessions-loaded'; sessions: SessionView[] }
   | { type: 'chat.session-opened'; sessionId: string | undefined }
   | { type: 'chat.history-loaded'; sessionId: string; history: ChatEntry[] }

@@ -5,7 +5,13 @@ import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
 import { footerHints } from '../keys/index.js';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.js';
-import { type DashboardState, PANE_TITLES, PANES, type TextInput } from '../state/index.js';
+import {
+  type DashboardState,
+  type Level,
+  PANE_TITLES,
+  PANES,
+  type TextInput,
+} from '../state/index.js';
 import { formatDuration, formatMs, truncate } from './text.js';
 import { LEVEL_COLOR, LEVEL_MARK, linkLabel, tunnelLabel } from './theme.js';
 
@@ -63,33 +69,70 @@ export function PaneTabs({ state }: { state: DashboardState }): ReactNode {
   );
 }
 
-function tlsText(state: DashboardState): string {
+function tlsText(state: DashboardState, compact: boolean): string {
   const { link, transport } = state.connection;
   if (link.state === 'pin-mismatch') return 'tls PIN MISMATCH';
   if (!transport.tls.enabled) return 'tls off';
-  if (transport.tls.pinned.length === 0) return 'tls system CAs (not pinned)';
+  if (transport.tls.pinned.length === 0) return compact ? 'tls CA' : 'tls system CAs (not pinned)';
   return link.state === 'open' ? 'tls pinned ✓' : 'tls pinned';
 }
 
-export function StatusLine({ state }: { state: DashboardState }): ReactNode {
+/**
+ * The always-visible line: link state, round trip, target, TLS pin state,
+ * tunnel state. When the window is narrow the labels shorten and the target
+ * gives up room first, so all five stay on screen.
+ */
+export function statusSegments(
+  state: DashboardState,
+  width: number,
+): { link: string; level: Level; middle: string; tunnel: string; tunnelLevel: Level } {
   const { link, rttMs, target, transport } = state.connection;
   const label = linkLabel(link);
   const tunnel = tunnelLabel(transport.tunnel);
+  for (const compact of [false, true]) {
+    const rtt = compact ? formatMs(rttMs) : `rtt ${formatMs(rttMs)}`;
+    const shownTarget = compact ? target.replace(/^wss?:\/\//, '') : target;
+    const tls = tlsText(state, compact);
+    const tunnelPrefix = compact ? 'tun ' : 'tunnel ';
+    const gap = compact ? ' ' : '  ';
+    const fixed =
+      label.text.length +
+      rtt.length +
+      tls.length +
+      tunnelPrefix.length +
+      tunnel.text.length +
+      gap.length * 4;
+    const room = width - fixed;
+    if (room >= shownTarget.length || (compact && room >= 8)) {
+      const cut = room >= shownTarget.length ? shownTarget : truncate(shownTarget, room);
+      return {
+        link: label.text,
+        level: label.level,
+        middle: `${gap}${rtt}${gap}${cut}${gap}${tls}${gap}${tunnelPrefix}`,
+        tunnel: tunnel.text,
+        tunnelLevel: tunnel.level,
+      };
+    }
+  }
+  return {
+    link: label.text,
+    level: label.level,
+    middle: ` ${formatMs(rttMs)} `,
+    tunnel: tunnel.text,
+    tunnelLevel: tunnel.level,
+  };
+}
+
+export function StatusLine({ state }: { state: DashboardState }): ReactNode {
+  const segments = statusSegments(state, state.terminal.columns);
   return (
     <Box width={state.terminal.columns}>
       <Text wrap="truncate-end">
-        <Text color={LEVEL_COLOR[label.level]} bold>
-          {label.text}
+        <Text color={LEVEL_COLOR[segments.level]} bold>
+          {segments.link}
         </Text>
-        <Text>
-          {'  '}rtt {formatMs(rttMs)}
-          {'  '}
-          {target}
-          {'  '}
-          {tlsText(state)}
-          {'  '}tunnel{' '}
-        </Text>
-        <Text color={LEVEL_COLOR[tunnel.level]}>{tunnel.text}</Text>
+        <Text>{segments.middle}</Text>
+        <Text color={LEVEL_COLOR[segments.tunnelLevel]}>{segments.tunnel}</Text>
       </Text>
     </Box>
   );
@@ -117,8 +160,12 @@ export function MessageLine({ state }: { state: DashboardState }): ReactNode {
   const { mode, notice } = state;
   if (mode.kind === 'input') {
     const prompt = promptOf(mode.input);
+    // a problem with what was typed stays beside it until the next key
+    const problem = notice
+      ? truncate(`  ${LEVEL_MARK[notice.level]} ${notice.text}`, Math.floor(width / 2))
+      : '';
     // show the end of a long entry, where the typing happens
-    const room = Math.max(1, width - prompt.length - 2);
+    const room = Math.max(1, width - prompt.length - 2 - problem.length);
     const text =
       mode.input.text.length > room ? `…${mode.input.text.slice(-(room - 1))}` : mode.input.text;
     return (
@@ -130,6 +177,7 @@ export function MessageLine({ state }: { state: DashboardState }): ReactNode {
           {prompt === ':' ? '' : ' '}
           {text}
           <Text inverse> </Text>
+          {notice ? <Text color={LEVEL_COLOR[notice.level]}>{problem}</Text> : null}
         </Text>
       </Box>
     );

@@ -11,7 +11,8 @@ import { cell } from './text.js';
 type HelpLine =
   | { kind: 'title'; text: string }
   | { kind: 'key'; keys: string; description: string; status: string }
-  | { kind: 'command'; usage: string; description: string };
+  | { kind: 'command'; usage: string; description: string }
+  | { kind: 'reason'; text: string };
 
 /** Every key from the binding table, and every `:` command, filtered by what was typed. */
 export function helpLines(state: PaneProps['state'], filter: string): HelpLine[] {
@@ -23,6 +24,13 @@ export function helpLines(state: PaneProps['state'], filter: string): HelpLine[]
       lines.push({ kind: 'title', text: SCOPE_TITLES[row.scope] });
     }
     lines.push({ kind: 'key', keys: row.keys, description: row.description, status: row.status });
+    // why it cannot act now, on its own line so it is never cut off
+    if (row.status !== 'enabled') {
+      lines.push({
+        kind: 'reason',
+        text: row.status === 'hidden' ? 'off in --read-only mode' : `not now: ${row.status}`,
+      });
+    }
   }
   const needle = filter.toLowerCase();
   const commands = COMMANDS.filter((c) =>
@@ -75,6 +83,14 @@ export function HelpScreen({ state, width, height }: PaneProps): ReactNode {
               </Row>
             );
           }
+          if (line.kind === 'reason') {
+            return (
+              <Row key={key} width={width}>
+                <Text>{' '.repeat(keysWidth)}</Text>
+                <Text color="yellow">↳ {line.text}</Text>
+              </Row>
+            );
+          }
           if (line.kind === 'command') {
             return (
               <Row key={key} width={width}>
@@ -92,11 +108,6 @@ export function HelpScreen({ state, width, height }: PaneProps): ReactNode {
                 {cell(`  ${line.keys}`, keysWidth)}
               </Text>
               <Text dimColor={off}>{line.description}</Text>
-              {line.status === 'hidden' ? (
-                <Text color="yellow"> [off: read-only]</Text>
-              ) : off ? (
-                <Text color="yellow"> [not now: {line.status}]</Text>
-              ) : null}
             </Row>
           );
         })

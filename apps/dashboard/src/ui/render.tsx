@@ -44,7 +44,16 @@ export function renderDashboard(options: RenderOptions): RenderedDashboard {
     leave();
     throw error;
   }
-  const exited = instance.waitUntilExit().then(leave, leave);
+  // the terminal went away (SSH dropped, window closed): stop drawing instead of crashing on EIO
+  const onStdoutError = () => {
+    left = true;
+    instance.unmount();
+  };
+  stdout.on('error', onStdoutError);
+  const exited = instance
+    .waitUntilExit()
+    .then(leave, leave)
+    .finally(() => stdout.off('error', onStdoutError));
   return {
     exited,
     quit: () => {

@@ -63,9 +63,9 @@ export function truncate(text: string, width: number): string {
   return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
 }
 
-/** A fixed-width table cell. */
+/** A fixed-width table cell, with a column of gutter after it. */
 export function cell(text: string, width: number): string {
-  return truncate(text, width).padEnd(width);
+  return truncate(text, width - 1).padEnd(width);
 }
 
 /** Wraps text to lines of at most `width` columns, breaking at spaces where it can. */
@@ -89,6 +89,15 @@ export function wrapLines(text: string, width: number): string[] {
     out.push(line.trimEnd());
   }
   return out;
+}
+
+/** A SHA-256 fingerprint (`AA:BB:…`) in lines of whole bytes, to compare by eye at any width. */
+export function fingerprintLines(fingerprint: string, width: number): string[] {
+  const bytes = fingerprint.split(':');
+  const perLine = Math.max(1, Math.floor((width + 1) / 3));
+  const lines: string[] = [];
+  for (let i = 0; i < bytes.length; i += perLine) lines.push(bytes.slice(i, i + perLine).join(':'));
+  return lines;
 }
 
 /** The rows of a window of `height` over `count` rows that keeps `cursor` in view, centred when it can. */

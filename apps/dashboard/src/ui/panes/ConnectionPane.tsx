@@ -10,7 +10,7 @@ import {
   type DashboardState,
   sameSettings,
 } from '../../state/index.js';
-import { windowAround } from '../text.js';
+import { fingerprintLines, windowAround } from '../text.js';
 import { LEVEL_COLOR, linkLabel, tunnelLabel } from '../theme.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
@@ -36,20 +36,24 @@ function PinMismatch({ state, width, height }: PaneProps): ReactNode {
         {target}
       </Text>,
     ],
-    ...expected.map((fp, i): [string, ReactNode] => [
-      `exp${i}`,
-      <Text key={`e${i}`}>
-        {(i === 0 ? 'expected' : '').padEnd(LABEL)}
-        {fp}
-      </Text>,
-    ]),
-    [
-      'presented',
-      <Text key="p" color="red">
-        {'presented'.padEnd(LABEL)}
-        {presented ?? '(unknown)'}
-      </Text>,
-    ],
+    ...expected.flatMap((fp, i) =>
+      fingerprintLines(fp, width - LABEL).map((line, j): [string, ReactNode] => [
+        `exp${i}.${j}`,
+        <Text key={`e${i}.${j}`}>
+          {(i === 0 && j === 0 ? 'expected' : '').padEnd(LABEL)}
+          {line}
+        </Text>,
+      ]),
+    ),
+    ...fingerprintLines(presented ?? '(unknown)', width - LABEL).map(
+      (line, j): [string, ReactNode] => [
+        `pres${j}`,
+        <Text key={`p${j}`} color="red">
+          {(j === 0 ? 'presented' : '').padEnd(LABEL)}
+          {line}
+        </Text>,
+      ],
+    ),
     ['blank', <Text key="b"> </Text>],
     [
       'why',
@@ -80,13 +84,17 @@ function PinMismatch({ state, width, height }: PaneProps): ReactNode {
 
 function tlsSummary(state: DashboardState): { text: string; color?: string } {
   const { tls } = state.connection.transport;
-  if (!tls.enabled) return { text: 'plain ws:// (loopback, tailnet or tunnel only)' };
-  const presented = tls.presented ? `presented ${tls.presented}` : 'no certificate seen yet';
-  if (tls.pinned.length === 0)
-    return { text: `wss:// verified by system CAs · ${presented} · p pins it`, color: 'yellow' };
+  if (!tls.enabled) return { text: 'off: plain ws:// (loopback, tailnet or tunnel only)' };
+  const seen = tls.presented ? '' : ' · no certificate seen yet';
+  if (tls.pinned.length === 0) {
+    return {
+      text: `system CAs, not pinned${seen}${tls.presented ? ' · p pins it' : ''}`,
+      color: 'yellow',
+    };
+  }
   const matches = tls.presented !== undefined && tls.pinned.includes(tls.presented);
   return {
-    text: `wss:// pinned (${tls.pinned.length}) · ${presented}${matches ? ' · matches ✓' : ''}`,
+    text: `pinned (${tls.pinned.length})${matches ? ' · presented certificate matches ✓' : seen}`,
     ...(matches ? { color: 'green' } : {}),
   };
 }
@@ -126,12 +134,20 @@ export function ConnectionPane(props: PaneProps): ReactNode {
       <Text bold>{'TLS'.padEnd(LABEL)}</Text>
       <Text color={tls.color}>{tls.text}</Text>
     </Row>,
+    ...(connection.transport.tls.presented
+      ? fingerprintLines(connection.transport.tls.presented, width - LABEL).map((line, i) => (
+          <Row key={`presented${i}`} width={width}>
+            <Text>{(i === 0 ? '  presented' : '').padEnd(LABEL)}</Text>
+            <Text>{line}</Text>
+          </Row>
+        ))
+      : []),
     <Row key="settings" width={width}>
       <Text bold>{'Settings'.padEnd(LABEL)}</Text>
-      <Text>{connection.configPath}</Text>
       {dirty ? (
-        <Text color="yellow"> · unsaved changes ({readOnly ? 'read-only' : 'w saves'})</Text>
+        <Text color="yellow">unsaved changes ({readOnly ? 'read-only' : 'w saves'}) · </Text>
       ) : null}
+      <Text>{connection.configPath}</Text>
     </Row>,
   ];
   // fields scroll when the window is short, keeping the selected one in view

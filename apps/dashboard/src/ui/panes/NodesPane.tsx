@@ -136,7 +136,11 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
       </Row>,
     );
   } else {
-    const header = `  ${cell('STATE', cols.state)}${cell('NAME', cols.name)}${cols.platform ? cell('PLATFORM', cols.platform) : ''}COMMANDS`;
+    const commandsWidth = Math.max(
+      6,
+      width - 2 - cols.state - cols.name - cols.platform - cols.seen,
+    );
+    const header = `  ${cell('STATE', cols.state)}${cell('NAME', cols.name)}${cols.platform ? cell('PLATFORM', cols.platform) : ''}${cell('COMMANDS', commandsWidth)}${cols.seen ? 'LAST SEEN' : ''}`;
     lines.push(
       <Row key="header" width={width}>
         <Text dimColor>{header}</Text>
@@ -162,8 +166,16 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
     }
   }
 
-  if (invoke.length > 0) {
-    for (const [i, line] of invoke.slice(0, Math.max(1, height - lines.length)).entries()) {
+  if (invoke.length > 0 && nodes.invoke) {
+    // the result's headline stays; its body scrolls
+    const [headline, ...body] = invoke;
+    const room = Math.max(0, height - lines.length - 1);
+    const scroll = Math.min(nodes.invoke.scroll, Math.max(0, body.length - room));
+    const more = body.length - scroll - room;
+    const shownBody = body.slice(scroll, scroll + room);
+    if (more > 0 && shownBody.length > 0)
+      shownBody[shownBody.length - 1] = { text: `… ${more + 1} more lines (PgDn)`, color: 'cyan' };
+    for (const [i, line] of [headline!, ...shownBody].entries()) {
       lines.push(
         <Row key={`inv${i}`} width={width}>
           <Text color={line.color} bold={line.bold}>

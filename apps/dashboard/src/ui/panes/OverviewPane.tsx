@@ -96,9 +96,9 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
           {LEVEL_MARK[level]} {health.ok ? 'ok' : 'degraded'}
         </Text>
         <Text>
+          {stale}
           {'  '}v{health.version} · up {formatDuration(health.uptimeMs)} · loop p99{' '}
           {formatMs(health.eventLoopDelayMs)} · check {formatMs(health.checkDurationMs)}
-          {stale}
         </Text>
       </Row>,
     );
