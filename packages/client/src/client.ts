@@ -1,5 +1,5 @@
 import type { AppRouter } from '@loopgate/gateway';
-import type { ConnectionParams, ConnectionRole } from '@loopgate/protocol';
+import { type ConnectionParams, type ConnectionRole, GatewayError } from '@loopgate/protocol';
 import type {
   AnyTRPCProcedure,
   AnyTRPCRouter,
@@ -175,6 +175,13 @@ export function createClientFor<TRouter extends AnyTRPCRouter>(
 ): GatewayClient<TRouter> {
   const target = resolveTarget(opts);
   const url = target.url;
+  if (/[?&](token|password|nodeToken)=/i.test(url)) {
+    // URLs end up in shell history, logs and proxies; credentials travel in connectionParams.
+    throw new GatewayError(
+      'BAD_REQUEST',
+      'credentials do not belong in the gateway URL: pass them as token/password options',
+    );
+  }
   // Refuses plain ws:// beyond loopback and, with a pin, checks the
   // certificate before any byte of the upgrade is sent (see ./tls).
   const pinning = webSocketOptionsFor(url, {

@@ -144,6 +144,20 @@ describe('calls over the stock tRPC wire', () => {
     expect(sizes).toEqual([64, 36]);
   });
 
+  it('refuses a URL carrying credentials before connecting anywhere', () => {
+    for (const url of ['ws://127.0.0.1:1/?token=abc', 'ws://user:pw@127.0.0.1:1']) {
+      let error: unknown;
+      try {
+        createClientFor<StockRouter>({ url, token: 'x' });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(GatewayError);
+      expect((error as GatewayError).code).toBe('BAD_REQUEST');
+      expect((error as GatewayError).message).not.toContain('abc');
+    }
+  });
+
   it('sends connectionParams as the first frame and credentials never in the URL', async () => {
     const s = await server();
     const c = client(s.url, { clientName: 'test-suite' });
