@@ -1,4 +1,10 @@
-import { createGatewayClient, type GatewayClient, resolveGatewayTarget } from '@loopgate/client';
+import {
+  createGatewayClient,
+  type GatewayClient,
+  openGatewayTunnel,
+  resolveGatewayTarget,
+  type Tunnel,
+} from '@loopgate/client';
 import type { Command } from 'commander';
 
 export type ClientFlags = {
@@ -14,11 +20,22 @@ export type ClientFlags = {
 /** The flags every command that talks to a gateway accepts. */
 export function addClientOptions(command: Command): Command {
   return command
-    .option('--url <url>', 'gateway URL (default: the local gateway, or gateway.remote.url in remote mode)')
-    .option('--token <token>', 'gateway token (default: LOOPGATE_GATEWAY_TOKEN or the local token file)')
+    .option(
+      '--url <url>',
+      'gateway URL (default: the local gateway, or gateway.remote.url in remote mode)',
+    )
+    .option(
+      '--token <token>',
+      'gateway token (default: LOOPGATE_GATEWAY_TOKEN or the local token file)',
+    )
     .option('--password <password>', 'gateway password (or LOOPGATE_GATEWAY_PASSWORD)')
     .option('--ssh <user@host>', 'reach the gateway through a supervised SSH tunnel')
-    .option('--tls-fingerprint <sha256>', 'pin the gateway certificate (repeatable for rotation)', collect, undefined)
+    .option(
+      '--tls-fingerprint <sha256>',
+      'pin the gateway certificate (repeatable for rotation)',
+      collect,
+      undefined,
+    )
     .option('--insecure-plaintext', 'allow plain ws:// to a non-loopback host')
     .option('--json', 'print the result alone as JSON on stdout');
 }
@@ -28,15 +45,33 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 /**
- * Connects for one command and always closes, so a one-shot command never
- * hangs on an open socket. One-shot commands fail fast (no retry loop).
+ * Connects for one command and always closes (tunnel included), so a
+ * one-shot command never hangs on an open socket or leaves `ssh` behind.
+ * One-shot commands fail fast (no retry loop). `--ssh`, or
+ * `gateway.remote.ssh` in remote mode, brings up a supervised tunnel first.
  */
-export async function withClient<T>(flags: ClientFlags, run: (client: GatewayClient) => Promise<T>): Promise<T> {
-  const target = await resolveGatewayTarget(flags);
-  const client = createGatewayClient({ ...target, retry: false, clientName: 'loopgate-cli' });
+export async function withClient<T>(
+  flags: ClientFlags,
+  run: (client: GatewayClient) => Promise<T>,
+): Promise<T> {
+  const target = resolveGatewayTarget(flags);
+  // --ssh names the host; port, key and ssh config still come from gateway.remote.ssh when set.
+  const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
+  const credentials = { token: target.token, password: target.password };
+  let tunnel: Tunnel | undefined;
+  if (ssh) tunnel = await openGatewayTunnel(ssh, credentials);
+  const client = createGatewayClient({
+    url: tunnel?.url ?? target.url,
+    ...credentials,
+    tlsFingerprint: flags.tlsFingerprint ?? target.tlsFingerprint,
+    insecurePlaintext: flags.insecurePlaintext ?? false,
+    retry: false,
+    clientName: 'loopgate-cli',
+  });
   try {
     return await run(client);
   } finally {
     await client.close();
+    await tunnel?.close();
   }
 }

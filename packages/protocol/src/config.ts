@@ -15,13 +15,18 @@ export const AuthMode = z.enum(['token', 'password']);
 export type AuthMode = z.infer<typeof AuthMode>;
 
 /** A TLS pin: `AA:BB:…`, plain hex, or `sha256/<hex|base64>`; a list allows rotation. */
-export const TlsFingerprintSetting = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+export const TlsFingerprintSetting = z.union([
+  z.string().min(1),
+  z.array(z.string().min(1)).min(1),
+]);
 
 export const SshTunnelConfig = z.strictObject({
   /** `user@host` or an alias from ~/.ssh/config. */
   target: z.string().min(1),
   port: port.optional(),
   identityFile: z.string().optional(),
+  /** An ssh_config file to use instead of ~/.ssh/config (`ssh -F`). */
+  configFile: z.string().optional(),
   /** Local end of the forward (default: the gateway port, or a free one if allowed). */
   localPort: port.optional(),
   remotePort: port.optional(),

@@ -171,3 +171,50 @@ describe.skipIf(skip)('loopgate tunnel', () => {
     expect(result.stderr).toContain('refused our ssh key');
   });
 });
+
+describe.skipIf(skip)('client commands with --ssh', () => {
+  let sshd: SshdHandle;
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    sshd = await startSshd();
+    gateway = await startTestGateway();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await sshd?.stop();
+  });
+
+  it('loopgate health --ssh reaches the remote gateway through a supervised tunnel and leaves no ssh behind', async () => {
+    const dir = await makeTempDir('loopgate-cli-ssh-');
+    const configPath = join(dir, 'config.json5');
+    // Remote mode as an operator's laptop has it; --ssh names the host, the rest comes from the config.
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        gateway: {
+          mode: 'remote',
+          remote: {
+            token: gateway.token,
+            ssh: {
+              target: 'unused',
+              configFile: sshd.sshConfigPath,
+              remotePort: gateway.port,
+              localPort: 0,
+            },
+          },
+        },
+      }),
+    );
+    try {
+      const result = await runCli(['health', '--json', '--ssh', sshd.hostAlias], {
+        env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
+      });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout).ok).toBe(true);
+      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

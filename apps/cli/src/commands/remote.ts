@@ -1,15 +1,15 @@
 import { createInterface } from 'node:readline/promises';
 import {
   type CertificateProbe,
-  createGatewayClient,
   describeTunnelState,
+  gatewayAnswers,
   probeCertificate,
   resolveGatewayTarget,
   savePinnedFingerprint,
   startTunnel,
   type TunnelState,
 } from '@loopgate/client';
-import { GatewayError, isGatewayError } from '@loopgate/protocol';
+import { GatewayError } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
@@ -78,7 +78,7 @@ function registerTunnelCommand(program: Command): void {
         localPort: portFlag(flags.localPort, '--local-port') ?? configured?.localPort,
         remotePort: portFlag(flags.remotePort, '--remote-port') ?? configured?.remotePort,
         allowPortFallback: flags.allowPortFallback ?? configured?.allowPortFallback,
-        readiness: (port) => gatewayAnswers(`ws://127.0.0.1:${port}`, target.token),
+        readiness: (port) => gatewayAnswers(`ws://127.0.0.1:${port}`, { token: target.token }),
       });
       const print = (state: TunnelState) => {
         if (flags.json) {
@@ -108,19 +108,6 @@ function registerTunnelCommand(program: Command): void {
         });
       });
     });
-}
-
-/** Resolves when a gateway answers on `url`; an auth refusal counts (it is a gateway answering). */
-async function gatewayAnswers(url: string, token: string | undefined): Promise<void> {
-  const client = createGatewayClient({ url, token, retry: false, clientName: 'loopgate-tunnel' });
-  try {
-    await client.health.query();
-  } catch (error) {
-    if (!isGatewayError(error, 'UNAUTHORIZED') && !isGatewayError(error, 'RATE_LIMITED'))
-      throw error;
-  } finally {
-    await client.close();
-  }
 }
 
 type ProbeFlags = { url?: string; pin?: boolean; yes?: boolean; config?: string; json?: boolean };

@@ -5,6 +5,12 @@ export {
   type TunnelFailureKind,
   tunnelFailure,
 } from './failure.js';
+export {
+  gatewayAnswers,
+  gatewayTunnelOptions,
+  openGatewayTunnel,
+  startGatewayTunnel,
+} from './gateway-tunnel.js';
 export type { TunnelRecord } from './local-port.js';
 export { type SshCommandOptions, sshTunnelArgs } from './ssh-command.js';
 export {
