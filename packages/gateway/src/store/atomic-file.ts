@@ -3,11 +3,32 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 /**
+ * A state file that could not be saved. The message names the file and the
+ * system error but not the full path: these errors reach logs and, as
+ * INTERNAL errors, operators (HARDENING row 5). `code` keeps the errno code
+ * (`ENOSPC`, `EDQUOT`, ...) for callers that branch on it.
+ */
+export class StateWriteError extends Error {
+  override readonly name = 'StateWriteError';
+  readonly code: string | undefined;
+  readonly file: string;
+
+  constructor(path: string, cause: unknown) {
+    const errno = cause as NodeJS.ErrnoException;
+    // Node's fs messages end in ", <syscall> '<path>'[ -> '<dest>']"; keep what precedes it.
+    const what = typeof errno?.message === 'string' ? errno.message.replace(/, \w+ '.*$/s, '') : String(cause);
+    super(`could not save ${basename(path)}: ${what}`);
+    this.code = typeof errno?.code === 'string' ? errno.code : undefined;
+    this.file = basename(path);
+  }
+}
+
+/**
  * Replaces `path` with `data` so that a crash at any point leaves either the
  * old file or the new one, never a torn one: temp file in the same directory,
  * full write, fsync, rename over the target, fsync the directory so the
  * rename itself is durable. On failure (ENOSPC, EDQUOT, ...) the old file is
- * untouched and the temp file removed; the error propagates to the caller.
+ * untouched and the temp file removed, and a `StateWriteError` propagates.
  */
 export async function writeFileAtomic(
   path: string,
@@ -15,7 +36,9 @@ export async function writeFileAtomic(
   options: { mode?: number } = {},
 ): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+    throw new StateWriteError(path, error);
+  });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const mode = options.mode ?? 0o600;
   let handle: Awaited<ReturnType<typeof open>> | undefined;
@@ -29,9 +52,11 @@ export async function writeFileAtomic(
   } catch (error) {
     await handle?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
-    throw error;
+    throw new StateWriteError(path, error);
   }
-  await fsyncDirectory(dir);
+  await fsyncDirectory(dir).catch((error: unknown) => {
+    throw new StateWriteError(path, error);
+  });
 }
 
 export async function fsyncDirectory(dir: string): Promise<void> {

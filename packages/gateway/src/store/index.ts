@@ -1,1 +1,1 @@
-export { fsyncDirectory, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+export { fsyncDirectory, StateWriteError, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
