@@ -1,5 +1,6 @@
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { Command } from 'commander';
+import { registerAgentCommands } from './commands/agent.js';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerNodeHostCommands } from './commands/node-host.js';
 import { registerNodesCommands } from './commands/nodes.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerRemoteCommands(program);
   registerNodesCommands(program);
   registerNodeHostCommands(program);
+  registerAgentCommands(program);
   registerTuiCommand(program);
   return program;
 }
