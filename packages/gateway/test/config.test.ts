@@ -77,3 +77,12 @@ describe('loadConfig', () => {
     expect(loaded.explicit).toEqual({ token: 'env', password: 'config' });
   });
 });
+
+describe('loadConfig and secrets', () => {
+  it('never repeats a credential value in an error', async () => {
+    const path = await configFile('{ gateway: { auth: { token: "hunter2-short" } } }');
+    const error = await configError(loadConfig({ configPath: path, env: {} }));
+    expect(error.lines).toEqual(['gateway.auth.token: expected at least 16 characters, got a value of 13 characters (not shown)']);
+    expect(error.message).not.toContain('hunter2');
+  });
+});

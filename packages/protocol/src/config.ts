@@ -194,10 +194,19 @@ export function formatConfigIssues(error: z.ZodError, input: unknown): string[] 
       return `${issue.keys.map((k) => prefix + k).join(', ')}: unknown key`;
     }
     const received = valueAt(input, issue.path);
-    const got = received === undefined ? 'nothing' : JSON.stringify(received);
+    const secret = SECRET_KEYS.has(String(issue.path.at(-1)));
+    const got =
+      received === undefined
+        ? 'nothing'
+        : secret
+          ? `a value of ${typeof received === 'string' ? `${received.length} characters` : typeof received} (not shown)`
+          : JSON.stringify(received);
     return `${path}: ${issue.message}, got ${got}`;
   });
 }
+
+/** Keys whose values an error message must never repeat. */
+const SECRET_KEYS = new Set(['token', 'password', 'apiKey', 'botToken', 'secret']);
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let cur = root;
