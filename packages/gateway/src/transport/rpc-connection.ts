@@ -1,19 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { CloseCode, GatewayError } from '@loopgate/protocol';
-import {
-  type AnyRouter,
-  callTRPCProcedure,
-  getErrorShape,
-  getTRPCErrorFromUnknown,
-  TRPCError,
-} from '@trpc/server';
+import { type AnyRouter, getErrorShape, getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import { isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
 import { toTrpcError } from '../router/trpc.js';
 import type { GatewayContext } from '../router/context.js';
-import { setMaxPayload } from './ws-internals.js';
+import { callProcedure } from './procedure-call.js';
+import { type CorkableSocket, setMaxPayload, underlyingSocket } from './ws-internals.js';
 
 const OPEN = 1;
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
@@ -47,6 +42,13 @@ export type RpcConnectionOptions = {
 type Id = number | string;
 
 /**
+ * Bytes one coalesced write may gather before it is flushed early: large
+ * enough for a tick's worth of small frames, small enough that the
+ * slow-consumer check never sees a healthy socket's pending batch as a backlog.
+ */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+/**
  * One WebSocket speaking tRPC's WebSocket protocol, written for this gateway
  * instead of using `applyWSSHandler` because the stock adapter has no
  * per-socket backpressure, no subscription cap, no size limit before auth,
@@ -67,6 +69,9 @@ export class RpcConnection {
   #pending: Promise<GatewayContext | undefined> | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   #slow = false;
+  /** The TCP/TLS stream under the WebSocket, corked while a tick's frames are written. */
+  readonly #raw: CorkableSocket | undefined;
+  #corked = false;
 
   constructor(opts: RpcConnectionOptions) {
     this.#opts = opts;
@@ -74,6 +79,7 @@ export class RpcConnection {
     this.#socket = opts.socket;
     this.#limits = opts.limits;
     this.#transformer = opts.router._def._config.transformer;
+    this.#raw = underlyingSocket(opts.socket);
 
     setMaxPayload(opts.socket, opts.limits.preAuthMaxPayloadBytes);
     this.#authTimer = setTimeout(() => {
@@ -253,15 +259,7 @@ export class RpcConnection {
     }
 
     try {
-      const data = await callTRPCProcedure({
-        router: this.#router,
-        path,
-        getRawInput: async () => input,
-        ctx,
-        type,
-        signal: this.#closed.signal,
-        batchIndex,
-      });
+      const data = await callProcedure(this.#router, { path, type, input, ctx, signal: this.#closed.signal, batchIndex });
       if (this.#socket.readyState !== OPEN) return;
       this.#send(
         jsonrpc === undefined
@@ -290,15 +288,7 @@ export class RpcConnection {
     };
     controller.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await callTRPCProcedure({
-        router: this.#router,
-        path,
-        getRawInput: async () => input,
-        ctx,
-        type: 'subscription',
-        signal: controller.signal,
-        batchIndex,
-      });
+      const result = await callProcedure(this.#router, { path, type: 'subscription', input, ctx, signal: controller.signal, batchIndex });
       const iterable: AsyncIterable<unknown> | undefined = isObservable(result)
         ? observableToAsyncIterable(result, controller.signal)
         : isAsyncIterable(result)
@@ -385,9 +375,25 @@ export class RpcConnection {
   #send(message: unknown): void {
     const socket = this.#socket;
     if (socket.readyState !== OPEN || this.#slow) return;
+    const raw = this.#raw;
+    if (raw && !this.#corked) {
+      // Frames produced in this tick (a batch's answers, a burst of events)
+      // leave in one write instead of one syscall each.
+      this.#corked = true;
+      raw.cork();
+      process.nextTick(this.#flushWrites);
+    }
     socket.send(JSON.stringify(message));
+    if (this.#corked && raw!.writableLength >= COALESCE_MAX_BYTES) this.#flushWrites();
     if (socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
   }
+
+  /** Ends the current write coalescing window (runs once the tick's microtasks are done). */
+  readonly #flushWrites = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#raw?.uncork();
+  };
 
   #onSlowConsumer(): void {
     this.#slow = true;

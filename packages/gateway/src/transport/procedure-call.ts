@@ -1,0 +1,142 @@
+import {
+  type AnyRouter,
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  TRPCError,
+} from '@trpc/server';
+import { middlewareMarker } from '@trpc/server/unstable-core-do-not-import';
+
+export type ProcedureType = 'query' | 'mutation' | 'subscription';
+
+export type ProcedureCall = {
+  path: string;
+  type: ProcedureType;
+  input: unknown;
+  ctx: unknown;
+  signal: AbortSignal | undefined;
+  batchIndex: number;
+};
+
+type MiddlewareResult =
+  | { ok: true; data: unknown; marker: string }
+  | { ok: false; error: TRPCError; marker: string };
+
+type MiddlewareOptions = {
+  ctx: unknown;
+  type: ProcedureType;
+  path: string;
+  input: unknown;
+  getRawInput: () => Promise<unknown>;
+  signal: AbortSignal | undefined;
+  batchIndex: number;
+  meta?: unknown;
+  next?: (nextOpts?: {
+    ctx?: object;
+    input?: unknown;
+    getRawInput?: () => Promise<unknown>;
+  }) => Promise<MiddlewareResult>;
+};
+
+type ProcedureDef = {
+  type: ProcedureType;
+  middlewares: ((opts: MiddlewareOptions) => Promise<MiddlewareResult>)[];
+  meta: unknown;
+  caller?: unknown;
+};
+
+/** Per router: path → the procedure's definition, or null when tRPC's own call must handle it. */
+const fastPaths = new WeakMap<AnyRouter, Map<string, ProcedureDef | null>>();
+
+function fastPathFor(router: AnyRouter, path: string): ProcedureDef | null {
+  let byPath = fastPaths.get(router);
+  if (!byPath) {
+    byPath = new Map();
+    fastPaths.set(router, byPath);
+  }
+  let def = byPath.get(path);
+  if (def === undefined) {
+    const procedures = router._def.procedures as Record<
+      string,
+      { _def?: ProcedureDef } | undefined
+    >;
+    const candidate = Object.hasOwn(procedures, path) ? procedures[path]?._def : undefined;
+    // Unknown paths (and lazy routers, experimental callers) keep tRPC's own
+    // lookup and its exact errors; only the plain case is short-circuited.
+    def = candidate && Array.isArray(candidate.middlewares) && !candidate.caller ? candidate : null;
+    if (byPath.size < 4096) byPath.set(path, def);
+  }
+  return def;
+}
+
+/**
+ * Runs a procedure exactly as `callTRPCProcedure` does — same middleware
+ * chain, same `next()` semantics (ctx merged, input and raw input passed
+ * on), same result and error objects — but builds each middleware's options
+ * with a native object spread instead of the down-levelled `_objectSpread2`
+ * helper tRPC ships, which defines every key with `Object.defineProperty`
+ * twice per middleware. On the gateway's `health` that was ~20 µs of ~80 µs
+ * of server CPU per request (profile in bench/README.md); this runs it in ~7.
+ */
+export function callProcedure(router: AnyRouter, call: ProcedureCall): Promise<unknown> {
+  const def = fastPathFor(router, call.path);
+  const input = call.input;
+  const getRawInput = async () => input;
+  if (!def || def.type !== call.type) {
+    return callTRPCProcedure({
+      router,
+      path: call.path,
+      getRawInput,
+      ctx: call.ctx,
+      type: call.type,
+      signal: call.signal,
+      batchIndex: call.batchIndex,
+    });
+  }
+  return runChain(def, {
+    ctx: call.ctx,
+    type: call.type,
+    path: call.path,
+    input: undefined,
+    getRawInput,
+    signal: call.signal,
+    batchIndex: call.batchIndex,
+  });
+}
+
+async function runChain(def: ProcedureDef, opts: MiddlewareOptions): Promise<unknown> {
+  const result = await callRecursive(0, def, opts);
+  if (!result) {
+    throw new TRPCError({
+      code: 'INTERNAL_SERVER_ERROR',
+      message: 'No result from middlewares - did you forget to `return next()`?',
+    });
+  }
+  if (!result.ok) throw result.error;
+  return result.data;
+}
+
+/** tRPC 11's `callRecursive`, line for line, with native spreads. */
+async function callRecursive(
+  index: number,
+  def: ProcedureDef,
+  opts: MiddlewareOptions,
+): Promise<MiddlewareResult> {
+  try {
+    const middleware = def.middlewares[index]!;
+    return await middleware({
+      ...opts,
+      meta: def.meta,
+      input: opts.input,
+      next(nextOpts) {
+        return callRecursive(index + 1, def, {
+          ...opts,
+          ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
+          input: nextOpts && 'input' in nextOpts ? nextOpts.input : opts.input,
+          getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
+        });
+      },
+    });
+  } catch (cause) {
+    return { ok: false, error: getTRPCErrorFromUnknown(cause), marker: middlewareMarker };
+  }
+}
