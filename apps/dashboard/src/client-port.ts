@@ -74,8 +74,7 @@ export function createClientPort(
     try {
       output = await procedure(path)[kind](input);
     } catch (error) {
-      if (isNoSuchProcedure(error)) throw missingProcedure(path);
-      throw error;
+      throw portErrorOf(path, error);
     }
     const parsed = schema.safeParse(output);
     if (!parsed.success) throw new GatewayError('INVALID_RESULT', `unexpected answer from ${path}`);
@@ -224,7 +223,12 @@ export function createClientPort(
 }
 
 /** The mutation that starts an agent turn (`agent.wait` / `agent.events` sit beside it). */
-const AGENT_START_PATH = 'agent.run';
+const AGENT_START_PATH = 'agent';
+
+/** A call's error as the port reports it: a path the gateway does not have becomes `missingProcedure`. */
+export function portErrorOf(path: string, error: unknown): unknown {
+  return isNoSuchProcedure(error) ? missingProcedure(path) : error;
+}
 
 /** tRPC's answer for a path the router does not have: `No "query"-procedure on path "x"`. */
 function isNoSuchProcedure(error: unknown): boolean {

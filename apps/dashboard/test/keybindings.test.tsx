@@ -203,6 +203,9 @@ describe.each(WIDTHS)('keys at %i columns', (columns) => {
     ]);
     await dashboard.press(':', 'x', 'y', 'z', KEYS.enter);
     expect(dashboard.frame()).toContain('unknown command ":xyz"');
+    // typed fast or pasted, a whole line arrives as one chunk and still works key by key
+    await dashboard.press(KEYS.esc, ':conn\r');
+    expect(dashboard.frame()).toContain('[5 Connection]');
   });
 
   it('pauses the event log when scrolled up, filters it live with /, and follows again with End', async () => {

@@ -11,6 +11,25 @@ export function keyPressFrom(input: string, key: Key): KeyPress {
   return { name: keyName(input, key), text: input };
 }
 
+/**
+ * A chunk of input as separate key presses. Terminals deliver fast typing,
+ * `tmux send-keys` and pastes as one chunk; each character must still reach
+ * the binding table on its own (`:` opens the command line, the rest is typed
+ * into it, a carriage return submits it).
+ */
+export function keyPressesFrom(input: string, key: Key): KeyPress[] {
+  const special =
+    key.escape || key.ctrl || key.meta || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow ||
+    key.pageUp || key.pageDown || key.home || key.end || key.return || key.tab || key.backspace || key.delete;
+  if (special || [...input].length <= 1) return [keyPressFrom(input, key)];
+  return [...input].map((ch) => {
+    if (ch === '\r' || ch === '\n') return { name: 'enter', text: ch };
+    if (ch === '\t') return { name: 'tab', text: ch };
+    if (ch === '\u007f' || ch === '\b') return { name: 'backspace', text: ch };
+    return { name: ch, text: ch };
+  });
+}
+
 function keyName(input: string, key: Key): string {
   if (key.escape) return 'esc';
   if (key.return) return 'enter';

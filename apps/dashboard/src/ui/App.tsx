@@ -3,7 +3,7 @@
 /** @jsxImportSource react */
 import { Box, useInput, useStdin, useStdout } from 'ink';
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from 'react';
-import { type Effect, effectsForKey, keyPressFrom } from '../keys/index.js';
+import { type Effect, effectsForKey, keyPressesFrom } from '../keys/index.js';
 import { fitsTerminal, paneRows } from '../layout.js';
 import type { DashboardState, DashboardStore, OperatorIntent, PaneId } from '../state/index.js';
 import { Footer, Header, MessageLine, PaneTabs, StatusLine, TooSmall } from './chrome.js';
@@ -52,11 +52,13 @@ function useDashboardKeys(store: DashboardStore, perform: (intent: OperatorInten
   const { isRawModeSupported } = useStdin();
   useInput(
     (input, key) => {
-      const state = store.getState();
-      const effects = effectsForKey(state, keyPressFrom(input, key));
-      // a notice lives until the next key
-      if (state.notice) store.dispatch({ type: 'notice', notice: undefined });
-      applyEffects(store, perform, effects);
+      for (const press of keyPressesFrom(input, key)) {
+        const state = store.getState();
+        const effects = effectsForKey(state, press);
+        // a notice lives until the next key
+        if (state.notice) store.dispatch({ type: 'notice', notice: undefined });
+        applyEffects(store, perform, effects);
+      }
     },
     { isActive: isRawModeSupported === true },
   );

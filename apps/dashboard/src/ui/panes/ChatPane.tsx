@@ -11,7 +11,7 @@ import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
 type Line = { key: string; label: string; labelColor?: string; text: string; color?: string };
 
-const LABEL_WIDTH = 7;
+const LABEL_WIDTH = 8;
 
 function entryLines(entry: ChatEntry, index: number, width: number): Line[] {
   const textWidth = Math.max(10, width - LABEL_WIDTH);
