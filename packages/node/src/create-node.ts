@@ -165,9 +165,11 @@ class NodeRuntime implements LoopgateNode {
 
   start(): Promise<void> {
     this.#startPromise ??= this.#start().catch(async (error: unknown) => {
+      const stopped = this.#stop.signal.aborted;
       await this.#end(asGatewayError(error));
-      // whoever ended the node first (this failure, a revoke, stop()) says why
-      throw this.#endedWith ?? asGatewayError(error);
+      // whoever ended the node first (a revoke, stop(), this failure) says why
+      if (this.#endedWith) throw this.#endedWith;
+      throw stopped ? new GatewayError('CANCELLED', 'the node was stopped') : asGatewayError(error);
     });
     return this.#startPromise;
   }
@@ -292,7 +294,14 @@ class NodeRuntime implements LoopgateNode {
           },
         },
       );
-      this.#stop.signal.addEventListener('abort', () => subscription.unsubscribe(), { once: true });
+      this.#stop.signal.addEventListener(
+        'abort',
+        () => {
+          subscription.unsubscribe();
+          reject(new GatewayError('CANCELLED', 'the node was stopped'));
+        },
+        { once: true },
+      );
     });
   }
 
@@ -316,7 +325,7 @@ class NodeRuntime implements LoopgateNode {
       platform: this.#platform,
       version: this.#version,
     };
-    const hello = await client.node.hello.mutate(declaration);
+    const hello = await this.#hello(client, declaration);
     this.#nodeId = hello.nodeId;
     this.#limits = { maxResultBytes: hello.limits.maxResultBytes };
     this.#emit({
@@ -332,6 +341,12 @@ class NodeRuntime implements LoopgateNode {
       });
     }
     await new Promise<void>((resolve, reject) => {
+      // stopped before the stream started: nothing else would settle this
+      this.#stop.signal.addEventListener(
+        'abort',
+        () => reject(new GatewayError('CANCELLED', 'the node was stopped')),
+        { once: true },
+      );
       client.node.invocations.subscribe(declaration, {
         signal: this.#stop.signal,
         onStarted: () => {
@@ -351,6 +366,29 @@ class NodeRuntime implements LoopgateNode {
         },
       });
     });
+  }
+
+  /**
+   * `node.hello`, retried while the gateway cannot be reached (a node host
+   * started before its gateway, or during a restart) until it answers or
+   * refuses.
+   */
+  async #hello(
+    client: GatewayClient,
+    declaration: Parameters<GatewayClient['node']['hello']['mutate']>[0],
+  ): Promise<Awaited<ReturnType<GatewayClient['node']['hello']['mutate']>>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await client.node.hello.mutate(declaration);
+      } catch (error) {
+        const failure = asGatewayError(error);
+        if (failure.code !== 'UNAVAILABLE' || isFinalState(client.connection.get())) throw failure;
+        this.#throwIfStopped();
+        if (attempt === 0) this.#emit({ type: 'warning', message: `${failure.message}; retrying` });
+        await delay(nextReconnectDelay(attempt, Math.random, RETRY_BACKOFF), this.#stop.signal);
+        this.#throwIfStopped();
+      }
+    }
   }
 
   #onConnectionState(state: ConnectionState): void {

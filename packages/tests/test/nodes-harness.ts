@@ -133,7 +133,7 @@ export async function startNodeProcess(
 export async function startPairedNode(
   gw: TestGateway,
   op: GatewayClient,
-  options: { name: string; args?: string[]; commands?: string[] },
+  options: { name: string; args?: string[]; commands?: string[]; stateDir?: string },
 ): Promise<NodeProcess & { nodeId: string }> {
   const node = await startNodeProcess(gw, options);
   const pending = await node.waitForEvent((e) => e.type === 'pairing.pending', 'a pairing request');

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import {
@@ -10,7 +10,7 @@ import {
   PendingPairRequest,
 } from '@loopgate/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startTestGateway, type TestGateway } from '../src/index.js';
+import { makeTempDir, runCli, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
 import {
   cliEnv,
   type NodeProcess,
@@ -135,6 +135,30 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     });
     clients.push(stale);
     expect((await rejection(stale.node.hello.mutate({ commands: [] }))).code).toBe('UNAUTHORIZED');
+  });
+
+  it('stops cleanly on SIGTERM, while waiting for approval and while online', async () => {
+    const waiting = await startNodeProcess(gw, { name: 'sigterm-waiting' });
+    nodes.push(waiting);
+    await waiting.waitForEvent((e) => e.type === 'pairing.pending', 'a pairing request');
+    waiting.child.kill('SIGTERM');
+    expect(await waiting.exited).toEqual({ code: 0, signal: null });
+    await waitFor(
+      async () =>
+        (await op.nodes.pair.list.query()).find((p) => p.name === 'sigterm-waiting')?.waiting ===
+        false,
+      {
+        what: 'the request to show nobody waits',
+      },
+    );
+    await op.nodes.pair.reject.mutate({ requestId: 'sigterm-waiting' });
+
+    const online = await startPairedNode(gw, op, { name: 'sigterm-online' });
+    nodes.push(online);
+    online.child.kill('SIGTERM');
+    expect(await online.exited).toEqual({ code: 0, signal: null });
+    const listed = (await op.nodes.list.query()).find((n) => n.name === 'sigterm-online');
+    expect(listed).toMatchObject({ state: 'offline', lastSeenAt: expect.any(Number) });
   });
 
   it('closes a revoked node’s live socket within 1 s', async () => {
@@ -334,6 +358,51 @@ describe('a node on another machine, over wss:// with a pinned certificate', {
     } finally {
       await node.stop();
       await tlsGateway.stop();
+    }
+  });
+});
+
+describe('a node host started before its gateway', { timeout: 60_000 }, () => {
+  it('keeps trying and comes online once the gateway is up', async () => {
+    const gatewayState = await makeTempDir('loopgate-gw-');
+    const nodeState = await makeTempDir('loopgate-node-');
+    const first = await startTestGateway({ stateDir: gatewayState });
+    const firstOp = operatorClient(first);
+    const paired = await startPairedNode(first, firstOp, {
+      name: 'early-bird',
+      stateDir: nodeState,
+    });
+    await paired.stop();
+    await firstOp.close();
+    const port = first.port;
+    await first.stop();
+
+    const node = await startNodeProcess(first, { name: 'early-bird', stateDir: nodeState });
+    nodes.push(node);
+    await node.waitForEvent(
+      (e) => e.type === 'warning' && String(e.message).includes('retrying'),
+      'a retry',
+    );
+    const second = await startTestGateway({
+      stateDir: gatewayState,
+      config: { gateway: { port } },
+    });
+    const secondOp = operatorClient(second);
+    try {
+      await waitForOnline(secondOp, 'early-bird');
+      await expect(
+        secondOp.nodes.invoke.mutate({
+          nodeId: 'early-bird',
+          command: 'system.info',
+          idempotencyKey: 'early',
+        }),
+      ).resolves.toMatchObject({ payload: { node: 'early-bird' } });
+    } finally {
+      await node.stop();
+      await secondOp.close();
+      await second.stop();
+      await rm(gatewayState, { recursive: true, force: true });
+      await rm(nodeState, { recursive: true, force: true });
     }
   });
 });
