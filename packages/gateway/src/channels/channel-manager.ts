@@ -32,6 +32,7 @@ export type ChannelManagerOptions = {
 };
 
 const PROBE_TIMEOUT_MS = 5_000;
+const DELIVERY_GRACE_MS = 5_000;
 const CHANNEL_NAMES = ['webchat', 'telegram', 'webhook'] as const;
 
 /**
@@ -48,6 +49,8 @@ export class ChannelManager {
   readonly #idempotency: IdempotencyCache<SendOutput>;
   readonly #log: Logger;
   #closing = false;
+  /** Replies being delivered and recorded right now. */
+  readonly #deliveries = new Set<Promise<void>>();
 
   constructor(options: ChannelManagerOptions) {
     this.#options = options;
@@ -125,6 +128,9 @@ export class ChannelManager {
   /** Stops polling and receiving; waits for each channel to settle (offsets written). */
   async close(): Promise<void> {
     this.#closing = true;
+    // Replies already on their way are finished (and recorded) before the channels stop, briefly.
+    const grace = new Promise((resolve) => setTimeout(resolve, DELIVERY_GRACE_MS).unref());
+    await Promise.race([Promise.allSettled([...this.#deliveries]), grace]);
     await Promise.all([...this.#channels.values()].map((c) => c.stop().catch(() => {})));
   }
 
@@ -198,23 +204,19 @@ export class ChannelManager {
 
   async #deliver(channel: Channel, input: SendInput): Promise<SendOutput> {
     if (this.#closing) throw new GatewayError('UNAVAILABLE', 'the gateway is shutting down');
+    // Ask the channel first, so a send that cannot happen leaves no empty session behind.
+    const blocker = channel.deliveryBlocker();
+    if (blocker) throw new GatewayError('UNAVAILABLE', blocker);
     let sessionId: string;
     if (channel.name === 'webchat') {
-      if (!SessionId.safeParse(input.to).success)
+      if (!SessionId.safeParse(input.to).success) {
         throw new GatewayError(
           'BAD_REQUEST',
           `for webchat, "to" is a session id; "${input.to}" is not one`,
         );
+      }
       sessionId = (await this.#options.sessions.ensure(input.to, { channel: 'webchat' })).id;
     } else {
-      // Validate with the channel before creating a session for the peer.
-      if (channel.status().state !== 'running') {
-        const status = channel.status();
-        throw new GatewayError(
-          'UNAVAILABLE',
-          `the ${channel.name} channel is not running (${status.detail ?? status.state})`,
-        );
-      }
       sessionId = (await this.#options.sessions.forPeer(channel.name, input.to)).id;
     }
     const messageId = `msg-${randomBytes(8).toString('hex')}`;
@@ -267,7 +269,20 @@ export class ChannelManager {
     const result = await this.#options.agent.whenFinished(runId);
     const channel = this.#channels.get(channelName);
     if (!channel || this.#closing) return;
-    const text = replyText(result);
+    const delivery = this.#deliverReply(channel, peer, replyText(result), runId, sessionId);
+    this.#deliveries.add(delivery);
+    await delivery;
+    this.#deliveries.delete(delivery);
+  }
+
+  async #deliverReply(
+    channel: Channel,
+    peer: string,
+    text: string,
+    runId: string,
+    sessionId: string,
+  ): Promise<void> {
+    const channelName = channel.name;
     try {
       const messageId = `msg-${randomBytes(8).toString('hex')}`;
       const delivered = await channel.deliver(peer, text, { messageId, sessionId, runId });

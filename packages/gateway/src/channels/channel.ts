@@ -29,6 +29,12 @@ export interface Channel {
   status(): ChannelStatus;
   /** A live check for `status --deep`. */
   probe(signal: AbortSignal): Promise<ProbeResult>;
+  /**
+   * Why nothing can be delivered right now (no credentials, stopped, no
+   * outbound URL), or undefined when a delivery is worth trying — a passing
+   * network error does not block one.
+   */
+  deliveryBlocker(): string | undefined;
   /** Sends `text` to `to`; resolves with the channel's id for the message. Rejects with a GatewayError. */
   deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }>;
 }

@@ -65,9 +65,15 @@ export class WebchatChannel implements Channel {
       : { ok: false, error: this.#tracker.current.detail ?? 'stopped' };
   }
 
+  deliveryBlocker(): string | undefined {
+    return this.#tracker.current.state === 'running'
+      ? undefined
+      : 'the webchat channel is disabled (channels.webchat.enabled)';
+  }
+
   async deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }> {
-    if (this.#tracker.current.state !== 'running')
-      throw new GatewayError('UNAVAILABLE', 'the webchat channel is disabled');
+    const blocker = this.deliveryBlocker();
+    if (blocker) throw new GatewayError('UNAVAILABLE', blocker);
     this.#options.publish({
       sessionId: meta.sessionId,
       channel: this.name,

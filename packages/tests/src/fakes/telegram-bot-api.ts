@@ -55,6 +55,12 @@ export type FakeTelegramBotApi = {
   ): Promise<GetUpdatesCall>;
   /** Updates not yet confirmed by an offset past them. */
   readonly pendingUpdates: number;
+  /**
+   * Simulates confirmations that never reached Telegram (the bot crashed
+   * before its next poll): updates stay held and are served again to a
+   * `getUpdates` without an offset (or with an older one).
+   */
+  retainConfirmed: boolean;
   close(): Promise<void>;
 };
 
@@ -139,7 +145,8 @@ export async function startFakeTelegramBotApi(
           getUpdatesCalls.push({ offset, timeout, limit });
           notify();
           // An offset confirms every earlier update: Telegram forgets them for good.
-          if (offset !== undefined) updates = updates.filter((u) => u.update_id >= offset);
+          if (offset !== undefined && !api.retainConfirmed)
+            updates = updates.filter((u) => u.update_id >= offset);
           if (waitingPoll) {
             fail(waitingPoll.res, {
               status: 409,
@@ -148,8 +155,8 @@ export async function startFakeTelegramBotApi(
             waitingPoll.wake();
             waitingPoll = undefined;
           }
-          const take = () => updates.slice(0, limit ?? 100);
-          if (updates.length === 0 && timeout > 0) {
+          const due = () => updates.filter((u) => offset === undefined || u.update_id >= offset);
+          if (due().length === 0 && timeout > 0) {
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, timeout * 1000);
               const wake = () => {
@@ -164,7 +171,7 @@ export async function startFakeTelegramBotApi(
             if (current?.res === res) waitingPoll = undefined;
             if (res.writableEnded || res.destroyed) return;
           }
-          ok(res, take());
+          ok(res, due().slice(0, limit ?? 100));
           return;
         }
         case 'sendMessage': {
@@ -199,7 +206,8 @@ export async function startFakeTelegramBotApi(
     })();
   });
 
-  return {
+  const api: FakeTelegramBotApi = {
+    retainConfirmed: false,
     apiBaseUrl: `http://127.0.0.1:${started.port}`,
     token,
     botUsername,
@@ -243,4 +251,5 @@ export async function startFakeTelegramBotApi(
     },
     close: started.close,
   };
+  return api;
 }

@@ -44,6 +44,8 @@ export class TelegramChannel implements Channel {
   #controller = new AbortController();
   #loop: Promise<void> | undefined;
   #bot: TelegramBot | undefined;
+  /** Set when the token was refused: nothing will work until the config changes. */
+  #fatal: string | undefined;
 
   constructor(options: TelegramChannelOptions) {
     this.#options = options;
@@ -99,14 +101,22 @@ export class TelegramChannel implements Channel {
     }
   }
 
+  deliveryBlocker(): string | undefined {
+    if (!this.#options.config.enabled)
+      return 'the telegram channel is disabled (channels.telegram.enabled)';
+    if (!this.#api)
+      return 'the telegram channel has no bot token (LOOPGATE_TELEGRAM_BOT_TOKEN or channels.telegram.botToken)';
+    if (this.#fatal) return `the telegram channel is stopped: ${this.#fatal}`;
+    if (!this.#loop || this.#controller.signal.aborted)
+      return 'the telegram channel is not running';
+    return undefined;
+  }
+
   async deliver(to: string, text: string, _meta: DeliveryMeta): Promise<{ messageId: string }> {
+    const blocker = this.deliveryBlocker();
     const api = this.#api;
-    if (!api || this.#tracker.current.state !== 'running') {
-      throw new GatewayError(
-        'UNAVAILABLE',
-        `the telegram channel is not running (${this.#tracker.current.detail ?? this.#tracker.current.state})`,
-      );
-    }
+    if (blocker || !api)
+      throw new GatewayError('UNAVAILABLE', blocker ?? 'the telegram channel is not running');
     if (!/^-?\d+$|^@\w+$/.test(to))
       throw new GatewayError(
         'BAD_REQUEST',
@@ -183,10 +193,8 @@ export class TelegramChannel implements Channel {
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof TelegramApiError && error.isFatal) {
-          this.#tracker.set(
-            'error',
-            `the Bot API rejected the bot token (${error.status} ${error.description}); fix it and restart`,
-          );
+          this.#fatal = `the Bot API rejected the bot token (${error.status} ${error.description}); fix it and restart`;
+          this.#tracker.set('error', this.#fatal);
           this.#options.log.error(
             { status: error.status },
             'telegram: bot token rejected; channel stopped',

@@ -198,20 +198,20 @@ export class WebhookChannel implements Channel {
     }
   }
 
+  deliveryBlocker(): string | undefined {
+    const state = this.#tracker.current;
+    if (state.state !== 'running' || !this.#options.config.secret)
+      return `the webhook channel is not running (${state.detail ?? state.state})`;
+    if (!this.#options.config.outboundUrl)
+      return 'channels.webhook.outboundUrl is not set: the webhook channel can only receive';
+    return undefined;
+  }
+
   async deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }> {
     const { config } = this.#options;
-    if (this.#tracker.current.state !== 'running' || !config.secret) {
-      throw new GatewayError(
-        'UNAVAILABLE',
-        `the webhook channel is not running (${this.#tracker.current.detail ?? this.#tracker.current.state})`,
-      );
-    }
-    if (!config.outboundUrl) {
-      throw new GatewayError(
-        'UNAVAILABLE',
-        'channels.webhook.outboundUrl is not set: the webhook channel can only receive',
-      );
-    }
+    const blocker = this.deliveryBlocker();
+    if (blocker || !config.secret || !config.outboundUrl)
+      throw new GatewayError('UNAVAILABLE', blocker ?? 'the webhook channel is not running');
     const body = JSON.stringify({
       id: meta.messageId,
       to,
