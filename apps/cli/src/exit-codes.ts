@@ -24,7 +24,8 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof GatewayError) {
     if (CONNECT_CODES.has(error.code)) return ExitCode.cannotConnect;
     // The client marks failures to reach the socket at all (refused, DNS, TLS trust, handshake) this way.
-    if (error.code === 'UNAVAILABLE' && error.message.startsWith('cannot connect')) return ExitCode.cannotConnect;
+    if (error.code === 'UNAVAILABLE' && error.message.startsWith('cannot connect'))
+      return ExitCode.cannotConnect;
     return ExitCode.gatewayError;
   }
   return ExitCode.gatewayError;

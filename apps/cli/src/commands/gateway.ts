@@ -10,7 +10,15 @@ type RunFlags = { port?: string; bind?: string; config?: string; verbose?: boole
 export function gatewayRunOptions(command: Command): Command {
   return command
     .option('--port <port>', 'port to listen on (0 picks a free one)')
-    .addOption(new Option('--bind <mode>', 'where to listen').choices(['loopback', 'lan', 'tailnet', 'custom', 'auto']))
+    .addOption(
+      new Option('--bind <mode>', 'where to listen').choices([
+        'loopback',
+        'lan',
+        'tailnet',
+        'custom',
+        'auto',
+      ]),
+    )
     .option('--config <path>', 'config file (default: LOOPGATE_CONFIG or ~/.loopgate/config.json5)')
     .option('--verbose', 'also write logs to stderr');
 }
@@ -19,14 +27,19 @@ export function gatewayRunOptions(command: Command): Command {
  * Loads the config (flag > env > file > default) and starts a gateway,
  * printing where it listens and where the token lives — never the token.
  */
-export async function startGatewayFromFlags(flags: RunFlags, options: { quiet?: boolean } = {}): Promise<Gateway> {
+export async function startGatewayFromFlags(
+  flags: RunFlags,
+  options: { quiet?: boolean } = {},
+): Promise<Gateway> {
   // Loaded here, not at the top: client commands start faster without the server's modules.
   const { createGateway, loadConfig } = await import('@loopgate/gateway');
   const loaded = await loadConfig({
     flags: { port: flags.port, bind: flags.bind },
     ...(flags.config ? { configPath: flags.config } : {}),
   });
-  const config = flags.verbose ? { ...loaded.config, logging: { ...loaded.config.logging, stderr: true } } : loaded.config;
+  const config = flags.verbose
+    ? { ...loaded.config, logging: { ...loaded.config.logging, stderr: true } }
+    : loaded.config;
   const gateway = createGateway(config, { explicitCredential: loaded.explicit });
   try {
     await gateway.start();
@@ -41,13 +54,18 @@ export async function startGatewayFromFlags(flags: RunFlags, options: { quiet?: 
   }
   if (!options.quiet) {
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    out(`loopgate ${LOOPGATE_VERSION} gateway listening on ${gateway.addresses.map((a) => a.url).join(', ')}`);
+    out(
+      `loopgate ${LOOPGATE_VERSION} gateway listening on ${gateway.addresses.map((a) => a.url).join(', ')}`,
+    );
     out(
       gateway.tokenPath
         ? `auth: token, generated and stored in ${gateway.tokenPath} (mode 0600; local clients read it from there)`
         : `auth: ${gateway.services.config.gateway.auth.password ? 'password' : 'token'} from configuration`,
     );
-    if (gateway.tlsFingerprint) out(`tls: wss with certificate sha256 ${gateway.tlsFingerprint} (pin it with --tls-fingerprint)`);
+    if (gateway.tlsFingerprint)
+      out(
+        `tls: wss with certificate sha256 ${gateway.tlsFingerprint} (pin it with --tls-fingerprint)`,
+      );
     out(`config: ${loaded.path ?? 'none (embedded defaults)'} · state: ${gateway.stateDir}`);
     out(`logs: ${config.logging.file ?? `${gateway.stateDir}/logs/gateway.log`}`);
   }
@@ -89,21 +107,26 @@ function renderStatus(s: StatusOutput): string {
     `channels: ${s.channels.length === 0 ? 'none' : s.channels.map((c) => `${c.name} ${c.state}${c.detail ? ` (${c.detail})` : ''}`).join(', ')}`,
   ];
   for (const n of s.deep?.nodes ?? []) {
-    lines.push(`  node ${n.name}: ${n.ok ? `ok ${n.latencyMs ?? '?'} ms` : `FAILED ${n.error ?? ''}`}`);
+    lines.push(
+      `  node ${n.name}: ${n.ok ? `ok ${n.latencyMs ?? '?'} ms` : `FAILED ${n.error ?? ''}`}`,
+    );
   }
   return lines.join('\n');
 }
 
 function registerClientCommands(parent: Command): void {
-  addClientOptions(parent.command('health').description('liveness and vital signs of the gateway')).action(
-    async (flags: ClientFlags) => {
-      const health = await withClient(flags, (c) => c.health.query());
-      printResult(health, { json: flags.json, schema: HealthOutput, human: renderHealth });
-    },
-  );
+  addClientOptions(
+    parent.command('health').description('liveness and vital signs of the gateway'),
+  ).action(async (flags: ClientFlags) => {
+    const health = await withClient(flags, (c) => c.health.query());
+    printResult(health, { json: flags.json, schema: HealthOutput, human: renderHealth });
+  });
 
   addClientOptions(
-    parent.command('status').description('bind, auth, TLS, nodes, sessions and channels').option('--deep', 'probe channels and nodes live'),
+    parent
+      .command('status')
+      .description('bind, auth, TLS, nodes, sessions and channels')
+      .option('--deep', 'probe channels and nodes live'),
   ).action(async (flags: ClientFlags & { deep?: boolean }) => {
     const status = await withClient(flags, (c) => c.status.query({ deep: flags.deep ?? false }));
     printResult(status, { json: flags.json, schema: StatusOutput, human: renderStatus });
@@ -131,10 +154,12 @@ export function registerGatewayCommands(program: Command): void {
   // Top-level shortcuts, and the same commands under `gateway` as in the reference system.
   registerClientCommands(program);
   const gateway = program.command('gateway').description('run and query the gateway');
-  gatewayRunOptions(gateway.command('run').description('run the gateway in the foreground')).action(async (flags: RunFlags) => {
-    const gw = await startGatewayFromFlags(flags);
-    note('press Ctrl+C to stop');
-    await stopOnSignals(gw, () => note('stopping…'));
-  });
+  gatewayRunOptions(gateway.command('run').description('run the gateway in the foreground')).action(
+    async (flags: RunFlags) => {
+      const gw = await startGatewayFromFlags(flags);
+      note('press Ctrl+C to stop');
+      await stopOnSignals(gw, () => note('stopping…'));
+    },
+  );
   registerClientCommands(gateway);
 }

@@ -12,24 +12,38 @@ export function registerStartCommand(program: Command): void {
       .command('start')
       .description('run a local gateway with the dashboard (no config needed)')
       .option('--no-dashboard', 'run the gateway only'),
-  ).action(async (flags: { port?: string; bind?: string; config?: string; verbose?: boolean; dashboard: boolean }) => {
-    const interactive = flags.dashboard && process.stdin.isTTY && process.stdout.isTTY;
-    const gateway = await startGatewayFromFlags({ ...flags, verbose: interactive ? false : flags.verbose }, { quiet: interactive });
-    if (!interactive) {
-      if (flags.dashboard) note('no terminal attached: running the gateway only (open the dashboard elsewhere with: loopgate tui)');
-      note('press Ctrl+C to stop');
-      await stopOnSignals(gateway, () => note('stopping…'));
-      return;
-    }
-    const { runDashboard } = await import('@loopgate/dashboard');
-    // Same process, so hand over the credential directly instead of re-reading it.
-    const { token, password } = gateway.services.config.gateway.auth;
-    const exitCode = await runDashboard({
-      url: gateway.url,
-      ...(token ? { token } : {}),
-      ...(password ? { password } : {}),
-    });
-    await gateway.stop('dashboard closed');
-    process.exitCode = exitCode;
-  });
+  ).action(
+    async (flags: {
+      port?: string;
+      bind?: string;
+      config?: string;
+      verbose?: boolean;
+      dashboard: boolean;
+    }) => {
+      const interactive = flags.dashboard && process.stdin.isTTY && process.stdout.isTTY;
+      const gateway = await startGatewayFromFlags(
+        { ...flags, verbose: interactive ? false : flags.verbose },
+        { quiet: interactive },
+      );
+      if (!interactive) {
+        if (flags.dashboard)
+          note(
+            'no terminal attached: running the gateway only (open the dashboard elsewhere with: loopgate tui)',
+          );
+        note('press Ctrl+C to stop');
+        await stopOnSignals(gateway, () => note('stopping…'));
+        return;
+      }
+      const { runDashboard } = await import('@loopgate/dashboard');
+      // Same process, so hand over the credential directly instead of re-reading it.
+      const { token, password } = gateway.services.config.gateway.auth;
+      const exitCode = await runDashboard({
+        url: gateway.url,
+        ...(token ? { token } : {}),
+        ...(password ? { password } : {}),
+      });
+      await gateway.stop('dashboard closed');
+      process.exitCode = exitCode;
+    },
+  );
 }

@@ -11,7 +11,10 @@ export function registerTuiCommand(program: Command): void {
       .option('--read-only', 'hide destructive actions (approve, reject, remove, invoke, send)')
       .option('--log-file <path>', 'where the dashboard writes its log (never the screen)'),
   ).action(async (flags: ClientFlags & { readOnly?: boolean; logFile?: string }) => {
-    if (flags.json) throw new UsageError('the dashboard has no --json output; use loopgate status --json or loopgate health --json');
+    if (flags.json)
+      throw new UsageError(
+        'the dashboard has no --json output; use loopgate status --json or loopgate health --json',
+      );
     const { runDashboard } = await import('@loopgate/dashboard');
     process.exitCode = await runDashboard({
       ...(flags.url ? { url: flags.url } : {}),
