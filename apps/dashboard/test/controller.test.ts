@@ -10,10 +10,20 @@ import { DashboardController } from '../src/controller/index.js';
 import { isMissingProcedure } from '../src/gateway-port.js';
 import { openDashboardLog } from '../src/log/dashboard-log.js';
 import { gatewayPortFactory } from '../src/open-gateway.js';
-import { createDashboardStore, type DashboardState, type DashboardStore, initialState } from '../src/state/index.js';
+import {
+  createDashboardStore,
+  type DashboardState,
+  type DashboardStore,
+  initialState,
+} from '../src/state/index.js';
 
 /** Resolves once the store reaches a state, by its own change notifications; bounded. */
-function until(store: DashboardStore, what: string, check: (state: DashboardState) => boolean, timeoutMs = 10_000): Promise<DashboardState> {
+function until(
+  store: DashboardStore,
+  what: string,
+  check: (state: DashboardState) => boolean,
+  timeoutMs = 10_000,
+): Promise<DashboardState> {
   return new Promise((resolve, reject) => {
     const done = () => {
       if (!check(store.getState())) return false;
@@ -24,7 +34,11 @@ function until(store: DashboardStore, what: string, check: (state: DashboardStat
     };
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new Error(`timed out waiting for ${what}; link is ${store.getState().connection.link.state}`));
+      reject(
+        new Error(
+          `timed out waiting for ${what}; link is ${store.getState().connection.link.state}`,
+        ),
+      );
     }, timeoutMs);
     const unsubscribe = store.subscribe(done);
     done();
@@ -86,8 +100,14 @@ function startDashboard(): DashboardStore {
 describe('the dashboard controller against a real gateway', () => {
   it('connects, loads health and status, and measures the round trip', async () => {
     const store = startDashboard();
-    const state = await until(store, 'health, status and a round trip', (s) =>
-      s.connection.link.state === 'open' && !!s.gateway.health && !!s.gateway.status && s.connection.rttHistory.length > 0,
+    const state = await until(
+      store,
+      'health, status and a round trip',
+      (s) =>
+        s.connection.link.state === 'open' &&
+        !!s.gateway.health &&
+        !!s.gateway.status &&
+        s.connection.rttHistory.length > 0,
     );
     expect(state.gateway.health?.ok).toBe(true);
     expect(state.gateway.status?.bind.port).toBe(gateway.port);
@@ -105,44 +125,76 @@ describe('the dashboard controller against a real gateway', () => {
       commands: { 'system.info': async () => ({ hostname: 'testbox-host' }) },
     });
     const online = node.start();
-    let state = await until(store, 'the pairing request', (s) => s.nodes.pending.some((p) => p.name === 'testbox'));
-    expect(state.events.lines.some((l) => l.text.includes('pairing requested by "testbox"'))).toBe(true);
+    let state = await until(store, 'the pairing request', (s) =>
+      s.nodes.pending.some((p) => p.name === 'testbox'),
+    );
+    expect(state.events.lines.some((l) => l.text.includes('pairing requested by "testbox"'))).toBe(
+      true,
+    );
     const request = state.nodes.pending.find((p) => p.name === 'testbox')!;
 
     controller!.perform({ kind: 'approve-pairing', requestId: request.requestId, name: 'testbox' });
-    state = await until(store, 'the node online', (s) => s.nodes.list.some((n) => n.name === 'testbox' && n.state === 'online'));
+    state = await until(store, 'the node online', (s) =>
+      s.nodes.list.some((n) => n.name === 'testbox' && n.state === 'online'),
+    );
     await online;
     expect(state.nodes.pending).toEqual([]);
     const nodeId = state.nodes.list.find((n) => n.name === 'testbox')!.nodeId;
 
     controller!.perform({ kind: 'invoke', nodeId, command: 'system.info', params: {} });
     state = await until(store, 'the invoke result', (s) => s.nodes.invoke?.outcome.state === 'ok');
-    expect(state.nodes.invoke?.outcome).toMatchObject({ resultText: expect.stringContaining('"hostname": "testbox-host"') });
+    expect(state.nodes.invoke?.outcome).toMatchObject({
+      resultText: expect.stringContaining('"hostname": "testbox-host"'),
+    });
 
     controller!.perform({ kind: 'invoke', nodeId, command: 'system.reboot', params: {} });
-    state = await until(store, 'the typed error', (s) => s.nodes.invoke?.outcome.state === 'failed');
-    expect(state.nodes.invoke?.outcome).toMatchObject({ error: { code: expect.stringMatching(/COMMAND_NOT_ALLOWED|BAD_REQUEST/) } });
+    state = await until(
+      store,
+      'the typed error',
+      (s) => s.nodes.invoke?.outcome.state === 'failed',
+    );
+    expect(state.nodes.invoke?.outcome).toMatchObject({
+      error: { code: expect.stringMatching(/COMMAND_NOT_ALLOWED|BAD_REQUEST/) },
+    });
   });
 
   it('shows reconnecting while the gateway restarts, then recovers and resumes the event stream by itself', async () => {
     const store = startDashboard();
-    await until(store, 'open link', (s) => s.connection.link.state === 'open' && !!s.gateway.status);
+    await until(
+      store,
+      'open link',
+      (s) => s.connection.link.state === 'open' && !!s.gateway.status,
+    );
     const port = gateway.port;
     await gateway.stop('restart');
     await until(store, 'reconnecting', (s) => s.connection.link.state === 'reconnecting');
     gateway = await startGateway(port);
-    const state = await until(store, 'open again', (s) => s.connection.link.state === 'open', 20_000);
+    const state = await until(
+      store,
+      'open again',
+      (s) => s.connection.link.state === 'open',
+      20_000,
+    );
     expect(state.connection.link.state).toBe('open');
     // the stream resumed: an event emitted after the restart arrives
-    node = createNode({ name: 'late-node', url: gateway.url, stateDir: join(stateDir, 'node2'), commands: {} });
+    node = createNode({
+      name: 'late-node',
+      url: gateway.url,
+      stateDir: join(stateDir, 'node2'),
+      commands: {},
+    });
     void node.start().catch(() => {});
-    await until(store, 'an event after the restart', (s) => s.nodes.pending.some((p) => p.name === 'late-node'));
+    await until(store, 'an event after the restart', (s) =>
+      s.nodes.pending.some((p) => p.name === 'late-node'),
+    );
   });
 
   it('reports a procedure the gateway does not have as "not available", not as a failure', async () => {
     const client = createGatewayClient({ url: gateway.url, token, retry: false });
     try {
-      const nope = (client as unknown as { dashboard: { nothingHere: { query(): Promise<unknown> } } }).dashboard.nothingHere;
+      const nope = (
+        client as unknown as { dashboard: { nothingHere: { query(): Promise<unknown> } } }
+      ).dashboard.nothingHere;
       const error = await nope.query().catch((e: unknown) => e);
       expect(isMissingProcedure(portErrorOf('dashboard.nothingHere', error))).toBe(true);
       // a real failure of an existing procedure stays what it is

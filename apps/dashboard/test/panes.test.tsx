@@ -16,7 +16,7 @@ describe.each(WIDTHS)('at %i columns', (columns) => {
     expect(frame).toContain('✓ ok');
     expect(frame).toMatch(/Latency\s+1\.1ms/);
     expect(frame).toMatch(/[▁▂▃▄▅▆▇█]{3}/);
-    expect(frame).toContain('2 operators · 1 nodes · 3 total');
+    expect(frame).toContain('2 operators · 1 node · 3 total');
     expect(frame).toContain('✓ webchat');
     expect(frame).toContain('✗ telegram');
     // status line: state in words, round trip, target, TLS, tunnel

@@ -96,6 +96,12 @@ export class DashboardController {
   #refetchKinds = new Set<RefetchKind>();
   #runWatch: Unsubscribe | undefined;
   #disposed = false;
+  /**
+   * Bumped by every presence event. A list fetched before the latest event
+   * may predate it (a request already approved still pending), so such an
+   * answer is dropped; the refetch that event scheduled brings the fresh one.
+   */
+  #nodesEpoch = 0;
 
   constructor(options: ControllerOptions) {
     this.#store = options.store;
@@ -232,6 +238,7 @@ export class DashboardController {
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
+    if (batch.some(({ event }) => event.type.startsWith('node.'))) this.#nodesEpoch++;
     this.#store.dispatch({ type: 'events.received', batch });
     for (const { event } of batch) {
       if (event.type.startsWith('node.')) this.#refetch('nodes');
@@ -327,10 +334,12 @@ export class DashboardController {
     const port = this.#port;
     if (!port) return;
     const onError = (error: ErrorView) => this.#store.dispatch({ type: 'nodes.failed', error });
+    const epoch = this.#nodesEpoch;
     const [nodes, pending] = await Promise.all([
       this.#guard('nodes', () => port.listNodes(), onError),
       this.#guard('pairing', () => port.listPairRequests(), onError),
     ]);
+    if (epoch !== this.#nodesEpoch) return;
     if (nodes) this.#store.dispatch({ type: 'nodes.loaded', nodes });
     if (pending) this.#store.dispatch({ type: 'pairing.loaded', pending });
   }

@@ -19,8 +19,21 @@ export function keyPressFrom(input: string, key: Key): KeyPress {
  */
 export function keyPressesFrom(input: string, key: Key): KeyPress[] {
   const special =
-    key.escape || key.ctrl || key.meta || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow ||
-    key.pageUp || key.pageDown || key.home || key.end || key.return || key.tab || key.backspace || key.delete;
+    key.escape ||
+    key.ctrl ||
+    key.meta ||
+    key.upArrow ||
+    key.downArrow ||
+    key.leftArrow ||
+    key.rightArrow ||
+    key.pageUp ||
+    key.pageDown ||
+    key.home ||
+    key.end ||
+    key.return ||
+    key.tab ||
+    key.backspace ||
+    key.delete;
   if (special || [...input].length <= 1) return [keyPressFrom(input, key)];
   return [...input].map((ch) => {
     if (ch === '\r' || ch === '\n') return { name: 'enter', text: ch };

@@ -1,6 +1,11 @@
 import type { GatewayEvent } from '@loopgate/protocol';
 import type { Level } from './types.js';
 
+/** Connection ids are UUIDs; their first block is enough to match lines up in a log. */
+function shortId(id: string): string {
+  return id.length > 8 ? id.slice(0, 8) : id;
+}
+
 /** One log line for an event: what happened, in an operator's words, and how much it matters. */
 export function describeEvent(event: GatewayEvent): { text: string; level: Level } {
   switch (event.type) {
@@ -10,12 +15,12 @@ export function describeEvent(event: GatewayEvent): { text: string; level: Level
       return { text: `gateway stopping: ${event.reason}`, level: 'warn' };
     case 'connection.opened':
       return {
-        text: `${event.role} connected from ${event.remoteAddress}${event.clientName ? ` (${event.clientName})` : ''} [${event.connectionId}]`,
+        text: `${event.role} connected from ${event.remoteAddress}${event.clientName ? ` (${event.clientName})` : ''} [${shortId(event.connectionId)}]`,
         level: 'info',
       };
     case 'connection.closed':
       return {
-        text: `${event.role} disconnected, code ${event.code} [${event.connectionId}]`,
+        text: `${event.role} disconnected, code ${event.code} [${shortId(event.connectionId)}]`,
         level: 'info',
       };
     case 'health.tick':

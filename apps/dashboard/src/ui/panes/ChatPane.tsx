@@ -3,7 +3,7 @@
 /** @jsxImportSource react */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import type { ChatEntry } from '../../gateway-port.js';
+import type { ChatEntry, NodeView } from '../../gateway-port.js';
 import { widthClass } from '../../layout.js';
 import type { ChatState } from '../../state/index.js';
 import { cell, formatAgo, wrapLines } from '../text.js';
@@ -13,7 +13,12 @@ type Line = { key: string; label: string; labelColor?: string; text: string; col
 
 const LABEL_WIDTH = 8;
 
-function entryLines(entry: ChatEntry, index: number, width: number): Line[] {
+function entryLines(
+  entry: ChatEntry,
+  index: number,
+  width: number,
+  nodeName: (id: string) => string,
+): Line[] {
   const textWidth = Math.max(10, width - LABEL_WIDTH);
   const wrap = (label: string, text: string, labelColor?: string, color?: string): Line[] =>
     wrapLines(text, textWidth).map((t, i) => ({
@@ -31,7 +36,7 @@ function entryLines(entry: ChatEntry, index: number, width: number): Line[] {
     case 'error':
       return wrap('✗', entry.text, 'red', 'red');
     case 'tool': {
-      const where = `${entry.command}${entry.node ? ` on ${entry.node}` : ''}`;
+      const where = `${entry.command}${entry.node ? ` on ${nodeName(entry.node)}` : ''}`;
       const outcome = entry.outcome;
       if (outcome.state === 'running') return wrap('  tool', `⚙ ${where} … running`, 'yellow');
       if (outcome.state === 'ok') return wrap('  tool', `⚙ ${where} ✓ ${outcome.summary}`, 'green');
@@ -40,9 +45,15 @@ function entryLines(entry: ChatEntry, index: number, width: number): Line[] {
   }
 }
 
-export function transcriptLines(chat: ChatState, width: number): Line[] {
+export function transcriptLines(
+  chat: ChatState,
+  width: number,
+  nodes: readonly NodeView[] = [],
+): Line[] {
   const entries = [...chat.history, ...(chat.run?.entries ?? [])];
-  const lines = entries.flatMap((entry, i) => entryLines(entry, i, width));
+  // tool calls name the node by id; the operator knows it by name
+  const nodeName = (id: string) => nodes.find((n) => n.nodeId === id)?.name ?? id;
+  const lines = entries.flatMap((entry, i) => entryLines(entry, i, width, nodeName));
   if (chat.run) {
     const state = chat.run.runId === '' ? 'starting' : chat.run.state;
     lines.push({ key: 'run', label: '', text: `… ${state}`, color: 'yellow' });
@@ -74,7 +85,7 @@ export function ChatPane({ state, width, height, now }: PaneProps): ReactNode {
   const showList = widthClass(width) !== 'narrow';
   const listWidth = showList ? (widthClass(width) === 'wide' ? 32 : 24) : 0;
   const transcriptWidth = width - listWidth - (showList ? 1 : 0);
-  const lines = transcriptLines(chat, transcriptWidth);
+  const lines = transcriptLines(chat, transcriptWidth, state.nodes.list);
   const room = Math.max(1, height - 1);
   const end = Math.max(
     0,

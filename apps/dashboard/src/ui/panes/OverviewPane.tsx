@@ -9,6 +9,10 @@ import { formatDuration, formatMs, sparkline } from '../text.js';
 import { LEVEL_COLOR, LEVEL_MARK } from '../theme.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** What the operator should know and try while there is no open link. */
 export function waitingLines(
   link: LinkStatus,
@@ -132,7 +136,9 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
     <Row key="conns" width={width}>
       {key('Connections')}
       <Text>
-        {conns ? `${conns.operators} operators · ${conns.nodes} nodes · ${conns.total} total` : '–'}
+        {conns
+          ? `${count(conns.operators, 'operator')} · ${count(conns.nodes, 'node')} · ${conns.total} total`
+          : '–'}
       </Text>
     </Row>,
   );
