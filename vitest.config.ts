@@ -14,6 +14,9 @@ export default defineConfig({
     pool: 'forks',
     env: { NODE_ENV: 'test' },
     // CI also writes a machine-readable report; .ci/run computes its pass/fail line from it.
-    reporters: process.env.CI === 'true' ? ['default', ['json', { outputFile: '.ci/results/vitest.json' }]] : ['default'],
+    reporters:
+      process.env.CI === 'true'
+        ? ['default', ['json', { outputFile: '.ci/results/vitest.json' }]]
+        : ['default'],
   },
 });

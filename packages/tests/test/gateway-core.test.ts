@@ -1,6 +1,6 @@
-import { GatewayErrorData, HealthOutput, StatusOutput } from '@loopgate/protocol';
 import type { AppRouter } from '@loopgate/gateway';
-import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from '@trpc/client';
+import { GatewayErrorData, HealthOutput, StatusOutput } from '@loopgate/protocol';
+import { createTRPCClient, createWSClient, type TRPCClientError, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -16,13 +16,23 @@ afterAll(async () => {
 
 /** A stock tRPC 11 client, exactly as the README shows it. */
 function stockClient(token: string) {
-  const wsClient = createWSClient({ url: gw.url, connectionParams: { token }, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
-  const client = createTRPCClient<AppRouter>({ links: [wsLink({ client: wsClient, transformer: superjson })] });
+  const wsClient = createWSClient({
+    url: gw.url,
+    connectionParams: { token },
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+  const client = createTRPCClient<AppRouter>({
+    links: [wsLink({ client: wsClient, transformer: superjson })],
+  });
   return { client, close: () => wsClient.close() };
 }
 
 /** A raw socket that has authenticated, for frames no client library would send. */
-async function rawSocket(token = gw.token): Promise<{ ws: WebSocket; next(): Promise<unknown>; closed: Promise<{ code: number; reason: string }> }> {
+async function rawSocket(token = gw.token): Promise<{
+  ws: WebSocket;
+  next(): Promise<unknown>;
+  closed: Promise<{ code: number; reason: string }>;
+}> {
   const ws = new WebSocket(`${gw.url}?connectionParams=1`);
   const inbox: unknown[] = [];
   const waiters: ((v: unknown) => void)[] = [];
@@ -32,7 +42,9 @@ async function rawSocket(token = gw.token): Promise<{ ws: WebSocket; next(): Pro
     if (waiter) waiter(msg);
     else inbox.push(msg);
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -41,7 +53,10 @@ async function rawSocket(token = gw.token): Promise<{ ws: WebSocket; next(): Pro
   return {
     ws,
     closed,
-    next: () => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((resolve) => waiters.push(resolve))),
+    next: () =>
+      inbox.length > 0
+        ? Promise.resolve(inbox.shift())
+        : new Promise((resolve) => waiters.push(resolve)),
   };
 }
 
@@ -66,10 +81,17 @@ describe('gateway core over the wire (stock tRPC client)', () => {
 
   it('dispatches any procedure by dotted name through call', async () => {
     const { client, close } = stockClient(gw.token);
-    const viaCall = (await client.callMethod.mutate({ method: 'health' })) as { ok: boolean; version: string };
+    const viaCall = (await client.callMethod.mutate({ method: 'health' })) as {
+      ok: boolean;
+      version: string;
+    };
     expect(HealthOutput.parse(viaCall).ok).toBe(true);
-    await expect(client.callMethod.mutate({ method: 'no.such.thing' })).rejects.toMatchObject({ data: { gatewayCode: 'NOT_FOUND' } });
-    await expect(client.callMethod.mutate({ method: 'status', params: { deep: 'yes' } })).rejects.toSatisfy((err: unknown) => {
+    await expect(client.callMethod.mutate({ method: 'no.such.thing' })).rejects.toMatchObject({
+      data: { gatewayCode: 'NOT_FOUND' },
+    });
+    await expect(
+      client.callMethod.mutate({ method: 'status', params: { deep: 'yes' } }),
+    ).rejects.toSatisfy((err: unknown) => {
       const data = GatewayErrorData.parse((err as TRPCClientError<AppRouter>).data);
       return data.gatewayCode === 'BAD_REQUEST' && data.issues?.[0]?.path === 'deep';
     });
@@ -78,7 +100,10 @@ describe('gateway core over the wire (stock tRPC client)', () => {
 
   it('rejects a wrong token with a typed UNAUTHORIZED and closes with 4001', async () => {
     const { ws, next, closed } = await rawSocket('wrong-token-wrong-token');
-    const frame = (await next()) as { id: null; error: { json: { data: { gatewayCode: string }; message: string } } };
+    const frame = (await next()) as {
+      id: null;
+      error: { json: { data: { gatewayCode: string }; message: string } };
+    };
     expect(frame.id).toBeNull();
     expect(frame.error.json.data.gatewayCode).toBe('UNAUTHORIZED');
     expect(frame.error.json.message).not.toContain('wrong-token');
@@ -93,10 +118,20 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     ws.send('{not json');
     const err = (await next()) as { id: null; error: { json: { data: { gatewayCode: string } } } };
     expect(err.error.json.data.gatewayCode).toBe('BAD_REQUEST');
-    ws.send(JSON.stringify({ id: 7, method: 'query', params: { path: 'nope', input: { json: null } } }));
-    const unknown = (await next()) as { id: number; error: { json: { data: { gatewayCode: string } } } };
-    expect(unknown).toMatchObject({ id: 7, error: { json: { data: { gatewayCode: 'NOT_FOUND' } } } });
-    ws.send(JSON.stringify({ id: 8, method: 'query', params: { path: 'health', input: { json: null } } }));
+    ws.send(
+      JSON.stringify({ id: 7, method: 'query', params: { path: 'nope', input: { json: null } } }),
+    );
+    const unknown = (await next()) as {
+      id: number;
+      error: { json: { data: { gatewayCode: string } } };
+    };
+    expect(unknown).toMatchObject({
+      id: 7,
+      error: { json: { data: { gatewayCode: 'NOT_FOUND' } } },
+    });
+    ws.send(
+      JSON.stringify({ id: 8, method: 'query', params: { path: 'health', input: { json: null } } }),
+    );
     const ok = (await next()) as { id: number; result: { data: { json: { ok: boolean } } } };
     expect(ok.id).toBe(8);
     expect(ok.result.data.json.ok).toBe(true);
@@ -105,7 +140,13 @@ describe('gateway core over the wire (stock tRPC client)', () => {
 
   it('error frames carry no stack trace or file path', async () => {
     const { ws, next } = await rawSocket();
-    ws.send(JSON.stringify({ id: 1, method: 'mutation', params: { path: "callMethod", input: { json: { method: 42 } } } }));
+    ws.send(
+      JSON.stringify({
+        id: 1,
+        method: 'mutation',
+        params: { path: 'callMethod', input: { json: { method: 42 } } },
+      }),
+    );
     const frame = JSON.stringify(await next());
     expect(frame).not.toMatch(/\bat .*\(|stack|\/work\/|node_modules|\.ts:\d+/);
     ws.close();
@@ -115,7 +156,9 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     const bystander = stockClient(gw.token);
     await bystander.client.health.query();
     const { ws, next, closed } = await rawSocket();
-    ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'health', input: { json: null } } }));
+    ws.send(
+      JSON.stringify({ id: 1, method: 'query', params: { path: 'health', input: { json: null } } }),
+    );
     await next();
     ws.send('x'.repeat(5 * 1024 * 1024));
     expect((await closed).code).toBe(1009);
@@ -127,15 +170,24 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     const ws = new WebSocket(`${gw.url}?connectionParams=1`);
     await new Promise((resolve) => ws.once('open', resolve));
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-    ws.send(JSON.stringify({ method: 'connectionParams', data: { token: 'x'.repeat(100 * 1024) } }));
+    ws.send(
+      JSON.stringify({ method: 'connectionParams', data: { token: 'x'.repeat(100 * 1024) } }),
+    );
     expect(await closed).toBe(1009);
   });
 
   it('caps the batch length and answers every request in it', async () => {
     const { ws, next } = await rawSocket();
-    const batch = Array.from({ length: 65 }, (_, i) => ({ id: i + 1, method: 'query', params: { path: 'health', input: { json: null } } }));
+    const batch = Array.from({ length: 65 }, (_, i) => ({
+      id: i + 1,
+      method: 'query',
+      params: { path: 'health', input: { json: null } },
+    }));
     ws.send(JSON.stringify(batch));
-    const first = (await next()) as { id: number; error: { json: { data: { gatewayCode: string } } } };
+    const first = (await next()) as {
+      id: number;
+      error: { json: { data: { gatewayCode: string } } };
+    };
     expect(first.error.json.data.gatewayCode).toBe('LIMIT_EXCEEDED');
     ws.close();
   });
