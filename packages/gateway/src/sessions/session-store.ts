@@ -179,14 +179,23 @@ export class SessionStore {
     const meta = this.#require(id);
     return this.#serial(id, async () => {
       const transcript = await this.#load(id);
-      const stored = entries.map((e) => ({ ...e, seq: ++meta.lastSeq }) as TranscriptEntry);
+      const firstSeq = meta.lastSeq + 1;
+      const stored = entries.map((e, i) => ({ ...e, seq: firstSeq + i }) as TranscriptEntry);
       const handle = await open(this.#file(id), 'a', 0o600);
+      let intact: number | undefined;
       try {
+        intact = (await handle.stat()).size;
         await handle.writeFile(entryLines(stored));
         if (options.sync) await handle.sync();
+      } catch (error) {
+        // A write cut short (ENOSPC, EDQUOT) leaves part of a line: cut it off, or the next
+        // append would be glued to it and both would be unreadable.
+        if (intact !== undefined) await handle.truncate(intact).catch(() => {});
+        throw error;
       } finally {
         await handle.close();
       }
+      meta.lastSeq = stored.at(-1)?.seq ?? meta.lastSeq;
       transcript.entries.push(...stored);
       this.#touch(meta, transcript);
       if (options.sync) this.#scheduleIndexWrite();
