@@ -5,6 +5,7 @@ import {
   type ChannelStatus,
   GatewayError,
   type GatewayEventInput,
+  isGatewayError,
   type LoopgateConfig,
   type SendInput,
   type SendOutput,
@@ -239,12 +240,20 @@ export class ChannelManager {
   async #onInbound(channelName: string, message: InboundMessage): Promise<InboundAccepted> {
     if (this.#closing) throw new GatewayError('UNAVAILABLE', 'the gateway is shutting down');
     const session = await this.#options.sessions.forPeer(channelName, message.peer);
-    const started = await this.#options.agent.start({
-      sessionId: session.id,
-      message: message.text,
-      idempotencyKey: `${channelName}:${message.messageId}`,
-      source: { channel: channelName, peer: message.peer, messageId: message.messageId },
-    });
+    let started: Awaited<ReturnType<AgentRuntime['start']>>;
+    try {
+      started = await this.#options.agent.start({
+        sessionId: session.id,
+        message: message.text,
+        idempotencyKey: `${channelName}:${message.messageId}`,
+        source: { channel: channelName, peer: message.peer, messageId: message.messageId },
+      });
+    } catch (error) {
+      // The peer would otherwise wait for an answer that never comes.
+      if (isGatewayError(error, 'LIMIT_EXCEEDED'))
+        this.#tellBusy(channelName, message.peer, session.id);
+      throw error;
+    }
     if (!started.deduplicated) {
       this.#options.events.emit({
         type: 'channel.message',
@@ -257,6 +266,21 @@ export class ChannelManager {
       void this.#replyWhenDone(channelName, message.peer, started.runId, session.id);
     }
     return { sessionId: session.id, runId: started.runId, deduplicated: started.deduplicated };
+  }
+
+  #tellBusy(channelName: string, peer: string, sessionId: string): void {
+    const channel = this.#channels.get(channelName);
+    if (!channel || channel.deliveryBlocker()) return;
+    const text =
+      'Still working on your earlier messages; this one was not taken. Send it again in a moment.';
+    channel
+      .deliver(peer, text, { messageId: `msg-${randomBytes(8).toString('hex')}`, sessionId })
+      .catch((error: unknown) => {
+        this.#log.warn(
+          { err: error, channel: channelName },
+          'could not tell a peer the session is busy',
+        );
+      });
   }
 
   /** Sends the run's answer (or what went wrong) back to the peer who asked. */

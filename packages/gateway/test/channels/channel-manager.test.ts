@@ -12,7 +12,7 @@ import {
   type FakeTelegramBotApi,
   startFakeTelegramBotApi,
 } from '../../../tests/src/fakes/index.js';
-import { AgentRuntime } from '../../src/agent/index.js';
+import { type AgentProvider, AgentRuntime } from '../../src/agent/index.js';
 import { ChannelManager } from '../../src/channels/index.js';
 import { SessionStore } from '../../src/sessions/index.js';
 import { FakeInvoker } from '../agent/fake-invoker.js';
@@ -35,7 +35,11 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  async function stack(configInput: LoopgateConfigInput, env: NodeJS.ProcessEnv = {}) {
+  async function stack(
+    configInput: LoopgateConfigInput,
+    env: NodeJS.ProcessEnv = {},
+    provider?: AgentProvider,
+  ) {
     const config = LoopgateConfig.parse(configInput);
     const emit = { emit: (e: GatewayEventInput) => events.push(e) };
     const sessions = new SessionStore({ stateDir, events: emit, log });
@@ -45,7 +49,15 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
       name: 'kitchen',
       commands: { 'system.run': () => ({ stdout: 'up 3 days' }) },
     });
-    const agent = new AgentRuntime({ config, sessions, tools: invoker, events: emit, log, env });
+    const agent = new AgentRuntime({
+      config,
+      sessions,
+      tools: invoker,
+      events: emit,
+      log,
+      env,
+      ...(provider ? { provider } : {}),
+    });
     const channels = new ChannelManager({
       config,
       stateDir,
@@ -211,6 +223,31 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
     await expect(
       channels.send({ channel: 'webchat', to: '../etc', text: 'x', idempotencyKey: 'w2' }),
     ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('tells a peer when their session is too busy to take another message', async () => {
+    // A model that never answers: runs stay in flight until the gateway closes.
+    const stuck: AgentProvider = {
+      name: 'stuck',
+      runTurn: (turn) =>
+        new Promise((_, reject) =>
+          turn.signal.addEventListener('abort', () => reject(turn.signal.reason), { once: true }),
+        ),
+    };
+    await stack(
+      { agent: { maxQueuedPerSession: 1 }, channels: { telegram: telegramConfig() } },
+      { LOOPGATE_TELEGRAM_BOT_TOKEN: api.token },
+      stuck,
+    );
+    api.pushMessage({ chatId: 42, text: 'one' });
+    api.pushMessage({ chatId: 42, text: 'two' });
+    api.pushMessage({ chatId: 42, text: 'three' });
+    const busy = await api.waitForSent(() => true);
+    expect(busy).toMatchObject({
+      chatId: '42',
+      text: expect.stringContaining('Still working on your earlier messages'),
+    });
+    expect(api.sent).toHaveLength(1);
   });
 });
 
