@@ -10,20 +10,18 @@ import type { ToolInvoker } from './tool-invoker.js';
 export function nodeServiceInvoker(nodes: Pick<NodeService, 'list' | 'invoke'>): ToolInvoker {
   return {
     async listNodes() {
-      return nodes
-        .list()
-        .flatMap((node) =>
-          node.state === 'pending'
-            ? []
-            : [
-                {
-                  nodeId: node.nodeId,
-                  name: node.name,
-                  online: node.state === 'online',
-                  commands: node.commands.map((name) => ({ name })),
-                },
-              ],
-        );
+      return nodes.list().flatMap((node) =>
+        node.state === 'pending'
+          ? []
+          : [
+              {
+                nodeId: node.nodeId,
+                name: node.name,
+                online: node.state === 'online',
+                commands: node.commands.map((name) => ({ name })),
+              },
+            ],
+      );
     },
     async invoke(request) {
       const outcome = await nodes.invoke({
