@@ -154,6 +154,7 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       sessions: agent.statusSummary(),
       channels: await channels.status({ deep: options?.deep ?? false }),
       events: { lastEventId: events.lastEventId },
+      ...(options?.deep ? { deep: { nodes: await nodes.probe() } } : {}),
     };
   };
 

@@ -7,6 +7,7 @@
 export type { InvokeProgress, NodeConnection } from './invoke-broker.js';
 export {
   type NodeInvokeRequest,
+  type NodeProbe,
   NodeService,
   type NodeServiceOptions,
   type NodeSocket,

@@ -66,6 +66,15 @@ export type NodeInvokeRequest = {
   onProgress?: ((progress: InvokeProgress) => void) | undefined;
 };
 
+/** One node's answer to a live probe (`status --deep`). */
+export type NodeProbe = {
+  nodeId: string;
+  name: string;
+  ok: boolean;
+  latencyMs?: number;
+  error?: string;
+};
+
 /** A pairing conversation: the first answer now, then (if pending) the decision. */
 export type PairingSession = {
   first: NodePairUpdate;
@@ -446,6 +455,36 @@ export class NodeService {
     throw new GatewayError(
       'NOT_FOUND',
       `no node or pairing request "${ref}" (see loopgate nodes list)`,
+    );
+  }
+
+  /**
+   * For `status --deep`: every paired node, live. An online node offering
+   * `system.info` is asked for it (round trip measured, short timeout); one
+   * that does not offer it counts as reachable by its open invocation stream.
+   */
+  async probe(timeoutMs = 2_000): Promise<NodeProbe[]> {
+    return Promise.all(
+      [...this.#nodes.values()].map(async (record): Promise<NodeProbe> => {
+        const base = { nodeId: record.nodeId, name: record.name };
+        if (!this.#live.has(record.nodeId)) return { ...base, ok: false, error: 'offline' };
+        if (!allowedCommands(record).includes('system.info')) return { ...base, ok: true };
+        const started = performance.now();
+        try {
+          await this.invoke({ nodeId: record.nodeId, command: 'system.info', timeoutMs });
+          return {
+            ...base,
+            ok: true,
+            latencyMs: Math.round((performance.now() - started) * 100) / 100,
+          };
+        } catch (error) {
+          return {
+            ...base,
+            ok: false,
+            error: error instanceof GatewayError ? error.code : 'INTERNAL',
+          };
+        }
+      }),
     );
   }
 

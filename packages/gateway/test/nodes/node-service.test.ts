@@ -377,6 +377,25 @@ describe('NodeService presence and invoke', () => {
     await expect(next).resolves.toMatchObject({ payload: 2 });
   });
 
+  it('probes every paired node live for status --deep', async () => {
+    const svc = service();
+    await svc.open();
+    const { nodeToken } = await pair(svc, 'up', pairingKey(20), ['system.info']);
+    await pair(svc, 'down', pairingKey(21));
+    const up = connect(svc, nodeToken, ['system.info']);
+    const probing = svc.probe(1_000);
+    const inv = up.received[0]!;
+    expect(inv).toMatchObject({ kind: 'invoke', command: 'system.info' });
+    svc.postResult(up.conn, { invocationId: inv.invocationId, ok: true, payload: {} } as never);
+    const probes = await probing;
+    expect(probes).toContainEqual(
+      expect.objectContaining({ name: 'up', ok: true, latencyMs: expect.any(Number) }),
+    );
+    expect(probes).toContainEqual(
+      expect.objectContaining({ name: 'down', ok: false, error: 'offline' }),
+    );
+  });
+
   it('tells the node at hello what it may be invoked for', async () => {
     const svc = service();
     await svc.open();
