@@ -208,18 +208,13 @@ export class ChannelManager {
     // Ask the channel first, so a send that cannot happen leaves no empty session behind.
     const blocker = channel.deliveryBlocker();
     if (blocker) throw new GatewayError('UNAVAILABLE', blocker);
-    let sessionId: string;
-    if (channel.name === 'webchat') {
-      if (!SessionId.safeParse(input.to).success) {
-        throw new GatewayError(
-          'BAD_REQUEST',
-          `for webchat, "to" is a session id; "${input.to}" is not one`,
-        );
-      }
-      sessionId = (await this.#options.sessions.ensure(input.to, { channel: 'webchat' })).id;
-    } else {
-      sessionId = (await this.#options.sessions.forPeer(channel.name, input.to)).id;
-    }
+    const problem = channel.peerProblem(input.to);
+    if (problem) throw new GatewayError('BAD_REQUEST', problem);
+    const session =
+      channel.name === 'webchat'
+        ? await this.#options.sessions.ensure(input.to, { channel: 'webchat' })
+        : await this.#options.sessions.forPeer(channel.name, input.to);
+    const sessionId = session.id;
     const messageId = `msg-${randomBytes(8).toString('hex')}`;
     const delivered = await channel.deliver(input.to, input.text, { messageId, sessionId });
     await this.#recordOutbound({

@@ -35,6 +35,8 @@ export interface Channel {
    * network error does not block one.
    */
   deliveryBlocker(): string | undefined;
+  /** Why `to` cannot be a recipient on this channel (e.g. not a Telegram chat id), or undefined. */
+  peerProblem(to: string): string | undefined;
   /** Sends `text` to `to`; resolves with the channel's id for the message. Rejects with a GatewayError. */
   deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }>;
 }

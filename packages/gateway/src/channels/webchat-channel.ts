@@ -1,4 +1,4 @@
-import { type ChannelStatus, GatewayError } from '@loopgate/protocol';
+import { type ChannelStatus, GatewayError, SessionId } from '@loopgate/protocol';
 import {
   type Channel,
   type ChannelHost,
@@ -69,6 +69,12 @@ export class WebchatChannel implements Channel {
     return this.#tracker.current.state === 'running'
       ? undefined
       : 'the webchat channel is disabled (channels.webchat.enabled)';
+  }
+
+  peerProblem(to: string): string | undefined {
+    return SessionId.safeParse(to).success
+      ? undefined
+      : `for webchat, "to" is a session id; "${to}" is not one`;
   }
 
   async deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }> {

@@ -112,16 +112,19 @@ export class TelegramChannel implements Channel {
     return undefined;
   }
 
+  peerProblem(to: string): string | undefined {
+    return /^-?\d+$|^@\w+$/.test(to)
+      ? undefined
+      : `"${to}" is not a Telegram chat id (a number, or @channelname)`;
+  }
+
   async deliver(to: string, text: string, _meta: DeliveryMeta): Promise<{ messageId: string }> {
     const blocker = this.deliveryBlocker();
     const api = this.#api;
     if (blocker || !api)
       throw new GatewayError('UNAVAILABLE', blocker ?? 'the telegram channel is not running');
-    if (!/^-?\d+$|^@\w+$/.test(to))
-      throw new GatewayError(
-        'BAD_REQUEST',
-        `"${to}" is not a Telegram chat id (a number, or @channelname)`,
-      );
+    const problem = this.peerProblem(to);
+    if (problem) throw new GatewayError('BAD_REQUEST', problem);
     let first: string | undefined;
     for (const part of splitMessage(text)) {
       const sent = await this.#sendWithRetry(api, to, part);

@@ -207,6 +207,10 @@ export class WebhookChannel implements Channel {
     return undefined;
   }
 
+  peerProblem(): string | undefined {
+    return undefined; // any recipient name: the receiver decides what it means
+  }
+
   async deliver(to: string, text: string, meta: DeliveryMeta): Promise<{ messageId: string }> {
     const { config } = this.#options;
     const blocker = this.deliveryBlocker();
