@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeTempDir,
   REPO_ROOT,
+  runCli,
   sourceNodeArgs,
   startTestGateway,
   type TestGateway,
@@ -61,6 +62,12 @@ class Terminal {
     return stdout;
   }
 
+  /** The screen with its colour and style escape sequences. */
+  async styledScreen(): Promise<string> {
+    const { stdout } = await this.#tmux('capture-pane', '-p', '-e', '-t', 'dash');
+    return stdout;
+  }
+
   /** Named keys (Enter, Escape, Up) one by one. */
   async keys(...keys: string[]): Promise<void> {
     for (const key of keys) await this.#tmux('send-keys', '-t', 'dash', key);
@@ -106,6 +113,63 @@ function shellQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+function tuiCommand(url: string, logFile: string): string {
+  return [
+    process.execPath,
+    ...sourceNodeArgs(join(REPO_ROOT, 'apps/cli/src/main.ts')),
+    'tui',
+    '--url',
+    url,
+    '--log-file',
+    logFile,
+  ]
+    .map(shellQuote)
+    .join(' ');
+}
+
+describe('loopgate tui without a terminal', () => {
+  it('exits with a usage error that points to the --json commands instead of crashing on raw mode', async () => {
+    const home = await makeTempDir('loopgate-tui-');
+    const result = await runCli(['tui', '--url', 'ws://127.0.0.1:9'], {
+      env: { LOOPGATE_STATE_DIR: home },
+    }).finally(() => rm(home, { recursive: true, force: true }));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('needs an interactive terminal');
+    expect(result.stderr).toContain('loopgate status --json');
+    expect(result.stderr).not.toMatch(/Raw mode|at .*\.js:\d+/);
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe.skipIf(!TMUX && !process.env.CI)('loopgate tui with NO_COLOR in a real terminal', () => {
+  it('draws no colour, and every state still reads in words', async () => {
+    const home = await makeTempDir('loopgate-tui-');
+    const terminal = new Terminal();
+    try {
+      // nothing listens on port 9: the dashboard must say so, in words, and keep running
+      await terminal.start(tuiCommand('ws://127.0.0.1:9', join(home, 'dashboard.log')), {
+        LOOPGATE_STATE_DIR: home,
+        NO_COLOR: '1',
+        TERM: 'xterm-256color',
+      });
+      await terminal.waitFor(
+        'the reconnecting state',
+        (s) => /↻ reconnecting \d+/.test(s) && s.includes('Not connected'),
+      );
+      const styled = await terminal.styledScreen();
+      // SGR colour parameters: 30–37, 90–97 (foreground), 38;… (256/true colour)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escape sequences
+      const colours = [...styled.matchAll(/\u001B\[([0-9;]*)m/g)]
+        .map((m) => m[1]!)
+        .filter((p) => /(^|;)(3[0-8]|9[0-7])(;|$)/.test(p));
+      expect(colours).toEqual([]);
+    } finally {
+      await terminal.close();
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () => {
   let gw: TestGateway;
   let node: NodeProcess | undefined;
@@ -116,18 +180,7 @@ describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () 
     gw = await startTestGateway();
     home = await makeTempDir('loopgate-tui-');
     terminal = new Terminal();
-    const command = [
-      process.execPath,
-      ...sourceNodeArgs(join(REPO_ROOT, 'apps/cli/src/main.ts')),
-      'tui',
-      '--url',
-      gw.url,
-      '--log-file',
-      join(home, 'dashboard.log'),
-    ]
-      .map(shellQuote)
-      .join(' ');
-    await terminal.start(command, {
+    await terminal.start(tuiCommand(gw.url, join(home, 'dashboard.log')), {
       LOOPGATE_STATE_DIR: home,
       LOOPGATE_GATEWAY_TOKEN: gw.token,
       TERM: 'xterm-256color',
