@@ -177,6 +177,13 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
     await expect(channels.send({ ...input, text: 'different' })).rejects.toMatchObject({
       code: 'CONFLICT',
     });
+    await expect(
+      channels.send({ channel: 'telegram', to: 'not-a-chat', text: 'x', idempotencyKey: 'send-2' }),
+    ).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: '"not-a-chat" is not a Telegram chat id (a number, or @channelname)',
+    });
+    expect(sessions.list().sessions.map((s) => s.id)).toEqual(['telegram-42']);
     const entries = (await sessions.history('telegram-42', { limit: 10 })).entries;
     expect(entries).toEqual([
       expect.objectContaining({ kind: 'outbound', text: 'backup finished', to: '42' }),
