@@ -394,3 +394,48 @@ describe('a misbehaving node', { timeout: 60_000 }, () => {
     await expect(next).resolves.toMatchObject({ payload: 'on time' });
   });
 });
+
+describe('a node that freezes without closing its socket', { timeout: 60_000 }, () => {
+  it('is reaped by ping/pong: NODE_DISCONNECTED, offline, and back online by itself when it thaws', async () => {
+    const frozenGateway = await startTestGateway({
+      config: { gateway: { limits: { pingIntervalMs: 200, pongTimeoutMs: 300 } } },
+    });
+    const frozenOp = operatorClient(frozenGateway);
+    const node = await startPairedNode(frozenGateway, frozenOp, {
+      name: 'sleepy',
+      args: ['--allow-exec', 'sleep'],
+    });
+    try {
+      const caught = rejection(
+        frozenOp.nodes.invoke.mutate({
+          nodeId: 'sleepy',
+          command: 'system.run',
+          params: { command: 'sleep', args: ['30'] },
+          timeoutMs: 30_000,
+          idempotencyKey: 'frozen',
+        }),
+      );
+      await node.waitForEvent((e) => e.type === 'invocation.started', 'the sleep to start');
+      node.child.kill('SIGSTOP');
+      // long before the 30 s timeout: the dead peer is noticed by the missed pong
+      expect((await caught).code).toBe('NODE_DISCONNECTED');
+      expect((await frozenOp.nodes.list.query()).find((n) => n.name === 'sleepy')).toMatchObject({
+        state: 'offline',
+      });
+      node.child.kill('SIGCONT');
+      await waitForOnline(frozenOp, 'sleepy');
+      await expect(
+        frozenOp.nodes.invoke.mutate({
+          nodeId: 'sleepy',
+          command: 'system.info',
+          idempotencyKey: 'thawed',
+        }),
+      ).resolves.toMatchObject({ payload: { node: 'sleepy' } });
+    } finally {
+      node.child.kill('SIGCONT');
+      await node.stop();
+      await frozenOp.close();
+      await frozenGateway.stop();
+    }
+  });
+});
