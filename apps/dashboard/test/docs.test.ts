@@ -38,7 +38,7 @@ export function keyTableMarkdown(): string {
       const keys = binding.takesText
         ? 'any text'
         : binding.keys.map((k) => `\`${keyLabel(k)}\``).join(' ');
-      const notes = binding.mutating ? ' *(hidden in `--read-only`)*' : '';
+      const notes = binding.mutating ? ' _(hidden in `--read-only`)_' : '';
       lines.push(
         `| ${SCOPE_TITLES[scope]} | ${cellText(keys)} | ${cellText(binding.description)}${notes} |`,
       );
