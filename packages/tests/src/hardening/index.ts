@@ -20,4 +20,13 @@ export {
   type RawWebSocket,
   sendConnectionParams,
 } from './raw-ws.js';
+export { mountSmallDisk, type SmallDisk } from './small-disk.js';
+export {
+  checkStateFile,
+  openStateWriter,
+  runWriter,
+  STATE_FILE_KINDS,
+  type StateFileKind,
+  type StateWriter,
+} from './state-writers.js';
 export { type RecordingProxy, startRecordingProxy } from './tcp-proxy.js';
