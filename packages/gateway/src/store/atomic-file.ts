@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * A state file that could not be saved. The message names the file and the
@@ -16,7 +16,8 @@ export class StateWriteError extends Error {
   constructor(path: string, cause: unknown) {
     const errno = cause as NodeJS.ErrnoException;
     // Node's fs messages end in ", <syscall> '<path>'[ -> '<dest>']"; keep what precedes it.
-    const what = typeof errno?.message === 'string' ? errno.message.replace(/, \w+ '.*$/s, '') : String(cause);
+    const what =
+      typeof errno?.message === 'string' ? errno.message.replace(/, \w+ '.*$/s, '') : String(cause);
     super(`could not save ${basename(path)}: ${what}`);
     this.code = typeof errno?.code === 'string' ? errno.code : undefined;
     this.file = basename(path);
@@ -69,6 +70,10 @@ export async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /** JSON with a trailing newline, written atomically. */
-export async function writeJsonAtomic(path: string, value: unknown, options: { mode?: number } = {}): Promise<void> {
+export async function writeJsonAtomic(
+  path: string,
+  value: unknown,
+  options: { mode?: number } = {},
+): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, options);
 }

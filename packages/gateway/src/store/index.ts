@@ -1,1 +1,6 @@
-export { fsyncDirectory, StateWriteError, writeFileAtomic, writeJsonAtomic } from './atomic-file.js';
+export {
+  fsyncDirectory,
+  StateWriteError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from './atomic-file.js';
