@@ -54,6 +54,7 @@ export function gatewayPortFactory(base: {
         identityFile: settings.identityFile,
         localPort: settings.localPort,
         remotePort: settings.remotePort,
+        configFile: target.sshConfigFile,
         secure: resolved.url.startsWith('wss:'),
       });
     if (ssh) tunnel = openTunnel(ssh);

@@ -11,6 +11,8 @@ export type DashboardOptions = {
   password?: string;
   /** `user@host`: reach the gateway through a supervised SSH tunnel. */
   ssh?: string;
+  /** An ssh config file used instead of ~/.ssh/config for that tunnel (`ssh -F`). */
+  sshConfig?: string;
   /** Pin(s) of the gateway's TLS certificate. */
   tlsFingerprint?: string | string[];
   /** Hide and refuse everything that changes the gateway or the config file. */
@@ -102,6 +104,7 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
         ...(options.token ? { token: options.token } : {}),
         ...(options.password ? { password: options.password } : {}),
         ...(options.ssh ? { ssh: { target: options.ssh } } : {}),
+        ...(options.sshConfig ? { sshConfigFile: options.sshConfig } : {}),
         ...(pins ? { tlsFingerprint: pins } : {}),
       },
       log,

@@ -189,6 +189,30 @@ describe('the dashboard controller against a real gateway', () => {
     );
   });
 
+  it('applies a burst of events in a few batches and keeps only the newest lines', async () => {
+    const store = startDashboard();
+    await until(store, 'open link', (s) => s.connection.link.state === 'open');
+    // the stream is live once a marker event arrives
+    await until(store, 'the marker event', (s) => {
+      gateway.services.events.emit({ type: 'session.reset', sessionId: 'marker' });
+      return s.events.lines.some((l) => l.text.includes('marker'));
+    });
+    let renders = 0;
+    const unsubscribe = store.subscribe(() => renders++);
+    for (let i = 0; i < 3_000; i++)
+      gateway.services.events.emit({ type: 'session.reset', sessionId: `burst-${i}` });
+    const state = await until(
+      store,
+      'the last event of the burst',
+      (s) => s.events.lines.at(-1)?.text.includes('burst-2999') === true,
+    );
+    unsubscribe();
+    expect(state.events.lines).toHaveLength(state.events.capacity);
+    expect(state.events.lines[0]!.text).toContain(`burst-${3_000 - state.events.capacity}`);
+    // thousands of events, a handful of state changes (and so of renders)
+    expect(renders).toBeLessThan(60);
+  });
+
   it('reports a procedure the gateway does not have as "not available", not as a failure', async () => {
     const client = createGatewayClient({ url: gateway.url, token, retry: false });
     try {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { footerHints, helpRows, KEY_BINDINGS, parseCommand } from '../src/keys/index.js';
 import { liveState, reduce } from './fixtures.js';
-import { KEYS, type LiveDashboard, liveDashboard, WIDTHS } from './render.js';
+import { expectFits, KEYS, type LiveDashboard, liveDashboard, WIDTHS } from './render.js';
 
 let dashboard: LiveDashboard | undefined;
 afterEach(() => {
@@ -238,6 +238,21 @@ describe.each(WIDTHS)('keys at %i columns', (columns) => {
       'read-only mode: approve the selected pairing request (asks first) is turned off',
     );
     expect(dashboard.intents).toEqual([]);
+  });
+
+  it('lays itself out again when the window is resized, and says when it got too small', async () => {
+    dashboard = await liveDashboard(
+      reduce(liveState({ columns, rows: 24 }), { type: 'pane.selected', pane: 'nodes' }),
+    );
+    const other = columns === 120 ? 60 : 120;
+    await dashboard.resize(other, 30);
+    expect(dashboard.store.getState().terminal).toEqual({ columns: other, rows: 30 });
+    expectFits(dashboard.frame(), other, 30);
+    expect(dashboard.frame().includes('PLATFORM')).toBe(other === 120);
+    await dashboard.resize(40, 10);
+    expect(dashboard.frame().replace(/\s+/g, ' ')).toContain('needs at least 60×16');
+    await dashboard.resize(columns, 24);
+    expect(dashboard.frame()).toContain('[2 Nodes]');
   });
 
   it('quits with q and with Ctrl+C', async () => {

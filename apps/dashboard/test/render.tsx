@@ -54,6 +54,8 @@ export type LiveDashboard = {
   frame(): string;
   /** Types keys as a terminal would send them and lets Ink handle them. */
   press(...keys: string[]): Promise<void>;
+  /** The terminal window changes size. */
+  resize(columns: number, rows: number): Promise<void>;
   unmount(): void;
 };
 
@@ -80,6 +82,12 @@ export async function liveDashboard(state: DashboardState): Promise<LiveDashboar
   const instance = renderSized(element, state.terminal.columns, state.terminal.rows);
   await tick();
   return {
+    async resize(columns, rows) {
+      Object.defineProperty(instance.stdout, 'columns', { get: () => columns, configurable: true });
+      Object.defineProperty(instance.stdout, 'rows', { get: () => rows, configurable: true });
+      instance.stdout.emit('resize');
+      await tick();
+    },
     store,
     intents,
     frame: () => plain(instance.lastFrame()),

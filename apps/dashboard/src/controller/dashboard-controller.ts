@@ -31,6 +31,8 @@ export type ConnectTarget = {
   token?: string;
   password?: string;
   ssh?: SshSettings;
+  /** An ssh config file used instead of ~/.ssh/config (`ssh -F`). */
+  sshConfigFile?: string;
   tlsFingerprint?: string[];
 };
 
@@ -58,6 +60,17 @@ const TERMINAL_RUN_STATES: ReadonlySet<AgentRunState> = new Set([
 ]);
 
 type RefetchKind = 'status' | 'nodes' | 'sessions';
+
+/** Same scheme, host and port: `wss://h:1` and `wss://h:1/` are one endpoint. */
+function sameEndpoint(a: string, b: string): boolean {
+  try {
+    const x = new URL(a);
+    const y = new URL(b);
+    return x.protocol === y.protocol && x.hostname === y.hostname && x.port === y.port;
+  } catch {
+    return false;
+  }
+}
 
 export function errorViewOf(error: unknown): ErrorView {
   if (isGatewayError(error))
@@ -517,23 +530,30 @@ export class DashboardController {
         return;
       }
       case 'pin-fingerprint': {
-        const { saved, draft, configPath } = this.#store.getState().connection;
-        const pins = (s: ConnectionSettings) => [
-          ...new Set([...s.tlsFingerprint, intent.fingerprint]),
-        ];
-        const pinnedSaved = { ...saved, tlsFingerprint: pins(saved) };
-        await saveConnectionSettings(configPath, pinnedSaved);
-        dispatch({ type: 'connection.saved', settings: pinnedSaved });
+        // the pin becomes exactly the certificate the operator just verified (a re-pin drops the old one)
+        const pins = [intent.fingerprint];
+        const { saved, configPath, target } = this.#store.getState().connection;
         dispatch({
           type: 'connection.field-set',
           field: 'tlsFingerprint',
-          value: pins(draft).join(','),
+          value: intent.fingerprint,
         });
-        this.#notice('ok', `pinned ${intent.fingerprint}; reconnecting`);
-        await this.#reconnect({
-          ...this.#target,
-          tlsFingerprint: [...(this.#target.tlsFingerprint ?? []), intent.fingerprint],
-        });
+        if (saved.url !== '' && sameEndpoint(saved.url, target)) {
+          const pinned = { ...saved, tlsFingerprint: pins };
+          await saveConnectionSettings(configPath, pinned);
+          dispatch({ type: 'connection.saved', settings: pinned });
+          this.#notice(
+            'ok',
+            `pinned ${intent.fingerprint} in gateway.remote.tlsFingerprint; reconnecting`,
+          );
+        } else {
+          // the config's remote is another gateway (or none): do not pin this one's certificate to it
+          this.#notice(
+            'ok',
+            `pinned ${intent.fingerprint} for this session (w saves it with the edited settings); reconnecting`,
+          );
+        }
+        await this.#reconnect({ ...this.#target, tlsFingerprint: pins });
         return;
       }
       case 'restart-tunnel':

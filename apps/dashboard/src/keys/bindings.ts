@@ -68,6 +68,12 @@ function all(...checks: ((state: DashboardState) => true | string)[]) {
   };
 }
 
+/** The certificate the server presents: from the probe, or from the mismatch report. */
+function presentedFingerprint(state: DashboardState): string | undefined {
+  const { link, transport } = state.connection;
+  return transport.tls.presented ?? (link.state === 'pin-mismatch' ? link.presented : undefined);
+}
+
 /** Esc: close what is open, clear what is filtered, resume what is paused, else go home. */
 function backOut(state: DashboardState): Effect[] {
   if (state.pane === 'nodes' && state.nodes.invoke) return [dispatch({ type: 'invoke.dismissed' })];
@@ -627,12 +633,14 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     enabled: (state) => {
       const { tls } = state.connection.transport;
       if (!tls.enabled) return 'not a wss:// target';
-      if (!tls.presented) return 'no certificate seen yet';
-      if (tls.pinned.includes(tls.presented)) return 'already pinned';
+      const presented = presentedFingerprint(state);
+      if (!presented) return 'no certificate seen yet';
+      if (tls.pinned.includes(presented) && state.connection.link.state !== 'pin-mismatch')
+        return 'already pinned';
       return true;
     },
     run: (state) => [
-      confirm({ kind: 'pin-fingerprint', fingerprint: state.connection.transport.tls.presented! }),
+      confirm({ kind: 'pin-fingerprint', fingerprint: presentedFingerprint(state)! }),
     ],
   },
 

@@ -366,10 +366,8 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
       };
     }
     case 'connection.saved':
-      return {
-        ...state,
-        connection: { ...state.connection, saved: action.settings, draft: action.settings },
-      };
+      // what the file now holds; edits not saved stay in the draft
+      return { ...state, connection: { ...state.connection, saved: action.settings } };
     case 'connection.loaded':
       return {
         ...state,
