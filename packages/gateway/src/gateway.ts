@@ -14,6 +14,7 @@ import {
   type StatusOutput,
 } from '@loopgate/protocol';
 import { callTRPCProcedure } from '@trpc/server';
+import { AgentRuntime, nodeServiceInvoker } from './agent/index.js';
 import {
   type AttemptSource,
   FailedAttemptLimiter,
@@ -22,11 +23,10 @@ import {
   rotateGeneratedToken,
   secretMatches,
 } from './auth/index.js';
+import { ChannelManager } from './channels/index.js';
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger } from './log/index.js';
-import { AgentRuntime, nodeServiceInvoker } from './agent/index.js';
-import { ChannelManager } from './channels/index.js';
 import { NodeService } from './nodes/index.js';
 import { appRouter } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
@@ -51,7 +51,10 @@ export type CreateGatewayOptions = {
   /** A ready logger; otherwise one is built from `config.logging`. */
   logger?: Logger;
   /** Which credential sources were explicit (from `loadConfig`), for the exposure rule. */
-  explicitCredential?: { token?: 'config' | 'env' | 'flag' | undefined; password?: 'config' | 'env' | 'flag' | undefined };
+  explicitCredential?: {
+    token?: 'config' | 'env' | 'flag' | undefined;
+    password?: 'config' | 'env' | 'flag' | undefined;
+  };
 };
 
 export type Gateway = {
@@ -74,7 +77,10 @@ export type Gateway = {
 type LiveConnection = { info: ConnectionInfo; rpc: RpcConnection };
 
 /** Builds a gateway from a config (validated here, defaults applied). Nothing listens until `start()`. */
-export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig = {}, options: CreateGatewayOptions = {}): Gateway {
+export function createGateway(
+  configInput: LoopgateConfigInput | LoopgateConfig = {},
+  options: CreateGatewayOptions = {},
+): Gateway {
   const config = LoopgateConfig.parse(configInput);
   const stateDir = options.stateDir ?? defaultStateDir();
   const log =
@@ -85,10 +91,19 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       stderr: config.logging.stderr,
     });
   const startedAt = Date.now();
-  const events = new EventBus({ replayBufferSize: config.gateway.events.replayBufferSize, logPath: join(stateDir, 'events.jsonl') });
+  const events = new EventBus({
+    replayBufferSize: config.gateway.events.replayBufferSize,
+    logPath: join(stateDir, 'events.jsonl'),
+  });
   const nodes = new NodeService({ config, stateDir, events, log });
   const sessions = new SessionStore({ stateDir, events, log });
-  const agent = new AgentRuntime({ config, sessions, tools: nodeServiceInvoker(nodes), events, log });
+  const agent = new AgentRuntime({
+    config,
+    sessions,
+    tools: nodeServiceInvoker(nodes),
+    events,
+    log,
+  });
   const channels = new ChannelManager({ config, stateDir, events, log, sessions, agent });
   const live = new Map<string, LiveConnection>();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -148,7 +163,10 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         source: credential?.source ?? 'generated',
         allowTailscale: config.gateway.auth.allowTailscale,
       },
-      tls: { enabled: config.gateway.tls.enabled, ...(certificate ? { fingerprint: certificate.fingerprint } : {}) },
+      tls: {
+        enabled: config.gateway.tls.enabled,
+        ...(certificate ? { fingerprint: certificate.fingerprint } : {}),
+      },
       connections: connections.counts(),
       nodes: nodes.counts(),
       sessions: agent.statusSummary(),
@@ -159,10 +177,18 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   };
 
   const dispatch: GatewayServices['dispatch'] = async (method, params, ctx, signal) => {
-    const procedure = (appRouter._def.procedures as unknown as Record<string, { _def: { type: 'query' | 'mutation' | 'subscription' } } | undefined>)[method];
+    const procedure = (
+      appRouter._def.procedures as unknown as Record<
+        string,
+        { _def: { type: 'query' | 'mutation' | 'subscription' } } | undefined
+      >
+    )[method];
     if (!procedure) throw new GatewayError('NOT_FOUND', `no procedure named "${method}"`);
     if (procedure._def.type === 'subscription') {
-      throw new GatewayError('BAD_REQUEST', `"${method}" is a subscription; subscribe to it instead of calling it`);
+      throw new GatewayError(
+        'BAD_REQUEST',
+        `"${method}" is a subscription; subscribe to it instead of calling it`,
+      );
     }
     return callTRPCProcedure({
       router: appRouter,
@@ -187,7 +213,8 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     // Let the caller's reply go out first, then drop every operator on the old token.
     setImmediate(() => {
       for (const { info } of live.values()) {
-        if (info.role === 'operator') info.close(CloseCode.unauthorized, 'UNAUTHORIZED: the gateway token was rotated');
+        if (info.role === 'operator')
+          info.close(CloseCode.unauthorized, 'UNAUTHORIZED: the gateway token was rotated');
       }
     });
     return { tokenPath: credential.tokenPath! };
@@ -210,23 +237,52 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     rotateToken,
   };
 
-  /** Operator credential check, with failed attempts counted per address. */
-  const checkOperatorSecret = (presented: string | undefined, source: AttemptSource): void => {
-    if (!credential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
+  /**
+   * Every credential check (operator secret or node token) goes through the
+   * failed-attempt limiter: a locked-out address is refused before its secret
+   * is even looked at, and each failure counts toward the lockout.
+   */
+  const checkCredential = <T>(
+    source: AttemptSource,
+    verify: () => T | undefined,
+    failure: string,
+  ): T => {
     const now = Date.now();
     const gate = limiter.check(source, now);
     if (!gate.allowed) {
-      throw new GatewayError('RATE_LIMITED', 'too many failed authentication attempts from this address', {
-        details: { retryAfterMs: gate.retryAfterMs },
-      });
+      throw new GatewayError(
+        'RATE_LIMITED',
+        'too many failed authentication attempts from this address',
+        {
+          details: { retryAfterMs: gate.retryAfterMs },
+        },
+      );
     }
-    if (presented !== undefined && secretMatches(presented, credential.digest)) {
+    const verified = verify();
+    if (verified !== undefined) {
       limiter.recordSuccess(source, now);
-      return;
+      return verified;
     }
     const after = limiter.recordFailure(source, now);
-    const what = presented === undefined ? `missing ${credential.mode}: pass it in connectionParams (never in the URL)` : `invalid ${credential.mode}`;
-    throw new GatewayError('UNAUTHORIZED', what, after.allowed ? undefined : { details: { retryAfterMs: after.retryAfterMs } });
+    throw new GatewayError(
+      'UNAUTHORIZED',
+      failure,
+      after.allowed ? undefined : { details: { retryAfterMs: after.retryAfterMs } },
+    );
+  };
+
+  const checkOperatorSecret = (presented: string | undefined, source: AttemptSource): void => {
+    if (!credential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
+    const { mode, digest } = credential;
+    const failure =
+      presented === undefined
+        ? `missing ${mode}: pass it in connectionParams (never in the URL)`
+        : `invalid ${mode}`;
+    checkCredential(
+      source,
+      () => (presented !== undefined && secretMatches(presented, digest) ? true : undefined),
+      failure,
+    );
   };
 
   const authenticate = (
@@ -238,16 +294,23 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     if (!parsed.success) throw new GatewayError('UNAUTHORIZED', 'malformed connection params');
     const params = parsed.data;
     const { remoteAddress } = admission;
-    const role = params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
+    const role =
+      params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
     let nodeId: string | undefined;
     if (role === 'operator') {
       // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
       if (!(config.gateway.auth.allowTailscale && admission.tailscaleIdentity)) {
-        checkOperatorSecret(credential?.mode === 'password' ? params.password : params.token, admission.attemptSource);
+        checkOperatorSecret(
+          credential?.mode === 'password' ? params.password : params.token,
+          admission.attemptSource,
+        );
       }
     } else if (role === 'node') {
-      nodeId = nodes.authenticateNodeToken(params.nodeToken ?? '')?.nodeId;
-      if (nodeId === undefined) throw new GatewayError('UNAUTHORIZED', 'unknown node token (was the node removed?)');
+      nodeId = checkCredential(
+        admission.attemptSource,
+        () => nodes.authenticateNodeToken(params.nodeToken ?? '')?.nodeId,
+        'unknown node token (was the node removed?)',
+      );
     }
     const info: ConnectionInfo = {
       id: randomUUID(),
@@ -263,7 +326,13 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
     };
     live.set(info.id, { info, rpc });
     nodes.onConnectionOpened(info);
-    events.emit({ type: 'connection.opened', connectionId: info.id, role, remoteAddress, ...(info.clientName ? { clientName: info.clientName } : {}) });
+    events.emit({
+      type: 'connection.opened',
+      connectionId: info.id,
+      role,
+      remoteAddress,
+      ...(info.clientName ? { clientName: info.clientName } : {}),
+    });
     return { conn: info, services };
   };
 
@@ -272,13 +341,20 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       { headers: request.headers, remoteAddress: request.socket.remoteAddress },
       {
         policy: admissionPolicy!,
-        connections: { total: () => socketCount, forAddress: (address) => socketsByAddress.get(address) ?? 0 },
+        connections: {
+          total: () => socketCount,
+          forAddress: (address) => socketsByAddress.get(address) ?? 0,
+        },
         limiter,
         now: Date.now(),
       },
     );
 
-  const onConnection = (socket: import('ws').WebSocket, request: IncomingMessage, admission: AdmissionAccepted) => {
+  const onConnection = (
+    socket: import('ws').WebSocket,
+    request: IncomingMessage,
+    admission: AdmissionAccepted,
+  ) => {
     const address = admission.remoteAddress;
     socketCount++;
     socketsByAddress.set(address, (socketsByAddress.get(address) ?? 0) + 1);
@@ -295,13 +371,19 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       limits: config.gateway.limits,
       authenticate: (params) => authenticate(params, admission, rpc),
       onError: (error, path) => {
-        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ path, err: error.cause ?? error }, 'procedure failed');
+        if (error.code === 'INTERNAL_SERVER_ERROR')
+          log.error({ path, err: error.cause ?? error }, 'procedure failed');
       },
       onClosed: (ctx, code) => {
         if (!ctx) return;
         live.delete(ctx.conn.id);
         nodes.onConnectionClosed(ctx.conn, code);
-        events.emit({ type: 'connection.closed', connectionId: ctx.conn.id, role: ctx.conn.role, code });
+        events.emit({
+          type: 'connection.closed',
+          connectionId: ctx.conn.id,
+          role: ctx.conn.role,
+          code,
+        });
       },
     });
   };
@@ -332,7 +414,10 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
       if (started) return;
       started = true;
       credential = await resolveCredential(config, stateDir, options.explicitCredential);
-      const hosts = resolveBindHosts(config.gateway.bind, { customBindHost: config.gateway.customBindHost, interfaces: networkInterfaces() });
+      const hosts = resolveBindHosts(config.gateway.bind, {
+        customBindHost: config.gateway.customBindHost,
+        interfaces: networkInterfaces(),
+      });
       // Exposure beyond loopback is always a conscious act: the generated local token does not count.
       assertBindAllowed(config.gateway.bind, hosts, credential.source !== 'generated');
       if (config.gateway.tls.enabled) {
@@ -357,12 +442,25 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
         onHttpRequest: (req, res) => channels.handleHttpRequest(req, res),
       });
       const bound = await listener.listen();
-      admissionPolicy = admissionPolicyFrom(config, bound.map((b) => b.host));
-      healthTimer = setInterval(() => events.emit({ type: 'health.tick', health: health() }), config.gateway.events.healthTickMs);
+      admissionPolicy = admissionPolicyFrom(
+        config,
+        bound.map((b) => b.host),
+      );
+      healthTimer = setInterval(
+        () => events.emit({ type: 'health.tick', health: health() }),
+        config.gateway.events.healthTickMs,
+      );
       healthTimer.unref();
       await channels.open();
       events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
-      log.info({ addresses: listener.addresses.map((a) => a.url), auth: credential.mode, authSource: credential.source }, 'gateway listening');
+      log.info(
+        {
+          addresses: listener.addresses.map((a) => a.url),
+          auth: credential.mode,
+          authSource: credential.source,
+        },
+        'gateway listening',
+      );
     },
 
     async stop(reason = 'gateway shutting down') {
@@ -384,4 +482,3 @@ export function createGateway(configInput: LoopgateConfigInput | LoopgateConfig 
   };
   return gateway;
 }
-

@@ -237,3 +237,37 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     expect(resumed).toEqual(Array.from({ length: 6 }, (_, i) => Number(lastId) + 1 + i));
   });
 });
+
+describe('failed credentials of every kind count toward the lockout', () => {
+  it('locks out an address after 10 wrong node tokens (RATE_LIMITED, close 4029)', async () => {
+    // Loopback is exempt only without a browser Origin, so this peer presents one the gateway allows.
+    const origin = 'http://dashboard.test';
+    const local = await startTestGateway({
+      config: { gateway: { auth: { allowedOrigins: [origin] } } },
+    });
+    const attempt = () =>
+      new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const ws = new WebSocket(`${local.url}?connectionParams=1`, { headers: { origin } });
+        ws.once('open', () =>
+          ws.send(
+            JSON.stringify({
+              method: 'connectionParams',
+              data: { role: 'node', nodeToken: 'not-a-node-token' },
+            }),
+          ),
+        );
+        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+        ws.once('unexpected-response', (_req, res) =>
+          resolve({ code: res.statusCode ?? 0, reason: 'http' }),
+        );
+        ws.once('error', reject);
+      });
+    try {
+      for (let i = 0; i < 10; i++) expect((await attempt()).code).toBe(4001);
+      // The 11th is refused before the upgrade (HTTP 429) or at auth (4029); either way no more guessing.
+      expect([429, 4029]).toContain((await attempt()).code);
+    } finally {
+      await local.stop();
+    }
+  });
+});

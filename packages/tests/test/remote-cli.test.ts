@@ -217,4 +217,60 @@ describe.skipIf(skip)('client commands with --ssh', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('loopgate node run --ssh pairs through a supervised tunnel and takes its ssh down on SIGTERM', async () => {
+    const dir = await makeTempDir('loopgate-node-ssh-');
+    const configPath = join(dir, 'config.json5');
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        gateway: {
+          mode: 'remote',
+          remote: {
+            ssh: {
+              target: 'unused',
+              configFile: sshd.sshConfigPath,
+              remotePort: gateway.port,
+              localPort: 0,
+            },
+          },
+        },
+      }),
+    );
+    const child = spawnCli(
+      [
+        'node',
+        'run',
+        '--ssh',
+        sshd.hostAlias,
+        '--name',
+        'tunnelled',
+        '--state-dir',
+        join(dir, 'node'),
+      ],
+      {
+        env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
+      },
+    );
+    try {
+      await waitForOutput(
+        child,
+        (text) => text.includes('waiting for an operator to approve pairing request'),
+        {
+          stream: 'stderr',
+        },
+      );
+      const pending = await gateway.gateway.services.nodes.listPending();
+      expect(pending.map((p) => p.name)).toContain('tunnelled');
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => resolve(code)),
+      );
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

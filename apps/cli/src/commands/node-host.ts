@@ -1,5 +1,6 @@
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { openGatewayTunnel, resolveGatewayTarget, type Tunnel } from '@loopgate/client';
 import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
 import { GatewayError, NodeName } from '@loopgate/protocol';
 import type { Command } from 'commander';
@@ -9,6 +10,7 @@ import { formatDuration, note } from '../output.js';
 type NodeRunFlags = {
   url?: string;
   token?: string;
+  ssh?: string;
   name?: string;
   stateDir?: string;
   fsRoot?: string[];
@@ -62,6 +64,10 @@ export function registerNodeHostCommands(program: Command): void {
       undefined,
     )
     .option('--insecure-plaintext', 'allow plain ws:// to a non-loopback host')
+    .option(
+      '--ssh <user@host>',
+      "reach the gateway through a supervised SSH tunnel to the gateway's host (port, key and ssh config from gateway.remote.ssh)",
+    )
     .option('--json', 'print node events as JSON lines on stdout')
     .action(async (flags: NodeRunFlags) => {
       await runNodeHost(flags);
@@ -124,11 +130,19 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     }
     describeEvent(event, say);
   };
+  // The tunnel is supervised for the node's whole life: it comes back after ssh drops, and the
+  // node SDK reconnects through it on its own.
+  let tunnel: Tunnel | undefined;
+  if (flags.ssh) {
+    if (flags.url) throw new UsageError('give either --url or --ssh, not both');
+    tunnel = await openGatewayTunnel({ ...resolveGatewayTarget({}).ssh, target: flags.ssh });
+  }
+  const url = tunnel?.url ?? flags.url;
   const node = createNode({
     name,
     commands: host.commands,
     stateDir,
-    ...(flags.url ? { url: flags.url } : {}),
+    ...(url ? { url } : {}),
     ...(flags.token ? { token: flags.token } : {}),
     client: {
       stateDir,
@@ -160,6 +174,7 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    await tunnel?.close();
   }
 }
 
