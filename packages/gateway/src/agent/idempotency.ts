@@ -51,10 +51,6 @@ export class IdempotencyCache<T> {
     return { value, deduplicated: false };
   }
 
-  get size(): number {
-    return this.#entries.size;
-  }
-
   #expire(now: number): void {
     // Insertion order is expiry order (the window is fixed), so stop at the first live one.
     for (const [key, entry] of this.#entries) {

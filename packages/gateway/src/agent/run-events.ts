@@ -82,10 +82,6 @@ export class RunEventHub {
     this.#logs.delete(`session:${sessionId}`);
   }
 
-  has(runId: string): boolean {
-    return this.#logs.has(runId);
-  }
-
   idOf(seq: number): string {
     return `${this.epoch}:${seq}`;
   }

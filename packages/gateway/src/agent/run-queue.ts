@@ -92,10 +92,4 @@ export class SessionRunQueue {
   get activeCount(): number {
     return this.#active.size;
   }
-
-  get waitingTotal(): number {
-    let n = 0;
-    for (const w of this.#waiting.values()) n += w.length;
-    return n;
-  }
 }
