@@ -128,10 +128,6 @@ export class DashboardController {
     this.#target = options.target;
   }
 
-  get port(): GatewayPort | undefined {
-    return this.#port;
-  }
-
   start(): void {
     void this.#loadSettings();
     this.#attach(this.#target);

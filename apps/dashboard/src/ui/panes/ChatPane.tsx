@@ -101,6 +101,12 @@ export function ChatPane({ state, width, height, now }: PaneProps): ReactNode {
         {chat.scrollBack > 0 && end < lines.length ? (
           <Text color="yellow"> · scrolled up (PgDn)</Text>
         ) : null}
+        {chat.error && !chat.run ? (
+          <Text color="red">
+            {' '}
+            · ✗ {chat.error.code}: {chat.error.message}
+          </Text>
+        ) : null}
       </Row>
       {shown.length === 0 ? (
         <Row width={transcriptWidth}>

@@ -14,7 +14,7 @@ import { fingerprintLines, windowAround } from '../text.js';
 import { LEVEL_COLOR, linkLabel, tunnelLabel } from '../theme.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
-const LABEL = 14;
+const LABEL = 15;
 
 /** Shown instead of the settings while the pinned fingerprint does not match: what to compare, what to do. */
 function PinMismatch({ state, width, height }: PaneProps): ReactNode {

@@ -5,7 +5,7 @@ import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import type { LinkStatus } from '../../gateway-port.js';
 import type { Level } from '../../state/index.js';
-import { formatDuration, formatMs, sparkline } from '../text.js';
+import { formatDuration, formatMs, sparkline, wrapLines } from '../text.js';
 import { LEVEL_COLOR, LEVEL_MARK } from '../theme.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
@@ -78,16 +78,19 @@ export function waitingLines(
 export function OverviewPane({ state, width, height, now }: PaneProps): ReactNode {
   const { health, status, statusError } = state.gateway;
   const { link, target, linkSince, rttHistory, rttMs } = state.connection;
-  const label = width < 76 ? 9 : 12;
+  const label = 12;
   const rows: ReactNode[] = [];
   const key = (name: string) => <Text bold>{name.padEnd(label)}</Text>;
 
+  // what to wait for and what to try matters more than any figure below: wrapped, not cut
   for (const [i, line] of waitingLines(link, target, linkSince, now).entries()) {
-    rows.push(
-      <Row key={`wait${i}`} width={width}>
-        <Text color={LEVEL_COLOR[line.level]}>{line.text}</Text>
-      </Row>,
-    );
+    for (const [j, part] of wrapLines(line.text, width).slice(0, 3).entries()) {
+      rows.push(
+        <Row key={`wait${i}.${j}`} width={width}>
+          <Text color={LEVEL_COLOR[line.level]}>{part}</Text>
+        </Row>,
+      );
+    }
   }
   const stale = link.state !== 'open' && (health || status) ? ' (last known)' : '';
 
