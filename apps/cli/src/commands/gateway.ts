@@ -95,6 +95,16 @@ function renderHealth(h: HealthOutput): string {
   ].join('\n');
 }
 
+function renderChannel(c: StatusOutput['channels'][number]): string {
+  const detail = c.detail ? ` (${c.detail})` : '';
+  const probe = c.probe
+    ? c.probe.ok
+      ? ` · probe ok${c.probe.latencyMs === undefined ? '' : ` ${Math.round(c.probe.latencyMs)} ms`}`
+      : ` · probe FAILED: ${c.probe.error ?? 'no answer'}`
+    : '';
+  return `${c.name} ${c.state}${detail}${probe}`;
+}
+
 function renderStatus(s: StatusOutput): string {
   const lines = [
     `loopgate ${s.version} · pid ${s.pid} · up ${formatDuration(Date.now() - s.startedAt)}`,
@@ -104,7 +114,7 @@ function renderStatus(s: StatusOutput): string {
     `connections: ${s.connections.total} (${s.connections.operators} operator, ${s.connections.nodes} node)`,
     `nodes: ${s.nodes.paired} paired, ${s.nodes.online} online, ${s.nodes.pending} pending`,
     `sessions: ${s.sessions.total} · active runs ${s.sessions.activeRuns}`,
-    `channels: ${s.channels.length === 0 ? 'none' : s.channels.map((c) => `${c.name} ${c.state}${c.detail ? ` (${c.detail})` : ''}`).join(', ')}`,
+    `channels: ${s.channels.length === 0 ? 'none' : s.channels.map(renderChannel).join(', ')}`,
   ];
   for (const n of s.deep?.nodes ?? []) {
     lines.push(
