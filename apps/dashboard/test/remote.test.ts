@@ -213,7 +213,7 @@ describe.skipIf(!sshd.available && !process.env.CI)('through an SSH tunnel', () 
       30_000,
     );
     expect(state.connection.transport.via).toBe('tunnel');
-  });
+  }, 90_000);
 });
 
 function freePort(): Promise<number> {

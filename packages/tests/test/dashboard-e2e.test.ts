@@ -132,13 +132,14 @@ describe('loopgate tui without a terminal', () => {
     const home = await makeTempDir('loopgate-tui-');
     const result = await runCli(['tui', '--url', 'ws://127.0.0.1:9'], {
       env: { LOOPGATE_STATE_DIR: home },
+      timeoutMs: 50_000,
     }).finally(() => rm(home, { recursive: true, force: true }));
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('needs an interactive terminal');
     expect(result.stderr).toContain('loopgate status --json');
     expect(result.stderr).not.toMatch(/Raw mode|at .*\.js:\d+/);
     expect(result.stdout).toBe('');
-  });
+  }, 60_000);
 });
 
 describe.skipIf(!TMUX && !process.env.CI)('loopgate tui with NO_COLOR in a real terminal', () => {
@@ -167,7 +168,7 @@ describe.skipIf(!TMUX && !process.env.CI)('loopgate tui with NO_COLOR in a real 
       await terminal.close();
       await rm(home, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 });
 
 describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () => {
@@ -195,7 +196,12 @@ describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () 
   });
 
   it('shows the gateway, then a node asking to pair, approves it, invokes system.info, chats, and survives a gateway restart', async () => {
-    let screen = await terminal.waitForText('[1 Overview]', '● open', '✓ ok');
+    // the first screen waits for tsx to compile the CLI from source, slow on a busy machine
+    let screen = await terminal.waitFor(
+      'the first screen',
+      (s) => ['[1 Overview]', '● open', '✓ ok'].every((t) => s.includes(t)),
+      60_000,
+    );
     expect(screen).toContain(gw.url);
 
     // a real node process asks to pair; the dashboard shows it as it happens
@@ -274,7 +280,7 @@ describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () 
       .waitFor('the dashboard to exit', (s) => !s.includes('[1 Overview]'), 15_000)
       .then(() => readFile(join(home, 'dashboard.log'), 'utf8'));
     expect(log).toContain('"msg":"dashboard stopped"');
-  });
+  }, 180_000);
 });
 
 /**
