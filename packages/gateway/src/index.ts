@@ -1,5 +1,12 @@
-export { ConfigError, type ConfigFlags, defaultConfigPath, defaultStateDir, type LoadedConfig, loadConfig } from './config/index.js';
+export {
+  ConfigError,
+  type ConfigFlags,
+  defaultConfigPath,
+  defaultStateDir,
+  type LoadedConfig,
+  loadConfig,
+} from './config/index.js';
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
 export type { AppRouter } from './router/app-router.js';
-export { fastTransformer } from './transport/index.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';
+export { fastTransformer } from './transport/index.js';

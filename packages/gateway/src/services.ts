@@ -41,5 +41,10 @@ export interface GatewayServices {
    */
   rotateToken(): Promise<{ tokenPath: string }>;
   /** Runs a procedure by dotted name (the `call` door) with the caller's context. */
-  dispatch(method: string, params: unknown, ctx: GatewayContext, signal: AbortSignal | undefined): Promise<unknown>;
+  dispatch(
+    method: string,
+    params: unknown,
+    ctx: GatewayContext,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown>;
 }

@@ -39,7 +39,9 @@ describe('loadConfig', () => {
     const path = await configFile('{ gateway: { port: 4000, bind: "loopback" } }');
     const env = { LOOPGATE_GATEWAY_PORT: '5000' };
     expect((await loadConfig({ configPath: path, env })).config.gateway.port).toBe(5000);
-    expect((await loadConfig({ configPath: path, env, flags: { port: '6000' } })).config.gateway.port).toBe(6000);
+    expect(
+      (await loadConfig({ configPath: path, env, flags: { port: '6000' } })).config.gateway.port,
+    ).toBe(6000);
   });
 
   it('names the key path, the reason and the value for a bad value', async () => {
@@ -50,7 +52,9 @@ describe('loadConfig', () => {
   });
 
   it('reports a bad environment value by key path too', async () => {
-    const error = await configError(loadConfig({ configPath: await configFile('{}'), env: { LOOPGATE_GATEWAY_PORT: '70000' } }));
+    const error = await configError(
+      loadConfig({ configPath: await configFile('{}'), env: { LOOPGATE_GATEWAY_PORT: '70000' } }),
+    );
     expect(error.lines[0]).toBe('gateway.port: expected integer 0-65535, got 70000');
   });
 
@@ -67,13 +71,18 @@ describe('loadConfig', () => {
   });
 
   it('refuses an explicitly named file that does not exist', async () => {
-    const error = await configError(loadConfig({ configPath: '/nonexistent/loopgate.json5', env: {} }));
+    const error = await configError(
+      loadConfig({ configPath: '/nonexistent/loopgate.json5', env: {} }),
+    );
     expect(error.lines).toEqual(['file not found']);
   });
 
   it('remembers which credentials were explicit', async () => {
     const path = await configFile('{ gateway: { auth: { password: "correct horse battery" } } }');
-    const loaded = await loadConfig({ configPath: path, env: { LOOPGATE_GATEWAY_TOKEN: 'x'.repeat(32) } });
+    const loaded = await loadConfig({
+      configPath: path,
+      env: { LOOPGATE_GATEWAY_TOKEN: 'x'.repeat(32) },
+    });
     expect(loaded.explicit).toEqual({ token: 'env', password: 'config' });
   });
 });
@@ -82,7 +91,9 @@ describe('loadConfig and secrets', () => {
   it('never repeats a credential value in an error', async () => {
     const path = await configFile('{ gateway: { auth: { token: "hunter2-short" } } }');
     const error = await configError(loadConfig({ configPath: path, env: {} }));
-    expect(error.lines).toEqual(['gateway.auth.token: expected at least 16 characters, got a value of 13 characters (not shown)']);
+    expect(error.lines).toEqual([
+      'gateway.auth.token: expected at least 16 characters, got a value of 13 characters (not shown)',
+    ]);
     expect(error.message).not.toContain('hunter2');
   });
 });

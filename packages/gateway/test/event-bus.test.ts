@@ -5,9 +5,17 @@ import type { GatewayEvent } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../src/events/index.js';
 
-const opened = (n: number) => ({ type: 'connection.opened' as const, connectionId: `c${n}`, role: 'operator', remoteAddress: '127.0.0.1' });
+const opened = (n: number) => ({
+  type: 'connection.opened' as const,
+  connectionId: `c${n}`,
+  role: 'operator',
+  remoteAddress: '127.0.0.1',
+});
 
-async function take(iterator: AsyncGenerator<[string, GatewayEvent]>, count: number): Promise<[string, GatewayEvent][]> {
+async function take(
+  iterator: AsyncGenerator<[string, GatewayEvent]>,
+  count: number,
+): Promise<[string, GatewayEvent][]> {
   const out: [string, GatewayEvent][] = [];
   while (out.length < count) {
     const next = await iterator.next();
@@ -30,7 +38,17 @@ describe('EventBus', () => {
   it('gives ephemeral events the last durable id so a resume skips nothing', () => {
     const bus = new EventBus({ replayBufferSize: 100 });
     bus.emit(opened(1));
-    const tick = bus.emit({ type: 'health.tick', health: { ok: true, version: 'x', uptimeMs: 1, eventLoopDelayMs: 0, connections: { operators: 0, nodes: 0, total: 0 }, checkDurationMs: 0 } });
+    const tick = bus.emit({
+      type: 'health.tick',
+      health: {
+        ok: true,
+        version: 'x',
+        uptimeMs: 1,
+        eventLoopDelayMs: 0,
+        connections: { operators: 0, nodes: 0, total: 0 },
+        checkDurationMs: 0,
+      },
+    });
     expect(tick.seq).toBe(1);
     expect(bus.replayAfter('1').events).toEqual([]);
   });

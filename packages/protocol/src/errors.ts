@@ -121,7 +121,8 @@ export const errorHints: Partial<Record<GatewayErrorCode, string>> = {
   COMMAND_NOT_ALLOWED: 'the node does not offer this command, or it was not approved at pairing',
   TIMEOUT: 'raise --timeout or gateway.nodes.invokeTimeoutMs',
   RATE_LIMITED: 'too many failed attempts from this address; wait and retry',
-  TLS_PIN_MISMATCH: 'the server certificate changed: verify it (loopgate gateway probe) before re-pinning',
+  TLS_PIN_MISMATCH:
+    'the server certificate changed: verify it (loopgate gateway probe) before re-pinning',
 };
 
 /**
@@ -134,7 +135,11 @@ export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: GatewayErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+  constructor(
+    code: GatewayErrorCode,
+    message: string,
+    options?: { details?: Record<string, unknown>; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options?.details;

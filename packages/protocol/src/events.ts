@@ -19,30 +19,104 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     clientName: z.string().optional(),
     remoteAddress: z.string(),
   }),
-  z.object({ ...base, type: z.literal('connection.closed'), connectionId: z.string(), role: z.string(), code: z.number() }),
+  z.object({
+    ...base,
+    type: z.literal('connection.closed'),
+    connectionId: z.string(),
+    role: z.string(),
+    code: z.number(),
+  }),
   z.object({ ...base, type: z.literal('health.tick'), health: HealthOutput }),
   /** The subscriber fell behind and events were dropped; refetch state. */
   z.object({ ...base, type: z.literal('events.gap'), missedFrom: z.string().nullable() }),
-  z.object({ ...base, type: z.literal('node.pair.requested'), requestId: z.string(), name: z.string(), platform: z.string(), commands: z.array(z.string()) }),
-  z.object({ ...base, type: z.literal('node.pair.resolved'), requestId: z.string(), decision: z.enum(['approved', 'rejected', 'expired']), nodeId: z.string().optional() }),
-  z.object({ ...base, type: z.literal('node.online'), nodeId: z.string(), name: z.string(), commands: z.array(z.string()) }),
-  z.object({ ...base, type: z.literal('node.offline'), nodeId: z.string(), name: z.string(), reason: z.string() }),
+  z.object({
+    ...base,
+    type: z.literal('node.pair.requested'),
+    requestId: z.string(),
+    name: z.string(),
+    platform: z.string(),
+    commands: z.array(z.string()),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('node.pair.resolved'),
+    requestId: z.string(),
+    decision: z.enum(['approved', 'rejected', 'expired']),
+    nodeId: z.string().optional(),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('node.online'),
+    nodeId: z.string(),
+    name: z.string(),
+    commands: z.array(z.string()),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('node.offline'),
+    nodeId: z.string(),
+    name: z.string(),
+    reason: z.string(),
+  }),
   z.object({ ...base, type: z.literal('node.removed'), nodeId: z.string() }),
-  z.object({ ...base, type: z.literal('node.invoke.finished'), invocationId: z.string(), nodeId: z.string(), command: z.string(), ok: z.boolean(), durationMs: z.number(), errorCode: z.string().optional() }),
-  z.object({ ...base, type: z.literal('session.created'), sessionId: z.string(), channel: z.string(), peer: z.string().optional() }),
+  z.object({
+    ...base,
+    type: z.literal('node.invoke.finished'),
+    invocationId: z.string(),
+    nodeId: z.string(),
+    command: z.string(),
+    ok: z.boolean(),
+    durationMs: z.number(),
+    errorCode: z.string().optional(),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('session.created'),
+    sessionId: z.string(),
+    channel: z.string(),
+    peer: z.string().optional(),
+  }),
   z.object({ ...base, type: z.literal('session.reset'), sessionId: z.string() }),
-  z.object({ ...base, type: z.literal('agent.run'), runId: z.string(), sessionId: z.string(), state: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']), error: z.string().optional() }),
-  z.object({ ...base, type: z.literal('channel.message'), channel: z.string(), direction: z.enum(['inbound', 'outbound']), peer: z.string(), sessionId: z.string().optional(), messageId: z.string().optional() }),
-  z.object({ ...base, type: z.literal('channel.status'), channel: z.string(), state: z.string(), detail: z.string().optional() }),
+  z.object({
+    ...base,
+    type: z.literal('agent.run'),
+    runId: z.string(),
+    sessionId: z.string(),
+    state: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']),
+    error: z.string().optional(),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('channel.message'),
+    channel: z.string(),
+    direction: z.enum(['inbound', 'outbound']),
+    peer: z.string(),
+    sessionId: z.string().optional(),
+    messageId: z.string().optional(),
+  }),
+  z.object({
+    ...base,
+    type: z.literal('channel.status'),
+    channel: z.string(),
+    state: z.string(),
+    detail: z.string().optional(),
+  }),
   z.object({ ...base, type: z.literal('auth.rotated') }),
 ]);
 export type GatewayEvent = z.infer<typeof GatewayEvent>;
 export type GatewayEventType = GatewayEvent['type'];
 /** An event without its timestamp, as emitters build it. */
-export type GatewayEventInput = GatewayEvent extends infer E ? (E extends { ts: number } ? Omit<E, 'ts'> : never) : never;
+export type GatewayEventInput = GatewayEvent extends infer E
+  ? E extends { ts: number }
+    ? Omit<E, 'ts'>
+    : never
+  : never;
 
 /** Event types that are not kept for replay. */
-export const EPHEMERAL_EVENT_TYPES: ReadonlySet<GatewayEventType> = new Set(['health.tick', 'events.gap']);
+export const EPHEMERAL_EVENT_TYPES: ReadonlySet<GatewayEventType> = new Set([
+  'health.tick',
+  'events.gap',
+]);
 
 /** What the `events` subscription yields (inside tRPC's tracked envelope `{ id, data }`). */
 export type GatewayEventEnvelope = { id: string; data: GatewayEvent };

@@ -38,7 +38,9 @@ export const ChannelStatus = z.object({
   name: z.string(),
   state: z.enum(['running', 'stopped', 'error', 'disabled']),
   detail: z.string().optional(),
-  probe: z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).optional(),
+  probe: z
+    .object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() })
+    .optional(),
 });
 export type ChannelStatus = z.infer<typeof ChannelStatus>;
 
@@ -66,7 +68,15 @@ export const StatusOutput = z.object({
   events: z.object({ lastEventId: z.string().nullable() }),
   deep: z
     .object({
-      nodes: z.array(z.object({ nodeId: z.string(), name: z.string(), ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() })),
+      nodes: z.array(
+        z.object({
+          nodeId: z.string(),
+          name: z.string(),
+          ok: z.boolean(),
+          latencyMs: z.number().optional(),
+          error: z.string().optional(),
+        }),
+      ),
     })
     .optional(),
 });
@@ -74,7 +84,11 @@ export type StatusOutput = z.infer<typeof StatusOutput>;
 
 /** The untyped door: any procedure by dotted name with JSON params. */
 export const CallInput = z.object({
-  method: z.string().min(1).max(128).regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)*$/, 'expected a dotted procedure name'),
+  method: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)*$/, 'expected a dotted procedure name'),
   params: z.unknown().optional(),
 });
 export type CallInput = z.infer<typeof CallInput>;

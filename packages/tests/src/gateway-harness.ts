@@ -26,7 +26,9 @@ export async function makeTempDir(prefix = 'loopgate-test-'): Promise<string> {
  * A real gateway on 127.0.0.1 with a free port and a fresh state dir, with
  * quiet logs. Deep-merges `config` over test defaults.
  */
-export async function startTestGateway(options: { config?: LoopgateConfigInput; stateDir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  options: { config?: LoopgateConfigInput; stateDir?: string } = {},
+): Promise<TestGateway> {
   const stateDir = options.stateDir ?? (await makeTempDir());
   const base: LoopgateConfigInput = { gateway: { port: 0 }, logging: { level: 'silent' } };
   const config = mergeConfig(base, options.config ?? {});
@@ -34,7 +36,9 @@ export async function startTestGateway(options: { config?: LoopgateConfigInput; 
   await gateway.start();
   const port = gateway.port;
   const url = `ws://127.0.0.1:${port}`;
-  const token = gateway.tokenPath ? (await readFile(gateway.tokenPath, 'utf8')).trim() : (config.gateway?.auth?.token ?? '');
+  const token = gateway.tokenPath
+    ? (await readFile(gateway.tokenPath, 'utf8')).trim()
+    : (config.gateway?.auth?.token ?? '');
   let stopped = false;
   const handle: TestGateway = {
     get gateway() {
@@ -65,7 +69,12 @@ export function mergeConfig<T extends Obj>(base: T, over: Obj): T {
   for (const [key, value] of Object.entries(over)) {
     const prev = out[key];
     out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && prev && typeof prev === 'object' && !Array.isArray(prev)
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
         ? mergeConfig(prev as Obj, value as Obj)
         : value;
   }

@@ -1,3 +1,10 @@
-export { type CliResult, REPO_ROOT, runCli, sourceNodeArgs, spawnCli, waitForOutput } from './cli-process.js';
+export {
+  type CliResult,
+  REPO_ROOT,
+  runCli,
+  sourceNodeArgs,
+  spawnCli,
+  waitForOutput,
+} from './cli-process.js';
 export { makeTempDir, mergeConfig, startTestGateway, type TestGateway } from './gateway-harness.js';
 export { waitFor } from './wait.js';

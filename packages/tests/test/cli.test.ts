@@ -2,23 +2,36 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HealthOutput, StatusOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, runCli, spawnCli, startTestGateway, type TestGateway, waitForOutput } from '../src/index.js';
+import {
+  makeTempDir,
+  runCli,
+  spawnCli,
+  startTestGateway,
+  type TestGateway,
+  waitForOutput,
+} from '../src/index.js';
 
 describe('loopgate gateway run (a real child process)', () => {
   it('prints where it listens and where the token is, never the token, and stops on SIGINT', async () => {
     const stateDir = await makeTempDir();
-    const child = spawnCli(['gateway', 'run', '--port', '0'], { env: { LOOPGATE_STATE_DIR: stateDir } });
+    const child = spawnCli(['gateway', 'run', '--port', '0'], {
+      env: { LOOPGATE_STATE_DIR: stateDir },
+    });
     const out = await waitForOutput(child, (t) => t.includes('logs:'));
     expect(out).toMatch(/listening on ws:\/\/127\.0\.0\.1:\d+/);
     expect(out).toContain(join(stateDir, 'gateway-token'));
     const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-    const health = await runCli(['health', '--json', '--url', `ws://127.0.0.1:${port}`], { env: { LOOPGATE_STATE_DIR: stateDir } });
+    const health = await runCli(['health', '--json', '--url', `ws://127.0.0.1:${port}`], {
+      env: { LOOPGATE_STATE_DIR: stateDir },
+    });
     expect(health.code).toBe(0);
     expect(HealthOutput.parse(JSON.parse(health.stdout)).ok).toBe(true);
     const { readFile } = await import('node:fs/promises');
     const token = (await readFile(join(stateDir, 'gateway-token'), 'utf8')).trim();
     expect(out).not.toContain(token);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
     child.kill('SIGINT');
     expect(await exited).toBe(0);
   });
@@ -27,7 +40,9 @@ describe('loopgate gateway run (a real child process)', () => {
     const dir = await makeTempDir();
     const configPath = join(dir, 'config.json5');
     await writeFile(configPath, '{ gateway: { port: "abc" } }');
-    const result = await runCli(['gateway', 'run'], { env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir } });
+    const result = await runCli(['gateway', 'run'], {
+      env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('gateway.port: expected integer 0-65535, got "abc"');
     expect(result.stderr).not.toMatch(/\n\s+at /);

@@ -42,16 +42,33 @@ export function newSecretToken(): string {
 export async function resolveCredential(
   config: LoopgateConfig,
   stateDir: string,
-  explicit: { token?: 'config' | 'env' | 'flag' | undefined; password?: 'config' | 'env' | 'flag' | undefined } = {},
+  explicit: {
+    token?: 'config' | 'env' | 'flag' | undefined;
+    password?: 'config' | 'env' | 'flag' | undefined;
+  } = {},
 ): Promise<GatewayCredential> {
   const auth = config.gateway.auth;
-  const wantsPassword = auth.mode === 'password' || (auth.mode === undefined && auth.password && !auth.token);
+  const wantsPassword =
+    auth.mode === 'password' || (auth.mode === undefined && auth.password && !auth.token);
   if (wantsPassword) {
-    if (!auth.password) throw new Error('gateway.auth.mode is "password" but no gateway.auth.password (or LOOPGATE_GATEWAY_PASSWORD) is set');
-    return { mode: 'password', digest: digestSecret(auth.password), source: explicit.password === 'env' ? 'env' : 'config', tokenPath: undefined };
+    if (!auth.password)
+      throw new Error(
+        'gateway.auth.mode is "password" but no gateway.auth.password (or LOOPGATE_GATEWAY_PASSWORD) is set',
+      );
+    return {
+      mode: 'password',
+      digest: digestSecret(auth.password),
+      source: explicit.password === 'env' ? 'env' : 'config',
+      tokenPath: undefined,
+    };
   }
   if (auth.token) {
-    return { mode: 'token', digest: digestSecret(auth.token), source: explicit.token === 'env' ? 'env' : 'config', tokenPath: undefined };
+    return {
+      mode: 'token',
+      digest: digestSecret(auth.token),
+      source: explicit.token === 'env' ? 'env' : 'config',
+      tokenPath: undefined,
+    };
   }
   const tokenPath = join(stateDir, TOKEN_FILE_NAME);
   const token = await readOrCreateToken(tokenPath);

@@ -27,7 +27,10 @@ export type LoadedConfig = {
   /** The file that was read, or undefined when none exists (defaults apply). */
   path: string | undefined;
   /** Raw merged input, kept to tell where a credential came from. */
-  explicit: { token: 'config' | 'env' | 'flag' | undefined; password: 'config' | 'env' | 'flag' | undefined };
+  explicit: {
+    token: 'config' | 'env' | 'flag' | undefined;
+    password: 'config' | 'env' | 'flag' | undefined;
+  };
 };
 
 /**
@@ -47,7 +50,9 @@ export async function loadConfig(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' || explicitPath) {
-      throw new ConfigError(path, [code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`]);
+      throw new ConfigError(path, [
+        code === 'ENOENT' ? 'file not found' : `cannot read file (${code})`,
+      ]);
     }
   }
 
@@ -63,21 +68,26 @@ export async function loadConfig(
       if (error instanceof ConfigError) throw error;
       const e = error as { lineNumber?: number; columnNumber?: number; message: string };
       const where = e.lineNumber ? ` at line ${e.lineNumber}, column ${e.columnNumber}` : '';
-      throw new ConfigError(path, [`not valid JSON5${where}: ${e.message.replace(/^JSON5: /, '')}`]);
+      throw new ConfigError(path, [
+        `not valid JSON5${where}: ${e.message.replace(/^JSON5: /, '')}`,
+      ]);
     }
   }
 
-  const fileAuth = (fileInput.gateway as { auth?: { token?: unknown; password?: unknown } } | undefined)?.auth;
+  const fileAuth = (
+    fileInput.gateway as { auth?: { token?: unknown; password?: unknown } } | undefined
+  )?.auth;
   const merged = structuredClone(fileInput) as LoopgateConfigInput & Record<string, unknown>;
-  const gateway = ((merged.gateway ??= {}) as Record<string, unknown>);
-  const auth = ((gateway.auth ??= {}) as Record<string, unknown>);
+  const gateway = (merged.gateway ??= {}) as Record<string, unknown>;
+  const auth = (gateway.auth ??= {}) as Record<string, unknown>;
   const explicit: LoadedConfig['explicit'] = {
     token: fileAuth?.token !== undefined ? 'config' : undefined,
     password: fileAuth?.password !== undefined ? 'config' : undefined,
   };
 
   const set = (key: 'port' | 'bind', value: string | number | undefined) => {
-    if (value !== undefined && value !== '') gateway[key] = key === 'port' ? numberish(value) : value;
+    if (value !== undefined && value !== '')
+      gateway[key] = key === 'port' ? numberish(value) : value;
   };
   set('port', env.LOOPGATE_GATEWAY_PORT);
   set('bind', env.LOOPGATE_GATEWAY_BIND);
@@ -89,7 +99,8 @@ export async function loadConfig(
     auth.password = env.LOOPGATE_GATEWAY_PASSWORD;
     explicit.password = 'env';
   }
-  if (env.LOOPGATE_LOG_LEVEL) ((merged.logging ??= {}) as Record<string, unknown>).level = env.LOOPGATE_LOG_LEVEL;
+  if (env.LOOPGATE_LOG_LEVEL)
+    ((merged.logging ??= {}) as Record<string, unknown>).level = env.LOOPGATE_LOG_LEVEL;
 
   const flags = options.flags ?? {};
   set('port', flags.port);
@@ -105,7 +116,10 @@ export async function loadConfig(
 
   const result = LoopgateConfig.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(text === undefined ? 'flags and environment' : path, formatConfigIssues(result.error, merged));
+    throw new ConfigError(
+      text === undefined ? 'flags and environment' : path,
+      formatConfigIssues(result.error, merged),
+    );
   }
   return { config: result.data, path: text === undefined ? undefined : path, explicit };
 }

@@ -10,5 +10,7 @@ export function defaultStateDir(env: Env = process.env): string {
 
 /** `LOOPGATE_CONFIG`, or `config.json5` in the state dir. */
 export function defaultConfigPath(env: Env = process.env): string {
-  return env.LOOPGATE_CONFIG ? resolve(env.LOOPGATE_CONFIG) : join(defaultStateDir(env), 'config.json5');
+  return env.LOOPGATE_CONFIG
+    ? resolve(env.LOOPGATE_CONFIG)
+    : join(defaultStateDir(env), 'config.json5');
 }

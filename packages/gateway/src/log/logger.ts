@@ -36,7 +36,8 @@ export type LoggerOptions = {
  * redaction, no credentials.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  if (options.level === 'silent' || (!options.file && !options.stderr)) return pino({ level: 'silent' });
+  if (options.level === 'silent' || (!options.file && !options.stderr))
+    return pino({ level: 'silent' });
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
@@ -48,7 +49,13 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { pid: process.pid },
       redact: { paths: REDACT, censor: '[redacted]' },
-      serializers: { err: (err: Error & { code?: unknown }) => ({ type: err.name, message: err.message, code: err.code }) },
+      serializers: {
+        err: (err: Error & { code?: unknown }) => ({
+          type: err.name,
+          message: err.message,
+          code: err.code,
+        }),
+      },
     },
     pino.multistream(streams),
   );

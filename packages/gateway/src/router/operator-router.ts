@@ -1,4 +1,11 @@
-import { CallInput, EventsInput, GatewayError, HealthOutput, StatusInput, StatusOutput } from '@loopgate/protocol';
+import {
+  CallInput,
+  EventsInput,
+  GatewayError,
+  HealthOutput,
+  StatusInput,
+  StatusOutput,
+} from '@loopgate/protocol';
 import { tracked } from '@trpc/server';
 import { operatorProcedure, router } from './trpc.js';
 
@@ -22,7 +29,8 @@ export const operatorRouter = router({
    * hence `callMethod`; the CLI still says `loopgate gateway call`.)
    */
   callMethod: operatorProcedure.input(CallInput).mutation(({ ctx, input, signal }) => {
-    if (input.method === 'callMethod') throw new GatewayError('BAD_REQUEST', '`callMethod` cannot call itself');
+    if (input.method === 'callMethod')
+      throw new GatewayError('BAD_REQUEST', '`callMethod` cannot call itself');
     return ctx.services.dispatch(input.method, input.params, ctx, signal);
   }),
 
@@ -32,7 +40,11 @@ export const operatorRouter = router({
   }),
 
   /** The event stream; tRPC's tracked ids let a reconnecting client resume with no gap. */
-  events: operatorProcedure.input(EventsInput).subscription(async function* ({ ctx, input, signal }) {
+  events: operatorProcedure.input(EventsInput).subscription(async function* ({
+    ctx,
+    input,
+    signal,
+  }) {
     const stream = ctx.services.events.subscribe({
       lastEventId: input?.lastEventId,
       types: input?.types,

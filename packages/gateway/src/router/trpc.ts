@@ -1,4 +1,10 @@
-import { GatewayError, type GatewayErrorCode, type GatewayErrorData, gatewayCodeFromTrpc, trpcCodeFor } from '@loopgate/protocol';
+import {
+  GatewayError,
+  type GatewayErrorCode,
+  type GatewayErrorData,
+  gatewayCodeFromTrpc,
+  trpcCodeFor,
+} from '@loopgate/protocol';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { fastTransformer } from '../transport/fast-transformer.js';
@@ -9,9 +15,13 @@ export function toTrpcError(error: GatewayError): TRPCError {
   return new TRPCError({ code: trpcCodeFor[error.code], message: error.message, cause: error });
 }
 
-function gatewayErrorOf(error: TRPCError): { code: GatewayErrorCode; details?: Record<string, unknown> } {
+function gatewayErrorOf(error: TRPCError): {
+  code: GatewayErrorCode;
+  details?: Record<string, unknown>;
+} {
   const cause = error.cause;
-  if (cause instanceof GatewayError) return { code: cause.code, ...(cause.details ? { details: cause.details } : {}) };
+  if (cause instanceof GatewayError)
+    return { code: cause.code, ...(cause.details ? { details: cause.details } : {}) };
   return { code: gatewayCodeFromTrpc(error.code) };
 }
 
@@ -33,7 +43,9 @@ const t = initTRPC.context<GatewayContext>().create({
       ...(shape.data.path ? { path: shape.data.path } : {}),
       gatewayCode: zod ? 'BAD_REQUEST' : code,
       ...(details ? { details } : {}),
-      ...(zod ? { issues: zod.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } : {}),
+      ...(zod
+        ? { issues: zod.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) }
+        : {}),
     };
     return { code: shape.code, message, data };
   },
@@ -62,7 +74,9 @@ function requireRole(...roles: GatewayContext['conn']['role'][]) {
         ctx.conn.role === 'pairing'
           ? 'an unpaired node may only request pairing (node.pair.request)'
           : `this procedure is for ${roles.join(' or ')} connections`;
-      throw toTrpcError(new GatewayError(ctx.conn.role === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN', reason));
+      throw toTrpcError(
+        new GatewayError(ctx.conn.role === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN', reason),
+      );
     }
     return next();
   });
