@@ -78,8 +78,8 @@ export async function loadConfig(
     fileInput.gateway as { auth?: { token?: unknown; password?: unknown } } | undefined
   )?.auth;
   const merged = structuredClone(fileInput) as LoopgateConfigInput & Record<string, unknown>;
-  const gateway = (merged.gateway ??= {}) as Record<string, unknown>;
-  const auth = (gateway.auth ??= {}) as Record<string, unknown>;
+  const gateway = objectAt(merged, 'gateway');
+  const auth = objectAt(gateway, 'auth');
   const explicit: LoadedConfig['explicit'] = {
     token: fileAuth?.token !== undefined ? 'config' : undefined,
     password: fileAuth?.password !== undefined ? 'config' : undefined,
@@ -99,8 +99,7 @@ export async function loadConfig(
     auth.password = env.LOOPGATE_GATEWAY_PASSWORD;
     explicit.password = 'env';
   }
-  if (env.LOOPGATE_LOG_LEVEL)
-    ((merged.logging ??= {}) as Record<string, unknown>).level = env.LOOPGATE_LOG_LEVEL;
+  if (env.LOOPGATE_LOG_LEVEL) objectAt(merged, 'logging').level = env.LOOPGATE_LOG_LEVEL;
 
   const flags = options.flags ?? {};
   set('port', flags.port);
@@ -122,6 +121,16 @@ export async function loadConfig(
     );
   }
   return { config: result.data, path: text === undefined ? undefined : path, explicit };
+}
+
+/** The object under `key`, created empty when absent, so overrides can be written into it. */
+function objectAt(parent: Record<string, unknown>, key: string): Record<string, unknown> {
+  const existing = parent[key];
+  if (existing !== null && typeof existing === 'object' && !Array.isArray(existing))
+    return existing as Record<string, unknown>;
+  const created: Record<string, unknown> = {};
+  parent[key] = created;
+  return created;
 }
 
 /** Ports from the environment or flags are strings; keep non-numbers as-is so the error shows them. */
