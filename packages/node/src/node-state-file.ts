@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { writeJsonAtomic } from '@loopgate/protocol';
 
 /**
  * What a node remembers between runs, in `<stateDir>/node-<name>.json`
@@ -57,30 +58,9 @@ export async function loadNodeState(path: string, name: string): Promise<NodeSta
   return out;
 }
 
-/** Temp file, full write, fsync, rename, fsync the directory: never a torn token file. */
+/** Atomic (temp, fsync, rename, directory fsync) and private: never a torn or readable token file. */
 export async function saveNodeState(path: string, state: NodeState): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    handle = await open(tmp, 'wx', 0o600);
-    await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(tmp, path);
-  } catch (error) {
-    await handle?.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
-    throw error;
-  }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+  await writeJsonAtomic(path, state, { mode: 0o600 });
 }
 
 export function newPairingKey(): string {

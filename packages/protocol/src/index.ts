@@ -1,4 +1,5 @@
 export * from './agent.js';
+export * from './atomic-file.js';
 export * from './config.js';
 export * from './constants.js';
 export * from './errors.js';

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
   formatConfigIssues,
   GatewayError,
   LoopgateConfig,
+  writeFileAtomic,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
 import type { SshSettings } from '../gateway-port.js';
@@ -108,7 +107,9 @@ export async function saveConnectionSettings(
   const commentsKept = text !== undefined || !existing;
   text ??= `${JSON5.stringify(config, null, 2)}\n`;
   const mode = existing ? (await stat(path)).mode & 0o777 : 0o600;
-  await writeFileAtomic(path, text, mode);
+  await writeFileAtomic(path, text, { mode }).catch((error: unknown) => {
+    throw new GatewayError('UNAVAILABLE', (error as Error).message);
+  });
   return { path, commentsKept };
 }
 
@@ -189,37 +190,4 @@ function numberOr(value: unknown): number | undefined {
 
 function dropUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-/**
- * The dashboard may run without the gateway package (it is a client), so it
- * carries its own copy of the atomic replace: temp file beside the target,
- * full write, fsync, rename, fsync the directory.
- */
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    handle = await open(tmp, 'wx', mode);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(tmp, path);
-  } catch (error) {
-    await handle?.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
-    throw new GatewayError(
-      'UNAVAILABLE',
-      `cannot write ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
 }

@@ -1,6 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { GatewayError, LoopgateConfig } from '@loopgate/protocol';
+import { readFile } from 'node:fs/promises';
+import { GatewayError, LoopgateConfig, writeJsonAtomic } from '@loopgate/protocol';
 import JSON5 from 'json5';
 import { parseFingerprint } from './fingerprint.js';
 
@@ -60,11 +59,8 @@ export async function savePinnedFingerprint(options: {
       `the config file does not validate; fix it, then add: ${snippet}`,
     );
   }
-  await mkdir(dirname(options.configPath), { recursive: true, mode: 0o700 });
   // The file may hold credentials: keep it private, and replace it atomically.
-  const tmp = `${options.configPath}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(input, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, options.configPath);
+  await writeJsonAtomic(options.configPath, input, { mode: 0o600 });
   return { previous };
 }
 

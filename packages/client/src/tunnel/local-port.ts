@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '@loopgate/protocol';
 
 /**
  * The local end of a tunnel: is 127.0.0.1:<port> free, does something answer
@@ -68,11 +69,7 @@ function recordPath(dir: string, localPort: number): string {
 }
 
 export async function writeTunnelRecord(dir: string, record: TunnelRecord): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = recordPath(dir, record.localPort);
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-  await rename(tmp, path);
+  await writeJsonAtomic(recordPath(dir, record.localPort), record, { mode: 0o600 });
 }
 
 /** The live tunnel holding `localPort`, if a loopgate tunnel does; stale records (dead pid) are ignored. */

@@ -1,6 +1,7 @@
+// State files are written with the shared atomic primitive (see @loopgate/protocol).
 export {
   fsyncDirectory,
   StateWriteError,
   writeFileAtomic,
   writeJsonAtomic,
-} from './atomic-file.js';
+} from '@loopgate/protocol';

@@ -1,3 +1,9 @@
+/**
+ * The one durable-write primitive every Loopgate process uses: the gateway's
+ * state (token, pairings, offsets, events), the node's token file, the
+ * dashboard's and the client's config edits. It lives in the protocol
+ * package because that is the one package all of them depend on.
+ */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
