@@ -1,5 +1,10 @@
 import type { AppRouter } from '@loopgate/gateway';
-import { type ConnectionParams, type ConnectionRole, GatewayError } from '@loopgate/protocol';
+import {
+  type ConnectionParams,
+  type ConnectionRole,
+  fastTransformer,
+  GatewayError,
+} from '@loopgate/protocol';
 import type {
   AnyTRPCProcedure,
   AnyTRPCRouter,
@@ -21,7 +26,6 @@ import {
   type Unsubscribe,
 } from './calls.js';
 import type { ConnectionState, ConnectionStateListener } from './connection-state.js';
-import { fastTransformer } from './fast-transformer.js';
 import { resolveGatewayTarget } from './target.js';
 import { webSocketOptionsFor } from './tls/index.js';
 import { DEFAULT_TRANSPORT_OPTIONS, GatewayTransport, type SocketFactory } from './transport.js';

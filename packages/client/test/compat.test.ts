@@ -1,11 +1,10 @@
-import { GatewayError } from '@loopgate/protocol';
+import { fastTransformer, GatewayError } from '@loopgate/protocol';
 import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createClientFor } from '../src/client.js';
 import { toGatewayError } from '../src/errors.js';
-import { fastTransformer } from '../src/fast-transformer.js';
 import { loopgateLink } from '../src/link.js';
 import { DEFAULT_TRANSPORT_OPTIONS, GatewayTransport } from '../src/transport.js';
 import { type StockEvent, type StockRouter, startStockServer } from './stock-server.js';

@@ -9,4 +9,3 @@ export {
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
 export type { AppRouter } from './router/app-router.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';
-export { fastTransformer } from './transport/index.js';

@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './events.js';
 export * from './nodes.js';
 export * from './operator.js';
+export * from './wire-transformer.js';

@@ -1,4 +1,5 @@
 import {
+  fastTransformer,
   GatewayError,
   type GatewayErrorCode,
   type GatewayErrorData,
@@ -7,7 +8,6 @@ import {
 } from '@loopgate/protocol';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
-import { fastTransformer } from '../transport/fast-transformer.js';
 import type { GatewayContext } from './context.js';
 
 /** Converts a domain error into the tRPC error the adapter sends. */

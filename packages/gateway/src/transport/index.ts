@@ -1,4 +1,3 @@
-export { fastTransformer, isPlainJson } from './fast-transformer.js';
 export {
   type AdmissionAccepted,
   type AdmissionDecision,
@@ -8,4 +7,8 @@ export {
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
 export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
-export { RpcConnection, type RpcConnectionLimits, type RpcConnectionOptions } from './rpc-connection.js';
+export {
+  RpcConnection,
+  type RpcConnectionLimits,
+  type RpcConnectionOptions,
+} from './rpc-connection.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
-import { fastTransformer, isPlainJson } from '../src/fast-transformer.js';
+import { fastTransformer, isPlainJson } from '../src/wire-transformer.js';
 
 const { serialize, deserialize } = fastTransformer.input;
 

@@ -1,7 +1,12 @@
-import type { CombinedDataTransformer } from '@trpc/server';
 import superjson from 'superjson';
 
 type SuperJsonPayload = { json: unknown; meta?: unknown };
+
+/** The shape tRPC expects of a `transformer` (its `CombinedDataTransformer`), without importing tRPC. */
+export type WireTransformer = {
+  input: { serialize(value: unknown): unknown; deserialize(payload: unknown): unknown };
+  output: { serialize(value: unknown): unknown; deserialize(payload: unknown): unknown };
+};
 
 /** Deeper than this is checked by superjson itself (which also copes with cycles). */
 const MAX_PLAIN_DEPTH = 64;
@@ -71,10 +76,10 @@ function deserialize(payload: unknown): unknown {
 /**
  * superjson's wire format (what stock tRPC clients and servers configured
  * with `transformer: superjson` send and expect) without superjson's walk for
- * plain JSON values, which is nearly every message. The client's own copy:
- * a client never loads gateway code.
+ * plain JSON values, which is nearly every message. Gateway and client both
+ * use it, so either side also works with a stock superjson peer.
  */
-export const fastTransformer: CombinedDataTransformer = {
+export const fastTransformer: WireTransformer = {
   input: { serialize, deserialize },
   output: { serialize, deserialize },
 };
