@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { BENCH_DIR } from './child.js';
+
+export const HOSTS = [
+  'gateway-host',
+  'raw-server',
+  'stock-trpc-server',
+  'node-host',
+  'cold-start-host',
+] as const;
+export type HostName = (typeof HOSTS)[number];
+
+/** Where a host's bundle lands (bench/dist is gitignored). */
+export function hostBundlePath(name: HostName): string {
+  return join(BENCH_DIR, 'dist', `${name}.mjs`);
+}
+
+export function hostSourcePath(name: HostName): string {
+  return join(BENCH_DIR, 'src', 'hosts', `${name}.ts`);
+}
+
+let fromSource = false;
+
+/** Run hosts from TypeScript source through tsx instead of their bundles (for profiling). */
+export function runHostsFromSource(value: boolean): void {
+  fromSource = value;
+}
+
+/** How to spawn a host: its bundle with plain node, or its source through tsx. */
+export function hostEntry(name: HostName): { entry: string; prebuilt: boolean } {
+  return fromSource
+    ? { entry: hostSourcePath(name), prebuilt: false }
+    : { entry: hostBundlePath(name), prebuilt: true };
+}
+
+/**
+ * Bundles every process the bench spawns into one ESM file each, from the
+ * workspace sources. The servers then run as plain `node` on plain
+ * JavaScript — as a deployed gateway runs its `tsc` output — instead of
+ * under tsx, whose esbuild transform adds a `__name()` call to every closure
+ * created at run time (several per request on the gateway's hot path) and a
+ * module-loader thread. `--from-source` keeps tsx (profiles then name files).
+ */
+export async function buildHosts(): Promise<{ ms: number; bytes: Record<HostName, number> }> {
+  const started = performance.now();
+  const result = await build({
+    entryPoints: Object.fromEntries(HOSTS.map((name) => [name, hostSourcePath(name)])),
+    outdir: join(BENCH_DIR, 'dist'),
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    // Whitespace-free parses faster (cold start); identifiers stay, so CPU profiles keep function names.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['@loopgate/source'],
+    // CommonJS dependencies bundled into ESM still `require` node builtins.
+    banner: {
+      js: "import { createRequire as __lgRequire } from 'node:module'; const require = __lgRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+    metafile: true,
+  });
+  const bytes = {} as Record<HostName, number>;
+  for (const [file, output] of Object.entries(result.metafile.outputs)) {
+    const name = HOSTS.find((h) => file.endsWith(`${h}.mjs`));
+    if (name) bytes[name] = output.bytes;
+  }
+  return { ms: performance.now() - started, bytes };
+}

@@ -1,0 +1,86 @@
+import { cpuMicros } from './child.js';
+import type { Caller } from './drivers/driver.js';
+import type { LatencyRecorder } from './stats.js';
+
+/**
+ * Keeps `depth` requests in flight on each caller for `durationMs` (each
+ * worker issues its next request when the previous one is answered) and
+ * returns completed requests per second. Depth 1 on one caller is the
+ * sequential shape; depth 1 on 50 callers is the many-connections shape.
+ */
+export async function closedLoop(
+  callers: readonly Caller[],
+  depth: number,
+  durationMs: number,
+  latency?: LatencyRecorder,
+): Promise<{ perSecond: number; completed: number }> {
+  const started = performance.now();
+  const deadline = started + durationMs;
+  let completed = 0;
+  const worker = async (caller: Caller) => {
+    for (;;) {
+      const t0 = performance.now();
+      await caller.call();
+      const t1 = performance.now();
+      latency?.record(t1 - t0);
+      completed++;
+      if (t1 >= deadline) return;
+    }
+  };
+  const workers: Promise<void>[] = [];
+  for (const caller of callers) for (let i = 0; i < depth; i++) workers.push(worker(caller));
+  await Promise.all(workers);
+  return { perSecond: completed / ((performance.now() - started) / 1000), completed };
+}
+
+/** Awaits `fn` with a bound, so a stuck shape fails the bench instead of hanging it. */
+export function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    fn().then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * Server CPU per unit of work (request or delivered event), accumulated over
+ * the timed rounds: a figure that, unlike throughput, barely moves when other
+ * processes compete for the machine.
+ */
+export class ServerCpu {
+  #cpuUs = 0;
+  #clientCpuUs = 0;
+  #work = 0;
+
+  /** Runs `fn` (which returns how much work it did) between two CPU readings of `server`. */
+  async around<T>(
+    server: { request(op: string): Promise<{ cpuUs?: unknown }> },
+    fn: () => Promise<{ work: number; value: T }>,
+  ): Promise<T> {
+    const before = (await server.request('cpu')).cpuUs as number;
+    const clientBefore = cpuMicros();
+    const { work, value } = await fn();
+    this.#clientCpuUs += cpuMicros() - clientBefore;
+    const after = (await server.request('cpu')).cpuUs as number;
+    this.#cpuUs += after - before;
+    this.#work += work;
+    return value;
+  }
+
+  get perUnitUs(): number {
+    return this.#work === 0 ? Number.NaN : Math.round((10 * this.#cpuUs) / this.#work) / 10;
+  }
+
+  /** The measuring client's CPU (this process) per unit of work, in µs. */
+  get clientPerUnitUs(): number {
+    return this.#work === 0 ? Number.NaN : Math.round((10 * this.#clientCpuUs) / this.#work) / 10;
+  }
+}

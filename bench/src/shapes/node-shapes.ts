@@ -1,0 +1,200 @@
+import type { GatewayClient } from '@loopgate/client';
+import { hostEntry } from '../build-hosts.js';
+import { BenchChild } from '../child.js';
+import type { BenchContext } from '../context.js';
+import type { Caller } from '../drivers/driver.js';
+import { FrameSizeProbe, openLoopgateClient } from '../drivers/loopgate.js';
+import { rawSystem } from '../drivers/raw.js';
+import { closedLoop, ServerCpu, within } from '../measure.js';
+import { type AbsoluteResult, absoluteResult, type RatioResult, ratioResult } from '../results.js';
+import { interleavedRounds } from '../rounds.js';
+
+const PARAMS = { text: 'ping', n: 1 };
+let keys = 0;
+
+/** A fresh idempotency key per call: every invocation really runs on the node. */
+function invoke(client: GatewayClient, nodeId: string): Promise<unknown> {
+  return client.nodes.invoke.mutate({
+    nodeId,
+    command: 'bench.echo',
+    params: PARAMS,
+    idempotencyKey: `bench-${process.pid}-${keys++}`,
+  });
+}
+
+/** Starts a node process hosting `count` nodes and waits until all are online. */
+async function startNodes(
+  ctx: BenchContext,
+  count: number,
+  prefix: string,
+): Promise<{ host: BenchChild; nodeIds: string[]; startMs: number }> {
+  const host = new BenchChild(hostEntry('node-host'), {
+    env: {
+      BENCH_GATEWAY_URL: ctx.target.url,
+      BENCH_NODE_COUNT: String(count),
+      BENCH_NODE_PREFIX: prefix,
+    },
+    readyTimeoutMs: 120_000,
+  });
+  const ready = await host.ready.catch(async (error: unknown) => {
+    await host.stop();
+    throw error;
+  });
+  return { host, nodeIds: ready.nodeIds as string[], startMs: ready.startMs as number };
+}
+
+/**
+ * `nodes.invoke` round trips (operator → gateway → node process → gateway →
+ * operator), sequential and 64 in flight. The raw baseline is one raw-ws hop
+ * with the operator's frame sizes, as PERFORMANCE.md defines the target
+ * (a fraction of raw sequential), so the ratio also prices the extra hop.
+ */
+export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]> {
+  const { host, nodeIds } = await startNodes(ctx, 1, `bench-invoke-${process.pid}`);
+  const nodeId = nodeIds[0]!;
+  try {
+    const probe = new FrameSizeProbe();
+    const probeClient = openLoopgateClient(ctx.target, probe.createSocket);
+    for (let i = 0; i < 50; i++) await invoke(probeClient, nodeId);
+    probe.reset();
+    for (let i = 0; i < 200; i++) await invoke(probeClient, nodeId);
+    const sizes = probe.sizes();
+    await probeClient.close();
+    await ctx.rawServer.request('configure', {
+      responseBytes: sizes.receivedBytes,
+      eventBytes: sizes.receivedBytes,
+    });
+    ctx.log(
+      `  Loopgate nodes.invoke frames: request ${sizes.sentBytes} B, response ${sizes.receivedBytes} B`,
+    );
+
+    const operator = openLoopgateClient(ctx.target);
+    const loopgate: Caller = {
+      call: () => invoke(operator, nodeId),
+      close: () => operator.close(),
+    };
+    const raw = await rawSystem(ctx.rawUrl, () => ({ requestBytes: sizes.sentBytes })).connect();
+    const groups = [
+      { caller: loopgate, server: ctx.gateway, cpu: new ServerCpu() },
+      { caller: raw, server: ctx.rawServer, cpu: new ServerCpu() },
+    ];
+    const plans = [
+      {
+        id: 'invoke.sequential',
+        title: 'nodes.invoke via a node process, sequential',
+        depth: 1,
+        floor: 0.15,
+        goal: 0.3,
+      },
+      {
+        id: 'invoke.inflight64',
+        title: 'nodes.invoke via a node process, 64 in flight',
+        depth: 64,
+      },
+    ];
+    const results: RatioResult[] = [];
+    for (const plan of plans) {
+      ctx.log(`  ${plan.title}`);
+      for (const g of groups) g.cpu = new ServerCpu();
+      const figures = await interleavedRounds({
+        systems: groups,
+        rounds: ctx.rounds,
+        warmupRounds: 1,
+        latency: true,
+        measure: (group, latency, timed) =>
+          within(30_000, plan.title, async () => {
+            const run = () => closedLoop([group.caller], plan.depth, ctx.roundMs, latency);
+            if (!timed) return (await run()).perSecond;
+            return group.cpu.around(group.server, async () => {
+              const { perSecond, completed } = await run();
+              return { work: completed, value: perSecond };
+            });
+          }),
+      });
+      const [lg, rw] = figures.map((f, i) => ({
+        ...f,
+        serverCpuUs: groups[i]!.cpu.perUnitUs,
+        clientCpuUs: groups[i]!.cpu.clientPerUnitUs,
+      }));
+      results.push(
+        ratioResult({
+          id: plan.id,
+          title: plan.title,
+          unit: 'calls/s',
+          frameBytes: { request: sizes.sentBytes, response: sizes.receivedBytes },
+          loopgate: lg!,
+          raw: rw!,
+          ...(plan.floor !== undefined ? { floor: plan.floor, goal: plan.goal } : {}),
+          note: 'raw = one ws hop with the same frame sizes; Loopgate CPU column is the gateway only (the node process is not counted)',
+        }),
+      );
+    }
+    await Promise.all(groups.map((g) => g.caller.close()));
+    return results;
+  } finally {
+    await host.stop();
+  }
+}
+
+/** 1 000 nodes online at once (one node process), invoked round-robin, 64 in flight: errors must be 0. */
+export async function thousandNodesShape(
+  ctx: BenchContext,
+  NODE_COUNT = 1_000,
+): Promise<AbsoluteResult[]> {
+  const INVOCATIONS = 3 * NODE_COUNT;
+  const rssBefore = (await ctx.gateway.request('rss')).rss as number;
+  const { host, nodeIds, startMs } = await startNodes(
+    ctx,
+    NODE_COUNT,
+    `bench-fleet-${process.pid}`,
+  );
+  try {
+    const counts = (await ctx.gateway.request('connections')) as { nodes?: number };
+    const rssWithNodes = (await ctx.gateway.request('rss')).rss as number;
+    const operator = openLoopgateClient(ctx.target);
+    let next = 0;
+    let errors = 0;
+    const firstErrors: string[] = [];
+    const started = performance.now();
+    await within(120_000, '1 000-node round robin', () =>
+      Promise.all(
+        Array.from({ length: 64 }, async () => {
+          while (next < INVOCATIONS) {
+            const i = next++;
+            try {
+              await invoke(operator, nodeIds[i % NODE_COUNT]!);
+            } catch (error) {
+              errors++;
+              if (firstErrors.length < 3)
+                firstErrors.push(error instanceof Error ? error.message : String(error));
+            }
+          }
+        }),
+      ),
+    );
+    const elapsed = performance.now() - started;
+    await operator.close();
+    const online = (await host.request('status')) as { online?: number; failures?: number };
+    return [
+      absoluteResult({
+        id: 'nodes.fleet1000',
+        title: `${NODE_COUNT} connected nodes invoked round-robin (${INVOCATIONS} calls, 64 in flight): errors`,
+        unit: 'errors',
+        value: errors + (NODE_COUNT - (online.online ?? 0)),
+        target: 0,
+        details: {
+          nodesOnlineAtGateway: counts.nodes,
+          nodesOnlineAtEnd: online.online,
+          nodeStatusFailures: online.failures,
+          pairAndConnectAllMs: startMs,
+          callsPerSecond: Math.round(INVOCATIONS / (elapsed / 1000)),
+          gatewayRssPerNodeKb: Math.round((rssWithNodes - rssBefore) / NODE_COUNT / 1024),
+          firstErrors,
+        },
+        note: `${counts.nodes ?? '?'} nodes online; ${Math.round(INVOCATIONS / (elapsed / 1000))} calls/s; pairing + connecting all took ${(startMs / 1000).toFixed(1)} s`,
+      }),
+    ];
+  } finally {
+    await host.stop();
+  }
+}
