@@ -1,8 +1,13 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { EPHEMERAL_EVENT_TYPES, type GatewayEvent, type GatewayEventInput } from '@loopgate/protocol';
-import { writeFileAtomic } from '../store/index.js';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
+import { mkdir, open as openFile, readFile, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  EPHEMERAL_EVENT_TYPES,
+  type GatewayEvent,
+  type GatewayEventInput,
+} from '@loopgate/protocol';
+import { fsyncDirectory } from '../store/index.js';
 
 export type SequencedEvent = { seq: number; event: GatewayEvent };
 type Listener = (entry: SequencedEvent) => void;
@@ -34,8 +39,13 @@ export class EventBus {
   #seq = 0;
   #ring: SequencedEvent[] = [];
   #listeners = new Set<Listener>();
-  #log: WriteStream | undefined;
+  /** Append-only log file; undefined when there is none or it failed (a full disk). */
+  #logFd: number | undefined;
+  /** Bytes of whole lines in the log: a failed append is cut back to this. */
+  #logBytes = 0;
   #logLines = 0;
+  #compacting = false;
+  #closed = false;
   readonly #opts: Required<Omit<EventBusOptions, 'logPath'>> & { logPath?: string };
 
   constructor(options: EventBusOptions) {
@@ -67,9 +77,10 @@ export class EventBus {
   }
 
   async close(): Promise<void> {
-    const log = this.#log;
-    this.#log = undefined;
-    if (log) await new Promise<void>((resolve) => log.end(resolve));
+    this.#closed = true;
+    const fd = this.#logFd;
+    this.#logFd = undefined;
+    if (fd !== undefined) closeSync(fd);
   }
 
   get lastEventId(): string | null {
@@ -172,30 +183,95 @@ export class EventBus {
     return { type: 'events.gap', missedFrom, ts: Date.now() };
   }
 
+  /**
+   * Written synchronously, before any subscriber sees the event: once a
+   * client holds an id, a crash (SIGKILL) cannot take that event off the
+   * log, so a restarted gateway never hands the same id to a different
+   * event or skips past what the client was told (HARDENING row 20).
+   */
   #append(entry: SequencedEvent): void {
-    if (!this.#log) return;
-    this.#log.write(`${JSON.stringify(entry)}\n`);
+    const fd = this.#logFd;
+    if (fd === undefined) return;
+    const line = Buffer.from(`${JSON.stringify(entry)}\n`);
+    try {
+      // A short write (the disk filled up mid-line) is a failure too.
+      if (writeSync(fd, line) !== line.length) throw new Error('short write');
+      this.#logBytes += line.length;
+    } catch {
+      // A full disk must not take the gateway down; replay just gets shorter.
+      // Cut a partial line back off, so the next append starts on a clean line.
+      try {
+        ftruncateSync(fd, this.#logBytes);
+      } catch {
+        // nothing more to do: open() skips a line it cannot parse
+      }
+      return;
+    }
     if (++this.#logLines > this.#opts.replayBufferSize * 2) void this.#compact();
   }
 
-  /** Rewrites the log to just the ring, atomically, then reopens it for appends. */
+  /**
+   * Rewrites the log to just the ring. The snapshot is written to a temp
+   * file while appends keep going to the current log; the switch (catching
+   * up what was emitted meanwhile, rename, new descriptor) is synchronous,
+   * so no event is ever only in the file being replaced.
+   */
   async #compact(): Promise<void> {
     const path = this.#opts.logPath;
-    if (!path) return;
-    const old = this.#log;
-    this.#log = undefined;
-    if (old) await new Promise<void>((resolve) => old.end(resolve));
-    const written = [...this.#ring];
-    await writeFileAtomic(path, written.map((e) => `${JSON.stringify(e)}\n`).join(''));
-    this.#logLines = written.length;
-    this.#log = createWriteStream(path, { flags: 'a', mode: 0o600 });
-    // events emitted while the snapshot was being written
-    const lastWritten = written.at(-1)?.seq ?? 0;
-    for (const entry of this.#ring) if (entry.seq > lastWritten) this.#append(entry);
-    this.#log.on('error', () => {
-      // a full disk must not take the gateway down; replay just gets shorter
-      this.#log = undefined;
-    });
+    if (!path || this.#compacting) return;
+    this.#compacting = true;
+    const dir = dirname(path);
+    const tmp = join(
+      dir,
+      `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+    );
+    try {
+      const written = [...this.#ring];
+      const handle = await openFile(tmp, 'wx', 0o600);
+      try {
+        await handle.writeFile(written.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const lastWritten = written.at(-1)?.seq ?? 0;
+      const fd = openSync(tmp, 'a', 0o600);
+      try {
+        const meanwhile = this.#ring.filter((e) => e.seq > lastWritten);
+        if (meanwhile.length > 0)
+          writeSync(fd, meanwhile.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        renameSync(tmp, path);
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
+      if (this.#logFd !== undefined) closeSync(this.#logFd);
+      if (this.#closed) {
+        // Closed while the snapshot was being written: the file is complete, keep nothing open.
+        closeSync(fd);
+        return;
+      }
+      this.#logFd = fd;
+      this.#logBytes = fstatSync(fd).size;
+      this.#logLines = written.length;
+      await fsyncDirectory(dir).catch(() => {});
+    } catch {
+      // A full disk: keep appending to the log we have (or none); the next compaction retries.
+      await rm(tmp, { force: true }).catch(() => {});
+      if (this.#logFd === undefined && !this.#closed) this.#openForAppend(path);
+    } finally {
+      this.#compacting = false;
+    }
+  }
+
+  #openForAppend(path: string): void {
+    try {
+      const fd = openSync(path, 'a', 0o600);
+      this.#logFd = fd;
+      this.#logBytes = fstatSync(fd).size;
+    } catch {
+      this.#logFd = undefined;
+    }
   }
 }
 

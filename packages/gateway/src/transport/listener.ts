@@ -95,6 +95,11 @@ export class Listener {
   async close(reason = 'gateway shutting down'): Promise<void> {
     this.#closing = true;
     clearInterval(this.#pingTimer);
+    // Frames produced just before (the `gateway.stopping` event, answers in
+    // flight) go out through microtasks and nextTicks; let them reach the
+    // sockets before the close frames, or subscribers never see the event
+    // that tells them why, nor get an id to resume from.
+    await new Promise((resolve) => setImmediate(resolve));
     const closes = [...this.#sockets].map(
       (socket) =>
         new Promise<void>((resolve) => {

@@ -20,6 +20,12 @@ export {
   type RawWebSocket,
   sendConnectionParams,
 } from './raw-ws.js';
+export {
+  peakInWindow,
+  runReconnectStorm,
+  type StormOptions,
+  type StormResult,
+} from './reconnect-storm.js';
 export { mountSmallDisk, type SmallDisk } from './small-disk.js';
 export {
   checkStateFile,

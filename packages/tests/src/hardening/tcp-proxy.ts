@@ -7,6 +7,8 @@ export type RecordingProxy = {
   readonly connections: number;
   /** The HTTP request head (request line and headers) of every connection, as sent. */
   readonly requestHeads: string[];
+  /** While true, new dials are reset at once (the gateway looks unreachable); live ones stay. */
+  refuse: boolean;
   close(): Promise<void>;
 };
 
@@ -21,6 +23,10 @@ export async function startRecordingProxy(targetPort: number): Promise<Recording
   const sockets = new Set<Socket>();
   let connections = 0;
   const server = createServer((client) => {
+    if (proxy.refuse) {
+      client.resetAndDestroy();
+      return;
+    }
     connections++;
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
     sockets.add(client);
@@ -52,7 +58,8 @@ export async function startRecordingProxy(targetPort: number): Promise<Recording
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return {
+  const proxy: RecordingProxy = {
+    refuse: false,
     port,
     url: `ws://127.0.0.1:${port}`,
     get connections() {
@@ -65,4 +72,5 @@ export async function startRecordingProxy(targetPort: number): Promise<Recording
         server.close(() => resolve());
       }),
   };
+  return proxy;
 }

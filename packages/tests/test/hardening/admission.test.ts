@@ -213,26 +213,27 @@ describe('row 11 and row 12: peers that never read what they are told', () => {
     await proc.stop();
   });
 
-  it('row 11: 200 refused dials (429, 403) whose peers never read leave no socket open in the gateway', async () => {
+  it('row 11: 200 refused dials (429, 403) whose peers never hang up leave no socket open in the gateway', async () => {
     // Fill this address's cap so every further dial from it is refused with 429.
     const held = await Promise.all(
       Array.from({ length: 5 }, () => openRawWebSocket({ port: proc.port, path: '/' })),
     );
     const baseline = openFileDescriptors(proc.pid);
-    const refusedPeers = [
-      ...Array.from({ length: 100 }, () => neverReadingPeer(proc.port, {})),
+    const refused = [
+      ...Array.from({ length: 100 }, () => neverClosingPeer(proc.port, {})),
       ...Array.from({ length: 100 }, () =>
-        neverReadingPeer(proc.port, { Origin: 'https://evil.example' }, '127.0.0.2'),
+        neverClosingPeer(proc.port, { Origin: 'https://evil.example' }, '127.0.0.2'),
       ),
     ];
-    await waitFor(() => openFileDescriptors(proc.pid) >= baseline + 50, {
-      what: 'refused peers connected',
-    });
+    const answers = await Promise.all(refused.map((peer) => peer.answered));
+    expect(answers.filter((a) => a.startsWith('HTTP/1.1 429')).length).toBe(100);
+    expect(answers.filter((a) => a.startsWith('HTTP/1.1 403')).length).toBe(100);
+    // The peers keep their end open for ever; the gateway must not wait for them.
     await waitFor(() => openFileDescriptors(proc.pid) <= baseline + 2, {
       timeoutMs: 5_000,
       what: `gateway fds back to ${baseline} (now ${openFileDescriptors(proc.pid)})`,
     });
-    for (const peer of refusedPeers) peer.destroy();
+    for (const peer of refused) peer.socket.destroy();
     for (const ws of held) ws.destroy();
   });
 
@@ -283,13 +284,22 @@ describe('row 12: slowloris on upgrade', () => {
   }, 15_000);
 });
 
-/** A raw TCP peer that sends a complete upgrade request and then never reads a byte of the answer. */
-function neverReadingPeer(
+/**
+ * A raw TCP peer that sends a complete upgrade request, reads the answer to
+ * its end, and never closes its own side: the gateway must drop the socket
+ * itself rather than wait (HTTP servers allow half-open sockets).
+ */
+function neverClosingPeer(
   port: number,
   headers: Record<string, string>,
   localAddress?: string,
-): Socket {
-  const socket = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
+): { socket: Socket; answered: Promise<string> } {
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    allowHalfOpen: true,
+    ...(localAddress ? { localAddress } : {}),
+  });
   socket.on('error', () => {});
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -297,9 +307,15 @@ function neverReadingPeer(
   socket.write(
     `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`,
   );
-  // No 'data' listener: the gateway's answer and its FIN sit unread in the kernel.
-  socket.pause();
-  return socket;
+  let text = '';
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1');
+  });
+  const answered = new Promise<string>((resolve) => {
+    socket.once('end', () => resolve(text));
+    socket.once('close', () => resolve(text));
+  });
+  return { socket, answered };
 }
 
 /** A raw TCP peer sending an upgrade request one header byte every 100 ms; `cut` resolves with ms until the gateway hung up. */
