@@ -24,6 +24,7 @@ import { SessionStore } from '../../../gateway/src/sessions/session-store.js';
 import { parseTranscript } from '../../../gateway/src/sessions/transcript-file.js';
 import { writeJsonAtomic } from '../../../gateway/src/store/index.js';
 import { ensureGatewayCertificate } from '../../../gateway/src/tls/index.js';
+import { loadNodeState, nodeStatePath, saveNodeState } from '../../../node/src/node-state-file.js';
 
 const quiet = createLogger({ level: 'silent' });
 const BOT_ID = 4242;
@@ -33,6 +34,7 @@ export type StateFileKind =
   | 'json-state'
   | 'events-log'
   | 'pairing-state'
+  | 'node-credentials'
   | 'transcript'
   | 'telegram-offset'
   | 'config-edit'
@@ -43,6 +45,7 @@ export const STATE_FILE_KINDS: readonly StateFileKind[] = [
   'json-state',
   'events-log',
   'pairing-state',
+  'node-credentials',
   'transcript',
   'telegram-offset',
   'config-edit',
@@ -101,6 +104,20 @@ export async function openStateWriter(kind: StateFileKind, dir: string): Promise
           if (nodes.length > 400) nodes.shift();
           return file.save(nodes);
         },
+      };
+    }
+    case 'node-credentials': {
+      // The node's side of pairing: its id and token, rewritten as a node re-pairs.
+      const path = nodeStatePath(dir, 'crash-node');
+      return {
+        write: (n) =>
+          saveNodeState(path, {
+            version: 1,
+            name: 'crash-node',
+            nodeId: `node-${n}`,
+            nodeToken: `token-${n}-${'t'.repeat(43)}`,
+            gatewayUrl: 'ws://127.0.0.1:18789',
+          }),
       };
     }
     case 'transcript': {
@@ -210,6 +227,13 @@ export async function checkStateFile(kind: StateFileKind, dir: string): Promise<
     case 'pairing-state': {
       const nodes = await new NodeStateFile(join(dir, 'nodes.json')).load();
       return `nodes.json with ${nodes.length} nodes`;
+    }
+    case 'node-credentials': {
+      const state = await loadNodeState(nodeStatePath(dir, 'crash-node'), 'crash-node');
+      if (!state.nodeId || state.nodeToken !== `token-${state.nodeId.slice(5)}-${'t'.repeat(43)}`) {
+        throw new Error(`node state lost its credentials: ${JSON.stringify(state)}`);
+      }
+      return `node state ${state.nodeId}`;
     }
     case 'transcript': {
       const sessions = join(dir, 'sessions');

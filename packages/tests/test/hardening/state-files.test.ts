@@ -204,6 +204,7 @@ describe('row 22: a full disk', () => {
     { kind: 'token', file: 'gateway-token' },
     { kind: 'json-state', file: 'state.json' },
     { kind: 'pairing-state', file: 'nodes.json' },
+    { kind: 'node-credentials', file: 'node-crash-node.json' },
     { kind: 'telegram-offset', file: 'telegram-offset.json' },
     { kind: 'config-edit', file: 'config.json5' },
   ];
