@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { CloseCode, GatewayError } from '@loopgate/protocol';
+import { CloseCode, fastTransformer, GatewayError } from '@loopgate/protocol';
 import { type AnyRouter, getErrorShape, getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
@@ -7,6 +7,7 @@ import { isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
 import { toTrpcError } from '../router/trpc.js';
 import type { GatewayContext } from '../router/context.js';
+import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
 import { type CorkableSocket, setMaxPayload, underlyingSocket } from './ws-internals.js';
 
@@ -48,6 +49,9 @@ type Id = number | string;
  */
 const COALESCE_MAX_BYTES = 64 * 1024;
 
+/** Shared by every connection: one event, stringified once however many subscribers it goes to. */
+const fanOutJson = new FanOutJson();
+
 /**
  * One WebSocket speaking tRPC's WebSocket protocol, written for this gateway
  * instead of using `applyWSSHandler` because the stock adapter has no
@@ -62,6 +66,8 @@ export class RpcConnection {
   readonly #limits: RpcConnectionLimits;
   readonly #opts: RpcConnectionOptions;
   readonly #transformer: AnyRouter['_def']['_config']['transformer'];
+  /** The router speaks superjson's format through `fastTransformer`: plain JSON results can be written as text directly. */
+  readonly #jsonWire: boolean;
   readonly #closed = new AbortController();
   readonly #subscriptions = new Map<Id, AbortController>();
   /** Set once authenticated; requests that arrive while auth is pending wait on `#pending`. */
@@ -79,6 +85,7 @@ export class RpcConnection {
     this.#socket = opts.socket;
     this.#limits = opts.limits;
     this.#transformer = opts.router._def._config.transformer;
+    this.#jsonWire = this.#transformer.output.serialize === fastTransformer.output.serialize;
     this.#raw = underlyingSocket(opts.socket);
 
     setMaxPayload(opts.socket, opts.limits.preAuthMaxPayloadBytes);
@@ -261,11 +268,9 @@ export class RpcConnection {
     try {
       const data = await callProcedure(this.#router, { path, type, input, ctx, signal: this.#closed.signal, batchIndex });
       if (this.#socket.readyState !== OPEN) return;
-      this.#send(
-        jsonrpc === undefined
-          ? { id, result: { type: 'data', data: this.#transformer.output.serialize(data) } }
-          : { id, jsonrpc, result: { type: 'data', data: this.#transformer.output.serialize(data) } },
-      );
+      const text = this.#jsonWire ? plainJsonText(data) : undefined;
+      if (text !== undefined) this.#sendText(dataFrame(id, jsonrpc, text));
+      else this.#send({ id, jsonrpc, result: { type: 'data', data: this.#transformer.output.serialize(data) } });
     } catch (cause) {
       this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type, input);
     }
@@ -307,7 +312,9 @@ export class RpcConnection {
         const value = next.value;
         if (isTrackedEnvelope(value)) {
           const trackedId = value[0];
-          this.#send({ id, jsonrpc, result: { type: 'data', id: trackedId, data: serialize({ id: trackedId, data: value[1] }) } });
+          const text = this.#jsonWire ? fanOutJson.textOf(value[1], trackedId) : undefined;
+          if (text !== undefined) this.#sendText(trackedDataFrame(id, jsonrpc, trackedId, text));
+          else this.#send({ id, jsonrpc, result: { type: 'data', id: trackedId, data: serialize({ id: trackedId, data: value[1] }) } });
         } else {
           this.#send({ id, jsonrpc, result: { type: 'data', data: serialize(value) } });
         }
@@ -367,12 +374,16 @@ export class RpcConnection {
     if (!answered) this.#respondError(null, error);
   }
 
+  #send(message: unknown): void {
+    this.#sendText(JSON.stringify(message));
+  }
+
   /**
    * The one place bytes leave: a socket whose peer stops reading is closed as
    * soon as its queue crosses the cap, instead of letting the gateway buffer
    * without bound (the stock adapter's failure mode).
    */
-  #send(message: unknown): void {
+  #sendText(text: string): void {
     const socket = this.#socket;
     if (socket.readyState !== OPEN || this.#slow) return;
     const raw = this.#raw;
@@ -383,7 +394,7 @@ export class RpcConnection {
       raw.cork();
       process.nextTick(this.#flushWrites);
     }
-    socket.send(JSON.stringify(message));
+    socket.send(text);
     if (this.#corked && raw!.writableLength >= COALESCE_MAX_BYTES) this.#flushWrites();
     if (socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
   }
