@@ -1,10 +1,19 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode } from '@loopgate/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 
-import { type AdmissionAccepted, type AdmissionDecision, writeUpgradeRefusal } from './admission.js';
+import {
+  type AdmissionAccepted,
+  type AdmissionDecision,
+  writeUpgradeRefusal,
+} from './admission.js';
 
 export type ListenerOptions = {
   hosts: string[];
@@ -134,19 +143,28 @@ export class Listener {
     };
     // Node enforces headersTimeout only when it sweeps its connections, every
     // 30 s by default: a trickling peer would hang on ~30 s whatever the timeout.
-    const connectionsCheckingInterval = Math.max(100, Math.min(1_000, Math.floor(this.#opts.headersTimeoutMs / 2)));
+    const connectionsCheckingInterval = Math.max(
+      100,
+      Math.min(1_000, Math.floor(this.#opts.headersTimeoutMs / 2)),
+    );
     const server: Server = this.#opts.tls
-      ? (createHttpsServer({ cert: this.#opts.tls.cert, key: this.#opts.tls.key, connectionsCheckingInterval }, handler) as unknown as Server)
+      ? (createHttpsServer(
+          { cert: this.#opts.tls.cert, key: this.#opts.tls.key, connectionsCheckingInterval },
+          handler,
+        ) as unknown as Server)
       : createHttpServer({ connectionsCheckingInterval }, handler);
     // Slowloris: a peer trickling headers is cut off quickly, upgrade or not.
     server.headersTimeout = this.#opts.headersTimeoutMs;
     server.requestTimeout = this.#opts.headersTimeoutMs * 2;
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
     server.on('clientError', (_err, socket: Socket) => {
       // Headers timeout (slowloris) or a malformed request: answer if we can,
       // then drop the socket once the answer is out, since a peer that never
       // reads would otherwise hold it half-open.
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n', () => socket.destroy());
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n', () => socket.destroy());
       else socket.destroy();
     });
     return server;
@@ -154,9 +172,15 @@ export class Listener {
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (this.#closing) return writeUpgradeRefusal(socket, { ok: false, status: 503, reason: 'gateway shutting down' });
+    if (this.#closing) {
+      writeUpgradeRefusal(socket, { ok: false, status: 503, reason: 'gateway shutting down' });
+      return;
+    }
     const decision = this.#opts.admit(req);
-    if (!decision.ok) return writeUpgradeRefusal(socket, decision);
+    if (!decision.ok) {
+      writeUpgradeRefusal(socket, decision);
+      return;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const tracked = ws as Tracked;
       tracked.loopgateAlive = true;
@@ -176,7 +200,10 @@ export class Listener {
   #sweep(): void {
     const now = Date.now();
     for (const socket of this.#sockets) {
-      if (!socket.loopgateAlive && now - (socket.loopgatePingAt ?? now) >= this.#opts.pongTimeoutMs) {
+      if (
+        !socket.loopgateAlive &&
+        now - (socket.loopgatePingAt ?? now) >= this.#opts.pongTimeoutMs
+      ) {
         socket.terminate();
         continue;
       }
@@ -190,7 +217,11 @@ export class Listener {
     setTimeout(() => {
       const deadline = Date.now() - this.#opts.pongTimeoutMs;
       for (const socket of this.#sockets) {
-        if (!socket.loopgateAlive && (socket.loopgatePingAt ?? Number.POSITIVE_INFINITY) <= deadline) socket.terminate();
+        if (
+          !socket.loopgateAlive &&
+          (socket.loopgatePingAt ?? Number.POSITIVE_INFINITY) <= deadline
+        )
+          socket.terminate();
       }
     }, this.#opts.pongTimeoutMs + 10).unref();
   }
@@ -200,7 +231,9 @@ function listenOn(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
+    // `::` is dual-stack by default on Linux and would also take the IPv4
+    // port that the `0.0.0.0` listener (lan mode) already holds: EADDRINUSE.
+    server.listen({ host, port, exclusive: true, ipv6Only: host === '::' }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -1,4 +1,5 @@
 export { openFileDescriptors } from './file-descriptors.js';
+export { FUZZ_PATHS, type FuzzFrame, fuzzBurst, fuzzFrame } from './fuzz-frames.js';
 export {
   type GatewayMemorySample,
   type GatewayProcess,
@@ -27,6 +28,7 @@ export {
   type StormResult,
 } from './reconnect-storm.js';
 export { mountSmallDisk, type SmallDisk } from './small-disk.js';
+export { runSoak, type SoakOptions, type SoakResult } from './soak.js';
 export {
   checkStateFile,
   openStateWriter,
