@@ -5,8 +5,8 @@ import { isObservable, observableToAsyncIterable } from '@trpc/server/observable
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import { isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
-import { toTrpcError } from '../router/trpc.js';
 import type { GatewayContext } from '../router/context.js';
+import { toTrpcError } from '../router/trpc.js';
 import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
 import { type CorkableSocket, setMaxPayload, underlyingSocket } from './ws-internals.js';
@@ -94,7 +94,8 @@ export class RpcConnection {
     }, opts.limits.authTimeoutMs);
     this.#authTimer.unref();
 
-    const expectsParams = new URL(opts.request.url ?? '/', 'http://x').searchParams.get('connectionParams') === '1';
+    const expectsParams =
+      new URL(opts.request.url ?? '/', 'http://x').searchParams.get('connectionParams') === '1';
     if (!expectsParams) this.#pending = this.#authenticate(null);
 
     opts.socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
@@ -159,19 +160,28 @@ export class RpcConnection {
 
   #onAuthFailed(cause: unknown): void {
     clearTimeout(this.#authTimer);
-    const error = cause instanceof GatewayError ? cause : new GatewayError('UNAUTHORIZED', 'authentication failed');
+    const error =
+      cause instanceof GatewayError
+        ? cause
+        : new GatewayError('UNAUTHORIZED', 'authentication failed');
     // Tell the client why in a frame it can parse, then close with a code it
     // must not retry on. Stock clients see the frame; ours also the code.
     this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
     const code = error.code === 'RATE_LIMITED' ? CloseCode.rateLimited : CloseCode.unauthorized;
-    const retry = typeof error.details?.retryAfterMs === 'number' ? ` retryAfterMs=${error.details.retryAfterMs}` : '';
+    const retry =
+      typeof error.details?.retryAfterMs === 'number'
+        ? ` retryAfterMs=${error.details.retryAfterMs}`
+        : '';
     this.close(code, `${error.code}: ${error.message}${retry}`);
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     const text = isBinary ? undefined : data.toString('utf8');
     if (text === undefined) {
-      this.#respondError(null, new GatewayError('BAD_REQUEST', 'binary frames are not supported; send JSON text'));
+      this.#respondError(
+        null,
+        new GatewayError('BAD_REQUEST', 'binary frames are not supported; send JSON text'),
+      );
       return;
     }
     if (text.length === 4) {
@@ -191,7 +201,11 @@ export class RpcConnection {
     try {
       parsed = JSON.parse(text);
     } catch {
-      this.#respondError(null, new GatewayError('BAD_REQUEST', 'malformed JSON frame'), 'PARSE_ERROR');
+      this.#respondError(
+        null,
+        new GatewayError('BAD_REQUEST', 'malformed JSON frame'),
+        'PARSE_ERROR',
+      );
       return;
     }
 
@@ -213,11 +227,19 @@ export class RpcConnection {
     } catch (cause) {
       const id = idOf(raw);
       const message = cause instanceof Error ? cause.message : 'invalid message';
-      this.#respondError(id, new GatewayError('BAD_REQUEST', `invalid request: ${message}`), 'PARSE_ERROR');
+      this.#respondError(
+        id,
+        new GatewayError('BAD_REQUEST', `invalid request: ${message}`),
+        'PARSE_ERROR',
+      );
       return;
     }
     if (msg.id === null) {
-      this.#respondError(null, new GatewayError('BAD_REQUEST', 'request `id` is required'), 'PARSE_ERROR');
+      this.#respondError(
+        null,
+        new GatewayError('BAD_REQUEST', 'request `id` is required'),
+        'PARSE_ERROR',
+      );
       return;
     }
     if (msg.method === 'subscription.stop') {
@@ -232,30 +254,51 @@ export class RpcConnection {
     }
   }
 
-  async #run(msg: Exclude<TRPCClientOutgoingMessage, { method: 'subscription.stop' }>, ctx: GatewayContext, batchIndex: number): Promise<void> {
+  async #run(
+    msg: Exclude<TRPCClientOutgoingMessage, { method: 'subscription.stop' }>,
+    ctx: GatewayContext,
+    batchIndex: number,
+  ): Promise<void> {
     const { jsonrpc } = msg;
     const id = msg.id as Id; // null ids were answered in #dispatch
     const type = msg.method;
     const { path, lastEventId } = msg.params;
     if (path.length > MAX_PROCEDURE_PATH_LENGTH) {
       // tRPC's NOT_FOUND would echo the whole path back, twice.
-      this.#respondError(id, new GatewayError('NOT_FOUND', `no procedure named "${path.slice(0, 64)}…" (${path.length} characters)`), undefined, jsonrpc);
+      this.#respondError(
+        id,
+        new GatewayError(
+          'NOT_FOUND',
+          `no procedure named "${path.slice(0, 64)}…" (${path.length} characters)`,
+        ),
+        undefined,
+        jsonrpc,
+      );
       return;
     }
     let input = msg.params.input;
     if (lastEventId !== undefined) {
-      input = input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
+      input =
+        input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
     }
 
     if (type === 'subscription') {
       if (this.#subscriptions.has(id)) {
-        this.#respondError(id, new GatewayError('BAD_REQUEST', `duplicate subscription id ${String(id)}`), undefined, jsonrpc);
+        this.#respondError(
+          id,
+          new GatewayError('BAD_REQUEST', `duplicate subscription id ${String(id)}`),
+          undefined,
+          jsonrpc,
+        );
         return;
       }
       if (this.#subscriptions.size >= this.#limits.maxSubscriptionsPerConnection) {
         this.#respondError(
           id,
-          new GatewayError('LIMIT_EXCEEDED', `at most ${this.#limits.maxSubscriptionsPerConnection} subscriptions per connection`),
+          new GatewayError(
+            'LIMIT_EXCEEDED',
+            `at most ${this.#limits.maxSubscriptionsPerConnection} subscriptions per connection`,
+          ),
           undefined,
           jsonrpc,
         );
@@ -266,11 +309,23 @@ export class RpcConnection {
     }
 
     try {
-      const data = await callProcedure(this.#router, { path, type, input, ctx, signal: this.#closed.signal, batchIndex });
+      const data = await callProcedure(this.#router, {
+        path,
+        type,
+        input,
+        ctx,
+        signal: this.#closed.signal,
+        batchIndex,
+      });
       if (this.#socket.readyState !== OPEN) return;
       const text = this.#jsonWire ? plainJsonText(data) : undefined;
       if (text !== undefined) this.#sendText(dataFrame(id, jsonrpc, text));
-      else this.#send({ id, jsonrpc, result: { type: 'data', data: this.#transformer.output.serialize(data) } });
+      else
+        this.#send({
+          id,
+          jsonrpc,
+          result: { type: 'data', data: this.#transformer.output.serialize(data) },
+        });
     } catch (cause) {
       this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type, input);
     }
@@ -293,14 +348,24 @@ export class RpcConnection {
     };
     controller.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await callProcedure(this.#router, { path, type: 'subscription', input, ctx, signal: controller.signal, batchIndex });
+      const result = await callProcedure(this.#router, {
+        path,
+        type: 'subscription',
+        input,
+        ctx,
+        signal: controller.signal,
+        batchIndex,
+      });
       const iterable: AsyncIterable<unknown> | undefined = isObservable(result)
         ? observableToAsyncIterable(result, controller.signal)
         : isAsyncIterable(result)
           ? result
           : undefined;
       if (!iterable) {
-        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `subscription ${path} returned no stream` });
+        throw new TRPCError({
+          code: 'INTERNAL_SERVER_ERROR',
+          message: `subscription ${path} returned no stream`,
+        });
       }
       if (controller.signal.aborted || this.#socket.readyState !== OPEN) return;
       this.#send({ id, jsonrpc, result: { type: 'started' } });
@@ -314,26 +379,55 @@ export class RpcConnection {
           const trackedId = value[0];
           const text = this.#jsonWire ? fanOutJson.textOf(value[1], trackedId) : undefined;
           if (text !== undefined) this.#sendText(trackedDataFrame(id, jsonrpc, trackedId, text));
-          else this.#send({ id, jsonrpc, result: { type: 'data', id: trackedId, data: serialize({ id: trackedId, data: value[1] }) } });
+          else
+            this.#send({
+              id,
+              jsonrpc,
+              result: {
+                type: 'data',
+                id: trackedId,
+                data: serialize({ id: trackedId, data: value[1] }),
+              },
+            });
         } else {
           this.#send({ id, jsonrpc, result: { type: 'data', data: serialize(value) } });
         }
       }
     } catch (cause) {
       if (!controller.signal.aborted) {
-        this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, 'subscription', input);
+        this.#respondTrpcError(
+          id,
+          jsonrpc,
+          getTRPCErrorFromUnknown(cause),
+          path,
+          'subscription',
+          input,
+        );
       }
     } finally {
       controller.signal.removeEventListener('abort', onAbort);
       this.#subscriptions.delete(id);
       if (!controller.signal.aborted) controller.abort();
       void iterator?.return?.().catch(() => {});
-      if (this.#socket.readyState === OPEN) this.#send({ id, jsonrpc, result: { type: 'stopped' } });
+      if (this.#socket.readyState === OPEN)
+        this.#send({ id, jsonrpc, result: { type: 'stopped' } });
     }
   }
 
-  #errorShape(error: TRPCError, path: string | undefined, type: 'query' | 'mutation' | 'subscription' | 'unknown', input?: unknown) {
-    return getErrorShape({ config: this.#router._def._config, error, type, path, input, ctx: this.#ctx });
+  #errorShape(
+    error: TRPCError,
+    path: string | undefined,
+    type: 'query' | 'mutation' | 'subscription' | 'unknown',
+    input?: unknown,
+  ) {
+    return getErrorShape({
+      config: this.#router._def._config,
+      error,
+      type,
+      path,
+      input,
+      ctx: this.#ctx,
+    });
   }
 
   #respondTrpcError(
@@ -356,13 +450,18 @@ export class RpcConnection {
     trpcCode?: 'PARSE_ERROR',
     jsonrpc?: '2.0',
   ): void {
-    const trpcError = trpcCode ? new TRPCError({ code: trpcCode, message: error.message, cause: error }) : toTrpcError(error);
+    const trpcError = trpcCode
+      ? new TRPCError({ code: trpcCode, message: error.message, cause: error })
+      : toTrpcError(error);
     this.#respondTrpcError(id, jsonrpc, trpcError, undefined, 'unknown');
   }
 
   /** Every request in an over-long batch gets the error, so no caller waits forever. */
   #rejectBatch(batch: unknown[]): void {
-    const error = new GatewayError('LIMIT_EXCEEDED', `batch of ${batch.length} exceeds the limit of ${this.#limits.maxBatchSize}`);
+    const error = new GatewayError(
+      'LIMIT_EXCEEDED',
+      `batch of ${batch.length} exceeds the limit of ${this.#limits.maxBatchSize}`,
+    );
     let answered = false;
     for (const raw of batch) {
       const id = idOf(raw);
@@ -408,7 +507,10 @@ export class RpcConnection {
 
   #onSlowConsumer(): void {
     this.#slow = true;
-    this.close(CloseCode.slowConsumer, 'slow consumer: outgoing buffer limit exceeded; reconnect and resume');
+    this.close(
+      CloseCode.slowConsumer,
+      'slow consumer: outgoing buffer limit exceeded; reconnect and resume',
+    );
     // The close frame queues behind the stuck bytes; free them regardless.
     setTimeout(() => this.#socket.terminate(), 250).unref();
   }
@@ -425,7 +527,8 @@ export class RpcConnection {
 function parseConnectionParams(text: string): Record<string, string> | null {
   try {
     const msg = JSON.parse(text) as { method?: unknown; data?: unknown };
-    if (msg?.method !== 'connectionParams' || msg.data === null || typeof msg.data !== 'object') return null;
+    if (msg?.method !== 'connectionParams' || msg.data === null || typeof msg.data !== 'object')
+      return null;
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(msg.data as Record<string, unknown>)) {
       if (typeof value === 'string') out[key] = value;
@@ -449,6 +552,10 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 /** WebSocket close reasons are limited to 123 bytes. */
 function truncateReason(reason: string): string {
   const buf = Buffer.from(reason);
-  return buf.length <= 123 ? reason : buf.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+  return buf.length <= 123
+    ? reason
+    : buf
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '') + '...';
 }
-
