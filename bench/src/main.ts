@@ -27,6 +27,8 @@ const { values: flags } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     /** Run the servers from TypeScript through tsx (profiles then name source files). */
     'from-source': { type: 'boolean', default: false },
+    /** Reuse the bundles already in bench/dist (e.g. when iterating on the bench itself). */
+    'no-build': { type: 'boolean', default: false },
     /** Nodes in the fleet shape (1 000 unless trying something smaller). */
     fleet: { type: 'string', default: '1000' },
   },
@@ -53,10 +55,12 @@ const benchGatewayConfig = {
 };
 
 if (flags['cpu-prof']) await mkdir(PROFILE_DIR, { recursive: true });
-const built = await buildHosts();
-log(
-  `bundled the bench processes in ${built.ms.toFixed(0)} ms${flags['from-source'] ? ' (servers run from source: --from-source)' : ''}`,
-);
+if (!flags['no-build']) {
+  const built = await buildHosts();
+  log(
+    `bundled the bench processes in ${built.ms.toFixed(0)} ms${flags['from-source'] ? ' (servers run from source: --from-source)' : ''}`,
+  );
+}
 runHostsFromSource(flags['from-source']);
 const spawnGateway = () =>
   new BenchChild(hostEntry('gateway-host'), {

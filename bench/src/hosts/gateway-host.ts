@@ -57,7 +57,10 @@ serveParent(
     emit: (msg) => emit(msg.count as number, (msg.chunk as number | undefined) ?? 256),
     rss: () => ({ rss: settledRss() }),
     cpu: () => ({ cpuUs: cpuMicros() }),
-    connections: () => gateway.services.connections.counts(),
+    connections: () => ({
+      ...gateway.services.connections.counts(),
+      eventListeners: gateway.services.events.listenerCount,
+    }),
   },
   stop,
 );
