@@ -55,14 +55,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const root = await makeTempDir('loopgate-soak-');
   const gateway: GatewayProcess = await startGatewayProcess({
     stateDir: join(root, 'gateway'),
-    config: {
-      gateway: {
-        // Every cycle's invocation has its own idempotency key; the gateway remembers up to
-        // 10 000 of them for 10 minutes by design. A short window keeps that bounded cache
-        // from being counted as growth, so what is measured is what leaks.
-        nodes: { autoApproveLoopback: true, idempotencyWindowMs: 2_000 },
-      },
-    },
+    // Every cycle's invocation has its own idempotency key. The gateway remembers up to 10 000
+    // outcomes by design (expired ones are evicted once that cap is reached), so heap grows
+    // until 10 000 invocations, then stays flat: warm up past that to measure leaks alone.
+    config: { gateway: { nodes: { autoApproveLoopback: true } } },
   });
   const errors: string[] = [];
   let lostEvents = 0;
@@ -109,16 +105,27 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await sampling;
   };
 
-  /** A sample with nothing in flight: every lane has finished its cycle and the sockets are gone. */
+  /**
+   * A sample with nothing in flight (every lane has finished its cycle and
+   * the sockets are gone), as the least of five taken 100 ms apart: RSS
+   * after a GC still wobbles by a few MiB as the allocator hands pages back.
+   */
   const quiescentSample = async (baseline?: GatewayMemorySample): Promise<GatewayMemorySample> => {
     let m = await gateway.memory();
-    for (
-      let i = 0;
-      i < 50 && (m.connections > 0 || (baseline && m.eventListeners > baseline.eventListeners));
-      i++
-    ) {
+    const busy = () =>
+      m.connections > 0 || (baseline !== undefined && m.eventListeners > baseline.eventListeners);
+    for (let i = 0; i < 50 && busy(); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       m = await gateway.memory();
+    }
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const next = await gateway.memory();
+      m = {
+        ...next,
+        rss: Math.min(m.rss, next.rss),
+        heapUsed: Math.min(m.heapUsed, next.heapUsed),
+      };
     }
     return m;
   };
@@ -133,8 +140,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await phase(
       () => started < options.cycles || Date.now() - startedAt < (options.minDurationMs ?? 0),
     );
-    // Let the idempotency window lapse, as it would on a quiet gateway, before the last sample.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
     const end = await quiescentSample(start);
     return {
       cycles: done,

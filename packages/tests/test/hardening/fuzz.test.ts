@@ -28,6 +28,7 @@ const MiB = 1024 * 1024;
 let proc: GatewayProcess;
 let before: GatewayMemorySample;
 let sent = 0;
+let firstPassFrames = 0;
 beforeAll(async () => {
   proc = await startGatewayProcess();
   before = await proc.memory();
@@ -73,6 +74,7 @@ describe('fuzz: random and mutated frames against a live gateway', () => {
       { numRuns: Math.max(10, Math.round(FRAMES / 20)), seed: SEED, endOnFailure: true },
     );
     expect(sent).toBeGreaterThanOrEqual(FRAMES * 0.7);
+    firstPassFrames = sent;
   }, 300_000);
 
   it(`fuzz: a random first frame (where connectionParams belong) ends in a clear refusal or a working session, never a hang (seed ${SEED})`, async () => {
@@ -84,6 +86,7 @@ describe('fuzz: random and mutated frames against a live gateway', () => {
           if (frame.kind === 'binary')
             raw.sendFrame({ opcode: 0x2, payload: Buffer.from(frame.data) });
           else raw.sendText(frame.data);
+          sent++;
           // Then what a real client sends: if the random frame was taken as (bad) credentials, the socket is closed.
           sendConnectionParams(raw, { token: proc.token });
           raw.sendText(
@@ -148,7 +151,7 @@ describe('fuzz: random and mutated frames against a live gateway', () => {
     const after = await proc.memory();
     const grownMiB = (after.rss - before.rss) / MiB;
     process.stdout.write(
-      `[fuzz] ${sent} frames (seed ${SEED}): gateway RSS ${(before.rss / MiB).toFixed(1)} → ${(after.rss / MiB).toFixed(1)} MiB, heap ${(before.heapUsed / MiB).toFixed(1)} → ${(after.heapUsed / MiB).toFixed(1)} MiB\n`,
+      `[fuzz] ${sent} frames (${firstPassFrames} after auth, ${sent - firstPassFrames} as a first frame; seed ${SEED}): gateway RSS ${(before.rss / MiB).toFixed(1)} → ${(after.rss / MiB).toFixed(1)} MiB, heap ${(before.heapUsed / MiB).toFixed(1)} → ${(after.heapUsed / MiB).toFixed(1)} MiB\n`,
     );
     expect(grownMiB, `RSS grew ${grownMiB.toFixed(1)} MiB`).toBeLessThan(64);
     expect(proc.stderr()).not.toMatch(/Unhandled|uncaught|Error/i);
