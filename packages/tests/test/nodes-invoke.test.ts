@@ -106,15 +106,18 @@ describe('invoking a node process over the wire', { timeout: 60_000 }, () => {
   });
 
   it('times out at the gateway default and per call, and delivers the cancel to the node', async () => {
-    const perCall = await rejection(
-      invoke('worker', 'system.run', { command: 'sleep', args: ['30'] }, { timeoutMs: 300 }),
+    // Start the call, then wait for the node to have it: on a loaded machine a very short
+    // timeout could otherwise expire before delivery, and there would be nothing to cancel.
+    const pending = rejection(
+      invoke('worker', 'system.run', { command: 'sleep', args: ['30'] }, { timeoutMs: 2_500 }),
     );
-    expect(perCall.code).toBe('TIMEOUT');
-    expect(perCall.details).toMatchObject({ timeoutMs: 300 });
     const started = await worker.waitForEvent(
       (e) => e.type === 'invocation.started' && e.command === 'system.run',
       'the sleep to start',
     );
+    const perCall = await pending;
+    expect(perCall.code).toBe('TIMEOUT');
+    expect(perCall.details).toMatchObject({ timeoutMs: 2_500 });
     const cancelled = await worker.waitForEvent(
       (e) => e.type === 'invocation.cancelled' && e.invocationId === started.invocationId,
       'the cancel to reach the node',
