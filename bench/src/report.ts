@@ -2,7 +2,13 @@ import type { AbsoluteResult, BenchReport, RatioResult, SystemFigures } from './
 
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number | undefined) =>
-  n === undefined || Number.isNaN(n) ? '—' : n < 1 ? n.toFixed(3) : n.toFixed(2);
+  n === undefined || Number.isNaN(n)
+    ? '—'
+    : n >= 10
+      ? n.toFixed(0)
+      : n < 1
+        ? n.toFixed(3)
+        : n.toFixed(2);
 const ratio = (n: number | undefined) => (n === undefined ? '—' : n.toFixed(2));
 const verdict = (pass: boolean, hasTarget: boolean) =>
   !hasTarget ? 'info' : pass ? 'PASS' : '**FAIL**';
