@@ -266,6 +266,20 @@ describe('row 12: slowloris on upgrade', () => {
     expect(LoopgateConfig.parse({}).gateway.limits.headersTimeoutMs).toBeLessThanOrEqual(5_000);
   });
 
+  it('row 12: with the shipped settings a trickling peer is cut off within ~5 s', async () => {
+    const shipped = await startTestGateway();
+    try {
+      const trickle = trickleHeaders(shipped.port);
+      const cutAfter = await trickle.cut;
+      trickle.stop();
+      // 5 s timeout + the connection sweep (every 500 ms at that timeout) + slack.
+      expect(cutAfter).toBeLessThan(6_500);
+      expect(trickle.finished()).toBe(false);
+    } finally {
+      await shipped.stop();
+    }
+  }, 15_000);
+
   it('row 12: 50 peers trickling header bytes are all cut off shortly after headersTimeoutMs', async () => {
     const started = Date.now();
     const trickles = Array.from({ length: 50 }, () => trickleHeaders(gw.port));

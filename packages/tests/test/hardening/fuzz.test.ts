@@ -54,7 +54,7 @@ async function healthOn(op: Awaited<ReturnType<typeof openOperatorSocket>>): Pro
 }
 
 describe('fuzz: random and mutated frames against a live gateway', () => {
-  it(`fuzz: after ~${FRAMES} random and mutated frames from authenticated peers, every socket stays usable and answers a well-formed request correctly (seed ${SEED})`, async () => {
+  it(`fuzz: after ~${FRAMES} random and mutated frames from authenticated peers, every socket stays usable and answers a well-formed request correctly`, async () => {
     await fc.assert(
       fc.asyncProperty(fuzzBurst, async (frames) => {
         const op = await openOperatorSocket(proc.url, proc.token);
@@ -77,7 +77,7 @@ describe('fuzz: random and mutated frames against a live gateway', () => {
     firstPassFrames = sent;
   }, 300_000);
 
-  it(`fuzz: a random first frame (where connectionParams belong) ends in a clear refusal or a working session, never a hang (seed ${SEED})`, async () => {
+  it(`fuzz: a random first frame (where connectionParams belong) ends in a clear refusal or a working session, never a hang`, async () => {
     const codes = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(fuzzFrame, async (frame) => {
