@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { BENCH_DIR } from './child.js';
+import { build, type Plugin } from 'esbuild';
+import { BENCH_DIR, REPO_ROOT } from './child.js';
 
 export const HOSTS = [
   'gateway-host',
@@ -8,6 +8,7 @@ export const HOSTS = [
   'stock-trpc-server',
   'node-host',
   'cold-start-host',
+  'loopgate-cli',
 ] as const;
 export type HostName = (typeof HOSTS)[number];
 
@@ -17,8 +18,29 @@ export function hostBundlePath(name: HostName): string {
 }
 
 export function hostSourcePath(name: HostName): string {
+  // The whole `loopgate` CLI, for the cold-start and dashboard shapes.
+  if (name === 'loopgate-cli') return join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts');
   return join(BENCH_DIR, 'src', 'hosts', `${name}.ts`);
 }
+
+/**
+ * Ink loads React DevTools only when DEV=true, through a dynamic import that
+ * a single-file bundle would turn into a static import of a package that is
+ * not installed; the bundle gets an empty module instead.
+ */
+const withoutDevtools: Plugin = {
+  name: 'without-react-devtools',
+  setup(build) {
+    build.onResolve({ filter: /^react-devtools-core$/ }, () => ({
+      path: 'react-devtools-core',
+      namespace: 'stub',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'export default {};',
+      loader: 'js',
+    }));
+  },
+};
 
 let fromSource = false;
 
@@ -62,6 +84,7 @@ export async function buildHosts(): Promise<{ ms: number; bytes: Record<HostName
     },
     logLevel: 'warning',
     metafile: true,
+    plugins: [withoutDevtools],
   });
   const bytes = {} as Record<HostName, number>;
   for (const [file, output] of Object.entries(result.metafile.outputs)) {

@@ -9,6 +9,7 @@ import type { BenchContext } from './context.js';
 import { renderTables } from './report.js';
 import type { BenchReport, ShapeResult } from './results.js';
 import { coldStartShapes } from './shapes/cold-start.js';
+import { dashboardShapes } from './shapes/dashboard.js';
 import { memoryShapes } from './shapes/memory.js';
 import { nodeInvokeShapes, thousandNodesShape } from './shapes/node-shapes.js';
 import { eventShapes, healthShapes, measureOperatorFrames } from './shapes/operator-shapes.js';
@@ -124,6 +125,7 @@ try {
   await group('memory', () => memoryShapes(ctx));
   await group('fleet', () => thousandNodesShape(ctx, Number(flags.fleet)));
   await group('coldstart', () => coldStartShapes(ctx));
+  await group('dashboard', () => dashboardShapes(ctx));
 } finally {
   await Promise.all(children.map((c) => c.stop()));
 }

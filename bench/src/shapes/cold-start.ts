@@ -106,6 +106,13 @@ export async function coldStartShapes(ctx: BenchContext): Promise<AbsoluteResult
       spawns: 7,
       note: `node bench/dist/cold-start-host.mjs (esbuild bundle, ${(bundle.bytes / 1024).toFixed(0)} KB)`,
     },
+    {
+      id: 'coldStart.cliBundle',
+      title: 'cold start → first accepted connection (`loopgate gateway run`, one-file bundle)',
+      args: [hostBundlePath('loopgate-cli'), 'gateway', 'run', '--port', '{port}'],
+      spawns: 3,
+      note: 'node bench/dist/loopgate-cli.mjs: the whole CLI, every command it imports up front',
+    },
     ...(existsSync(builtCli)
       ? [
           {

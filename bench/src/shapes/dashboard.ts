@@ -1,0 +1,116 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hostBundlePath } from '../build-hosts.js';
+import { REPO_ROOT } from '../child.js';
+import type { BenchContext } from '../context.js';
+import { type AbsoluteResult, absoluteResult } from '../results.js';
+import { median } from '../stats.js';
+
+const SPAWNS = 3;
+/** The gateway's version, which the header shows once `health` has answered. */
+const LIVE = /v(?:ersion )?\d+\.\d+\.\d+/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is being removed
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]/g;
+
+/**
+ * Spawns `loopgate tui` on a pseudo-terminal (`script`, since Ink needs a
+ * TTY) against the bench gateway and times spawn → the first frame on the
+ * terminal, and → the first frame showing the gateway's own answers.
+ */
+async function timeOneDashboard(
+  cli: string,
+  ctx: BenchContext,
+): Promise<{ firstFrameMs: number; liveFrameMs: number }> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'loopgate-bench-tui-'));
+  const command = `exec node ${cli} tui --url ${ctx.target.url} --token ${ctx.target.token}`;
+  const started = performance.now();
+  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      TERM: 'xterm-256color',
+      COLUMNS: '120',
+      LINES: '40',
+      LOOPGATE_STATE_DIR: stateDir,
+    },
+    stdio: ['pipe', 'pipe', 'ignore'],
+    detached: true,
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      let screen = '';
+      let firstFrameMs: number | undefined;
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the dashboard drew nothing live within 15 s; last screen: ${screen.slice(-400)}`,
+            ),
+          ),
+        15_000,
+      );
+      child.stdout.on('data', (chunk: Buffer) => {
+        // Ink paints with escape sequences between the words; match on the text.
+        screen += chunk.toString().replace(ANSI, '');
+        if (firstFrameMs === undefined && screen.includes('Overview'))
+          firstFrameMs = performance.now() - started;
+        if (firstFrameMs !== undefined && LIVE.test(screen)) {
+          clearTimeout(timer);
+          resolve({ firstFrameMs, liveFrameMs: performance.now() - started });
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`loopgate tui exited (${code}) before drawing`));
+      });
+    });
+  } finally {
+    if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Dashboard first frame (≤ 1 s): the CLI as one bundle (like the cold-start
+ * target), and from its `tsc -b` output when that exists (as last built).
+ */
+export async function dashboardShapes(ctx: BenchContext): Promise<AbsoluteResult[]> {
+  if (spawnSync('script', ['--version']).status !== 0) {
+    throw new Error('`script` (util-linux) is needed for a pseudo-terminal');
+  }
+  const builtCli = join(REPO_ROOT, 'apps/cli/dist/main.js');
+  const variants = [
+    {
+      id: 'dashboard.firstFrame',
+      how: 'one-file bundle',
+      cli: hostBundlePath('loopgate-cli'),
+      target: 1_000,
+    },
+    ...(existsSync(builtCli)
+      ? [{ id: 'dashboard.firstFrameCliBuilt', how: 'tsc -b output, as last built', cli: builtCli }]
+      : []),
+  ];
+  const results: AbsoluteResult[] = [];
+  for (const v of variants) {
+    await timeOneDashboard(v.cli, ctx); // warm-up: page cache
+    const runs: { firstFrameMs: number; liveFrameMs: number }[] = [];
+    for (let i = 0; i < SPAWNS; i++) runs.push(await timeOneDashboard(v.cli, ctx));
+    const first = runs.map((r) => r.firstFrameMs);
+    const live = runs.map((r) => r.liveFrameMs);
+    results.push(
+      absoluteResult({
+        id: v.id,
+        title: `dashboard: spawn → first frame (\`loopgate tui\` on a pty, ${v.how})`,
+        unit: 'ms',
+        value: Math.round(median(first)),
+        ...(v.target !== undefined ? { target: v.target } : {}),
+        details: { firstFrameMs: first.map(Math.round), liveFrameMs: live.map(Math.round) },
+        note: `median of ${SPAWNS}; first frame showing the gateway's health: ${Math.round(median(live))} ms`,
+      }),
+    );
+  }
+  return results;
+}
