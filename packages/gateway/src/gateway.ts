@@ -429,6 +429,10 @@ export function createGateway(
       await sessions.open();
       await agent.open();
       loopDelay.enable();
+      // Ready before the first socket can bind: an upgrade may arrive on the first host while
+      // the others are still binding. A host that then fails to bind (::1 without IPv6) only
+      // widens the accepted Host names by a loopback address.
+      admissionPolicy = admissionPolicyFrom(config, hosts);
       listener = new Listener({
         hosts,
         port: config.gateway.port,
