@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { GatewayError } from '@loopgate/protocol';
+import { CloseCode, GatewayError } from '@loopgate/protocol';
 import type { CombinedDataTransformer } from '@trpc/server';
 import type WebSocket from 'ws';
 import { type BackoffOptions, DEFAULT_BACKOFF, nextReconnectDelay } from './backoff.js';
@@ -17,6 +17,9 @@ import {
   isCredentialRefusal,
 } from './disconnect.js';
 import { displayUrl, gatewayErrorFromShape } from './errors.js';
+
+/** First-retry window after a 1001: 200 clients spread to ~5 % per 100 ms. */
+const RESTART_SPREAD_MS = 2_000;
 
 /**
  * The part of a `ws` WebSocket the transport uses. A socket factory (TLS
@@ -165,6 +168,12 @@ export class GatewayTransport {
   #retryTimer: NodeJS.Timeout | undefined;
   /** Consecutive failed attempts (and quick drops) since the last stable connection. */
   #failures = 0;
+  /**
+   * Set when the gateway closed with 1001 (going away: a restart or shutdown).
+   * Every client was dropped in the same instant, so the first retries are
+   * spread over a wider window than an ordinary drop needs (HARDENING row 21).
+   */
+  #fleetDropped = false;
   #everOpened = false;
   #droppedAt = 0;
   /** The gateway is known to be unreachable: new calls fail at once instead of waiting. */
@@ -375,6 +384,7 @@ export class GatewayTransport {
     this.#connecting = null;
     this.#active = conn;
     this.#everOpened = true;
+    this.#fleetDropped = false;
     this.#failFast = false;
     this.#lastError = undefined;
     this.#state.set({ state: 'open', since: conn.openedAt });
@@ -562,6 +572,7 @@ export class GatewayTransport {
     if (conn !== this.#active) return; // a retired connection finished draining
     this.#active = null;
     this.#droppedAt = Date.now();
+    this.#fleetDropped = code === CloseCode.goingAway;
     if (this.#droppedAt - conn.openedAt >= this.#opts.stableAfterMs) this.#failures = 0;
     // Subscriptions survive the drop: queued again, resumed on the next socket.
     for (const call of [...this.#calls.values()]) {
@@ -601,9 +612,12 @@ export class GatewayTransport {
       this.#failFast = true;
       this.#rejectQueued(outcome.error);
     }
+    const backoff = this.#fleetDropped
+      ? { ...this.#opts.backoff, baseMs: Math.max(this.#opts.backoff.baseMs, RESTART_SPREAD_MS) }
+      : this.#opts.backoff;
     const delay = Math.max(
       outcome.retryAfterMs ?? 0,
-      nextReconnectDelay(this.#failures - 1, this.#opts.random, this.#opts.backoff),
+      nextReconnectDelay(this.#failures - 1, this.#opts.random, backoff),
     );
     this.#state.set({ state: 'reconnecting', attempt: this.#failures, error: outcome.error });
     // A replacement the gateway asked for may still be scheduled; one timer only.
