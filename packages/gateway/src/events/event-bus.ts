@@ -44,6 +44,8 @@ export class EventBus {
   /** Bytes of whole lines in the log: a failed append is cut back to this. */
   #logBytes = 0;
   #logLines = 0;
+  /** Lines emitted in this burst, written together by `#flushPending`. */
+  #pendingLines: string[] = [];
   #compacting = false;
   #closed = false;
   readonly #opts: Required<Omit<EventBusOptions, 'logPath'>> & { logPath?: string };
@@ -77,6 +79,7 @@ export class EventBus {
   }
 
   async close(): Promise<void> {
+    this.#flushPending();
     this.#closed = true;
     const fd = this.#logFd;
     this.#logFd = undefined;
@@ -184,19 +187,30 @@ export class EventBus {
   }
 
   /**
-   * Written synchronously, before any subscriber sees the event: once a
-   * client holds an id, a crash (SIGKILL) cannot take that event off the
-   * log, so a restarted gateway never hands the same id to a different
-   * event or skips past what the client was told (HARDENING row 20).
+   * Queued now, written in one synchronous write per burst from a microtask
+   * queued before any subscriber is woken, so it lands before any socket
+   * sees the event: once a client holds an id, a crash (SIGKILL) cannot take
+   * that event off the log, and a restarted gateway never hands the same id
+   * to a different event (HARDENING row 20). One write per burst instead of
+   * one per event is what keeps `emit` cheap under load.
    */
   #append(entry: SequencedEvent): void {
+    if (this.#logFd === undefined) return;
+    if (this.#pendingLines.push(`${JSON.stringify(entry)}\n`) === 1)
+      queueMicrotask(this.#flushPending);
+  }
+
+  readonly #flushPending = (): void => {
+    const lines = this.#pendingLines;
+    if (lines.length === 0) return;
+    this.#pendingLines = [];
     const fd = this.#logFd;
     if (fd === undefined) return;
-    const line = Buffer.from(`${JSON.stringify(entry)}\n`);
+    const bytes = Buffer.from(lines.join(''));
     try {
       // A short write (the disk filled up mid-line) is a failure too.
-      if (writeSync(fd, line) !== line.length) throw new Error('short write');
-      this.#logBytes += line.length;
+      if (writeSync(fd, bytes) !== bytes.length) throw new Error('short write');
+      this.#logBytes += bytes.length;
     } catch {
       // A full disk must not take the gateway down; replay just gets shorter.
       // Cut a partial line back off, so the next append starts on a clean line.
@@ -207,8 +221,9 @@ export class EventBus {
       }
       return;
     }
-    if (++this.#logLines > this.#opts.replayBufferSize * 2) void this.#compact();
-  }
+    this.#logLines += lines.length;
+    if (this.#logLines > this.#opts.replayBufferSize * 2) void this.#compact();
+  };
 
   /**
    * Rewrites the log to just the ring. The snapshot is written to a temp
@@ -235,6 +250,9 @@ export class EventBus {
         await handle.close();
       }
       const lastWritten = written.at(-1)?.seq ?? 0;
+      // Queued lines go to the old file first (kept if the switch fails); `meanwhile` below
+      // copies them from the ring into the new one.
+      this.#flushPending();
       const fd = openSync(tmp, 'a', 0o600);
       try {
         const meanwhile = this.#ring.filter((e) => e.seq > lastWritten);

@@ -1,1 +1,6 @@
-export { EventBus, type EventBusOptions, type SequencedEvent, type SubscribeOptions } from './event-bus.js';
+export {
+  EventBus,
+  type EventBusOptions,
+  type SequencedEvent,
+  type SubscribeOptions,
+} from './event-bus.js';

@@ -160,16 +160,25 @@ describe('row 20: gateway restart', () => {
 });
 
 describe('row 20: gateway crash', () => {
-  it('row 20: a durable event is in the events log before any subscriber can see it, so a crash cannot hand its id to another event', async () => {
+  it('row 20: a durable event is in the events log by the time any subscriber sees it, so a crash cannot hand its id to another event', async () => {
     const gw = await startTestGateway();
     try {
       const logPath = join(gw.stateDir, 'events.jsonl');
-      // A burst in one tick, as a busy gateway produces: subscribers get these in the next
-      // microtasks, so every line must already be in the file right after emit returns.
+      // A burst in one tick, as a busy gateway produces. The moment a subscriber gets the
+      // first of them (the earliest any socket could carry it), every line must be on disk.
+      const controller = new AbortController();
+      const subscriber = gw.gateway.services.events.subscribe({
+        signal: controller.signal,
+        types: ['auth.'],
+      });
+      const firstSeen = subscriber.next();
       const entries = [1, 2, 3].map(() =>
         gw.gateway.services.events.emit({ type: 'auth.rotated' }),
       );
+      const seen = await firstSeen;
       const lines = readFileSync(logPath, 'utf8').trim().split('\n').slice(-3);
+      controller.abort();
+      expect(seen.value?.[0]).toBe(String(entries[0]?.seq));
       expect(lines.map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual(
         entries.map((e) => e.seq),
       );
