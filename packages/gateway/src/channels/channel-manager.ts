@@ -9,7 +9,6 @@ import {
   type LoopgateConfig,
   type SendInput,
   type SendOutput,
-  SessionId,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import { type AgentRuntime, IdempotencyCache } from '../agent/index.js';

@@ -554,8 +554,8 @@ function truncateReason(reason: string): string {
   const buf = Buffer.from(reason);
   return buf.length <= 123
     ? reason
-    : buf
+    : `${buf
         .subarray(0, 120)
         .toString('utf8')
-        .replace(/\uFFFD$/, '') + '...';
+        .replace(/\uFFFD$/, '')}...`;
 }
