@@ -99,7 +99,7 @@ const skip = !availability.available && process.env.CI !== 'true';
 if (skip && !availability.available)
   console.warn(`[remote-cli] tunnel test skipped: ${availability.reason}`);
 
-describe.skipIf(skip)('loopgate tunnel', () => {
+describe.skipIf(skip)('through a real sshd', () => {
   let sshd: SshdHandle;
   let gateway: TestGateway;
 
@@ -113,164 +113,143 @@ describe.skipIf(skip)('loopgate tunnel', () => {
     await sshd?.stop();
   });
 
-  it('runs in the foreground, prints its state changes, serves the gateway, and ends ssh on Ctrl+C', async () => {
-    const registry = await makeTempDir('loopgate-cli-tunnel-');
-    const child = spawnCli(
-      [
-        'tunnel',
-        '--ssh',
-        sshd.hostAlias,
-        '--ssh-config',
-        sshd.sshConfigPath,
-        '--remote-port',
-        String(gateway.port),
-        '--local-port',
-        '0',
-      ],
-      { env: { LOOPGATE_STATE_DIR: registry, LOOPGATE_GATEWAY_TOKEN: gateway.token } },
-    );
-    try {
-      const output = await waitForOutput(child, (text) =>
-        /gateway reachable at ws:\/\/127\.0\.0\.1:\d+/.test(text),
+  describe('loopgate tunnel', () => {
+    it('runs in the foreground, prints its state changes, serves the gateway, and ends ssh on Ctrl+C', async () => {
+      const registry = await makeTempDir('loopgate-cli-tunnel-');
+      const child = spawnCli(
+        [
+          'tunnel',
+          '--ssh',
+          sshd.hostAlias,
+          '--ssh-config',
+          sshd.sshConfigPath,
+          '--remote-port',
+          String(gateway.port),
+          '--local-port',
+          '0',
+        ],
+        { env: { LOOPGATE_STATE_DIR: registry, LOOPGATE_GATEWAY_TOKEN: gateway.token } },
       );
-      expect(output).toContain('tunnel starting');
-      expect(output).toMatch(/tunnel up on 127\.0\.0\.1:\d+/);
-      const url = /gateway reachable at (ws:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
-      const client = createGatewayClient({ url, token: gateway.token, retry: false });
-      expect((await client.health.query()).ok).toBe(true);
-      await client.close();
+      try {
+        const output = await waitForOutput(child, (text) =>
+          /gateway reachable at ws:\/\/127\.0\.0\.1:\d+/.test(text),
+        );
+        expect(output).toContain('tunnel starting');
+        expect(output).toMatch(/tunnel up on 127\.0\.0\.1:\d+/);
+        const url = /gateway reachable at (ws:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
+        const client = createGatewayClient({ url, token: gateway.token, retry: false });
+        expect((await client.health.query()).ok).toBe(true);
+        await client.close();
 
-      const exited = new Promise<number | null>((resolve) =>
-        child.once('exit', (code) => resolve(code)),
+        const exited = new Promise<number | null>((resolve) =>
+          child.once('exit', (code) => resolve(code)),
+        );
+        child.kill('SIGINT');
+        expect(await exited).toBe(0);
+        expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+      } finally {
+        child.kill('SIGKILL');
+        await rm(registry, { recursive: true, force: true });
+      }
+    });
+
+    it('a fatal failure ends the command with exit code 3 and the classified reason', async () => {
+      const result = await runCli(
+        [
+          'tunnel',
+          '--ssh',
+          sshd.hostAlias,
+          '--ssh-config',
+          await sshd.variantConfig({ identity: 'wrong' }),
+          '--local-port',
+          '0',
+        ],
+        { env: { LOOPGATE_STATE_DIR: await makeTempDir() } },
       );
-      child.kill('SIGINT');
-      expect(await exited).toBe(0);
-      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
-    } finally {
-      child.kill('SIGKILL');
-      await rm(registry, { recursive: true, force: true });
-    }
+      expect(result.code).toBe(3);
+      expect(result.stdout).toContain('tunnel failed');
+      expect(result.stderr).toContain('TUNNEL_FAILED');
+      expect(result.stderr).toContain('refused our ssh key');
+    });
   });
 
-  it('a fatal failure ends the command with exit code 3 and the classified reason', async () => {
-    const result = await runCli(
-      [
-        'tunnel',
-        '--ssh',
-        sshd.hostAlias,
-        '--ssh-config',
-        await sshd.variantConfig({ identity: 'wrong' }),
-        '--local-port',
-        '0',
-      ],
-      { env: { LOOPGATE_STATE_DIR: await makeTempDir() } },
-    );
-    expect(result.code).toBe(3);
-    expect(result.stdout).toContain('tunnel failed');
-    expect(result.stderr).toContain('TUNNEL_FAILED');
-    expect(result.stderr).toContain('refused our ssh key');
-  });
-});
+  describe('client commands with --ssh', () => {
+    /**
+     * An operator laptop's config: remote mode, the gateway reached through the test sshd
+     * (--ssh on the command line names the host; port, ssh config and remote port come from here).
+     */
+    const writeRemoteConfig = async (
+      dir: string,
+      remote: { token?: string } = {},
+    ): Promise<string> => {
+      const configPath = join(dir, 'config.json5');
+      const ssh = {
+        target: 'unused',
+        configFile: sshd.sshConfigPath,
+        remotePort: gateway.port,
+        localPort: 0,
+      };
+      await writeFile(
+        configPath,
+        JSON.stringify({ gateway: { mode: 'remote', remote: { ...remote, ssh } } }),
+      );
+      return configPath;
+    };
 
-describe.skipIf(skip)('client commands with --ssh', () => {
-  let sshd: SshdHandle;
-  let gateway: TestGateway;
-  beforeAll(async () => {
-    sshd = await startSshd();
-    gateway = await startTestGateway();
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await sshd?.stop();
-  });
+    it('loopgate health --ssh reaches the remote gateway through a supervised tunnel and leaves no ssh behind', async () => {
+      const dir = await makeTempDir('loopgate-cli-ssh-');
+      const configPath = await writeRemoteConfig(dir, { token: gateway.token });
+      try {
+        const result = await runCli(['health', '--json', '--ssh', sshd.hostAlias], {
+          env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
+        });
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(JSON.parse(result.stdout).ok).toBe(true);
+        expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
 
-  it('loopgate health --ssh reaches the remote gateway through a supervised tunnel and leaves no ssh behind', async () => {
-    const dir = await makeTempDir('loopgate-cli-ssh-');
-    const configPath = join(dir, 'config.json5');
-    // Remote mode as an operator's laptop has it; --ssh names the host, the rest comes from the config.
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        gateway: {
-          mode: 'remote',
-          remote: {
-            token: gateway.token,
-            ssh: {
-              target: 'unused',
-              configFile: sshd.sshConfigPath,
-              remotePort: gateway.port,
-              localPort: 0,
-            },
-          },
-        },
-      }),
-    );
-    try {
-      const result = await runCli(['health', '--json', '--ssh', sshd.hostAlias], {
-        env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
-      });
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(JSON.parse(result.stdout).ok).toBe(true);
-      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('loopgate node run --ssh pairs through a supervised tunnel and takes its ssh down on SIGTERM', async () => {
-    const dir = await makeTempDir('loopgate-node-ssh-');
-    const configPath = join(dir, 'config.json5');
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        gateway: {
-          mode: 'remote',
-          remote: {
-            ssh: {
-              target: 'unused',
-              configFile: sshd.sshConfigPath,
-              remotePort: gateway.port,
-              localPort: 0,
-            },
-          },
-        },
-      }),
-    );
-    const child = spawnCli(
-      [
-        'node',
-        'run',
-        '--ssh',
-        sshd.hostAlias,
-        '--name',
-        'tunnelled',
-        '--state-dir',
-        join(dir, 'node'),
-      ],
-      {
-        env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
-      },
-    );
-    try {
-      await waitForOutput(
-        child,
-        (text) => text.includes('waiting for an operator to approve pairing request'),
+    it('loopgate node run --ssh pairs through a supervised tunnel and takes its ssh down on SIGTERM', async () => {
+      const dir = await makeTempDir('loopgate-node-ssh-');
+      const configPath = await writeRemoteConfig(dir);
+      const child = spawnCli(
+        [
+          'node',
+          'run',
+          '--ssh',
+          sshd.hostAlias,
+          '--name',
+          'tunnelled',
+          '--state-dir',
+          join(dir, 'node'),
+        ],
         {
-          stream: 'stderr',
+          env: { LOOPGATE_CONFIG: configPath, LOOPGATE_STATE_DIR: dir },
         },
       );
-      const pending = await gateway.gateway.services.nodes.listPending();
-      expect(pending.map((p) => p.name)).toContain('tunnelled');
-      const exited = new Promise<number | null>((resolve) =>
-        child.once('exit', (code) => resolve(code)),
-      );
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
-    } finally {
-      child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-    }
+      try {
+        await waitForOutput(
+          child,
+          (text) => text.includes('waiting for an operator to approve pairing request'),
+          {
+            stream: 'stderr',
+          },
+        );
+        const pending = await gateway.gateway.services.nodes.listPending();
+        expect(pending.map((p) => p.name)).toContain('tunnelled');
+        const exited = new Promise<number | null>((resolve) =>
+          child.once('exit', (code) => resolve(code)),
+        );
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(sshProcessesMatching(`:127.0.0.1:${gateway.port}`)).toEqual([]);
+      } finally {
+        child.kill('SIGKILL');
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
