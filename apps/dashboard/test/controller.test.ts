@@ -138,6 +138,11 @@ describe('the dashboard controller against a real gateway', () => {
       s.nodes.list.some((n) => n.name === 'testbox' && n.state === 'online'),
     );
     await online;
+    // The online event and the pending-list refetch arrive independently; the approved
+    // request must leave the list, whichever lands first.
+    state = await until(store, 'the approved request to leave the pending list', (s) =>
+      s.nodes.pending.every((p) => p.name !== 'testbox'),
+    );
     expect(state.nodes.pending).toEqual([]);
     const nodeId = state.nodes.list.find((n) => n.name === 'testbox')!.nodeId;
 
