@@ -2,7 +2,7 @@ import { GatewayError, isGatewayError } from '@loopgate/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClientFor, type GatewayClient, type GatewayClientOptions } from '../src/client.js';
 import type { ConnectionState } from '../src/connection-state.js';
-import { waitFor, waitForState } from './helpers.js';
+import { rejectionOf, waitFor, waitForState } from './helpers.js';
 import {
   freePort,
   type StockEvent,
@@ -31,16 +31,6 @@ function client(url: string, options: GatewayClientOptions = {}): GatewayClient<
   });
   cleanups.push(() => c.close());
   return c;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const isOpen = (s: ConnectionState) => s.state === 'open';

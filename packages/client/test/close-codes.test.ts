@@ -1,7 +1,7 @@
 import { CloseCode, GatewayError } from '@loopgate/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClientFor, type GatewayClient, type GatewayClientOptions } from '../src/client.js';
-import { startRawServer, waitForState } from './helpers.js';
+import { rejectionOf, startRawServer, waitForState } from './helpers.js';
 import type { StockRouter } from './stock-server.js';
 
 /**
@@ -23,16 +23,6 @@ function client(url: string, options: GatewayClientOptions = {}): GatewayClient<
   });
   cleanups.push(() => c.close());
   return c;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** Long enough for several retries at the 5–20 ms backoff used here. */

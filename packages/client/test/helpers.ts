@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { GatewayError } from '@loopgate/protocol';
+import { expect } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { ConnectionState } from '../src/connection-state.js';
 
@@ -95,4 +97,15 @@ export async function startRawServer(handlers: {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+/** The typed error a call rejected with; fails the test if it resolved or threw anything else. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  }
+  throw new Error('expected the call to fail with a GatewayError');
 }

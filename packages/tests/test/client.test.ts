@@ -13,6 +13,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../src/index.js';
+import { rejection } from '../src/rejection.js';
 
 /**
  * The typed client (`@loopgate/client`) against the real gateway: defaults
@@ -36,16 +37,6 @@ function client(options: GatewayClientOptions): GatewayClient {
   const c = createGatewayClient({ reconnect: { baseMs: 20, capMs: 200 }, ...options });
   cleanups.push(() => c.close());
   return c;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect((error as Error).name).toBe('GatewayError');
-    return error as GatewayError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 function waitForState(
@@ -81,9 +72,9 @@ describe('@loopgate/client against the real gateway', () => {
 
   it('turns gateway errors into GatewayErrors with code and field issues', async () => {
     const c = client({ url: gw.url, token: gw.token });
-    const notFound = await rejectionOf(c.callMethod.mutate({ method: 'no.such.thing' }));
+    const notFound = await rejection(c.callMethod.mutate({ method: 'no.such.thing' }));
     expect(notFound.code).toBe('NOT_FOUND');
-    const badInput = await rejectionOf(
+    const badInput = await rejection(
       c.callMethod.mutate({ method: 'status', params: { deep: 'yes' } }),
     );
     expect(badInput.code).toBe('BAD_REQUEST');
@@ -114,7 +105,7 @@ describe('@loopgate/client against the real gateway', () => {
     const events: GatewayError[] = [];
     c.events.subscribe(undefined, { onError: (e) => events.push(e) });
     const started = Date.now();
-    const error = await rejectionOf(c.health.query());
+    const error = await rejection(c.health.query());
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(error.code).toBe('UNAUTHORIZED');
     expect(error.message).not.toContain('not-the-token-at-all');
@@ -131,7 +122,7 @@ describe('@loopgate/client against the real gateway', () => {
     const url = own.url;
     await own.stop();
     const c = client({ url, token: 'whatever-token-value', retry: false });
-    const error = await rejectionOf(c.health.query());
+    const error = await rejection(c.health.query());
     expect(error.code).toBe('UNAVAILABLE');
     expect(error.details).toEqual({ reason: 'ECONNREFUSED' });
     expect(error.message).toBe(
@@ -199,7 +190,7 @@ describe('@loopgate/client against the real gateway', () => {
 
     const wrongPin = `${'AB:'.repeat(31)}AB`;
     const bad = client({ url, token: own.token, tlsFingerprint: wrongPin });
-    const error = await rejectionOf(bad.health.query());
+    const error = await rejection(bad.health.query());
     expect(error.code).toBe('TLS_PIN_MISMATCH');
     expect(error.message).toContain(wrongPin);
     expect(error.message).toContain(pinned);

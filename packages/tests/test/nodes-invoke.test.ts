@@ -2,15 +2,11 @@ import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
-import {
-  GatewayError,
-  type GatewayEvent,
-  type NodeInvocationMessage,
-  type NodePairUpdate,
-} from '@loopgate/protocol';
+import type { GatewayEvent, NodeInvocationMessage, NodePairUpdate } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import { rejection } from '../src/rejection.js';
 import {
   type NodeProcess,
   operatorClient,
@@ -46,16 +42,6 @@ afterAll(async () => {
   await gw.stop();
   await rm(shared, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected a typed error');
-}
 
 let keys = 0;
 const invoke = (

@@ -2,7 +2,6 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import {
-  GatewayError,
   NodeDetail,
   type NodePairUpdate,
   NodesInvokeOutput,
@@ -11,6 +10,7 @@ import {
 } from '@loopgate/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, runCli, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import { rejection } from '../src/rejection.js';
 import {
   cliEnv,
   type NodeProcess,
@@ -43,16 +43,6 @@ async function cli(args: string[]) {
     env: await cliEnv(),
   });
   return { ...result, json: () => JSON.parse(result.stdout) as unknown };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected a typed error');
 }
 
 describe('pairing over the wire, with real node processes and the CLI', { timeout: 60_000 }, () => {

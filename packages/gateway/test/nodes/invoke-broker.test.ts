@@ -5,6 +5,7 @@ import {
   InvokeBroker,
   type NodeConnection,
 } from '../../src/nodes/invoke-broker.js';
+import { rejection } from '../rejection.js';
 
 /** An in-memory node connection: records what the broker pushes to it. */
 class RecordingConnection implements NodeConnection {
@@ -62,16 +63,6 @@ function setup(
 }
 
 const call = { nodeRef: 'box', command: 'system.info', timeoutMs: 5_000 };
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('InvokeBroker', () => {
   it('delivers the invocation and resolves with the node payload', async () => {

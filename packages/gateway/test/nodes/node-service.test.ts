@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CloseCode,
-  GatewayError,
   type GatewayEventInput,
   LoopgateConfig,
   type LoopgateConfigInput,
@@ -13,6 +12,7 @@ import {
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeService, type NodeSocket, QueuedNodeConnection } from '../../src/nodes/index.js';
+import { rejection } from '../rejection.js';
 
 type FakeSocket = NodeSocket & { closes: Array<{ code: number; reason: string }> };
 
@@ -87,16 +87,6 @@ function connect(svc: NodeService, token: string, commands = ['system.info', 'fs
   };
   svc.attachInvocations(conn, { commands }, stream);
   return { conn, stream, received, nodeId: auth!.nodeId };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    return error as GatewayError;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeEach(async () => {
