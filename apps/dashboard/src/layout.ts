@@ -20,6 +20,14 @@ export function paneRows(size: TerminalSize): number {
   return Math.max(1, size.rows - 1 - CHROME_ROWS);
 }
 
+/**
+ * How far PgUp/PgDn move a scrolled list: a pane's height less the rows it
+ * keeps for its own header (`reservedRows`), never less than one line.
+ */
+export function pageStep(size: TerminalSize, reservedRows = 2): number {
+  return Math.max(1, paneRows(size) - reservedRows);
+}
+
 /** Width classes the panes lay out for (60, 80, 120 columns). */
 export function widthClass(columns: number): 'narrow' | 'medium' | 'wide' {
   if (columns >= 110) return 'wide';

@@ -1,4 +1,4 @@
-import { paneRows } from '../layout.js';
+import { pageStep, paneRows } from '../layout.js';
 import {
   connectionFieldText,
   type DashboardState,
@@ -314,9 +314,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     description: 'scroll the invoke result up',
     scope: 'nodes',
     enabled: (s) => (s.nodes.invoke ? true : 'no invoke result shown'),
-    run: (state) => [
-      dispatch({ type: 'invoke.scrolled', delta: -Math.max(1, paneRows(state.terminal) - 4) }),
-    ],
+    run: (state) => [dispatch({ type: 'invoke.scrolled', delta: -pageStep(state.terminal, 4) })],
   },
   {
     id: 'nodes.result-down',
@@ -324,9 +322,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     description: 'scroll the invoke result down',
     scope: 'nodes',
     enabled: (s) => (s.nodes.invoke ? true : 'no invoke result shown'),
-    run: (state) => [
-      dispatch({ type: 'invoke.scrolled', delta: Math.max(1, paneRows(state.terminal) - 4) }),
-    ],
+    run: (state) => [dispatch({ type: 'invoke.scrolled', delta: pageStep(state.terminal, 4) })],
   },
   {
     id: 'nodes.filter',
@@ -450,18 +446,14 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     keys: ['pgup'],
     description: 'scroll the conversation up',
     scope: 'chat',
-    run: (state) => [
-      dispatch({ type: 'chat.scrolled', delta: -Math.max(1, paneRows(state.terminal) - 2) }),
-    ],
+    run: (state) => [dispatch({ type: 'chat.scrolled', delta: -pageStep(state.terminal) })],
   },
   {
     id: 'chat.scroll-down',
     keys: ['pgdn'],
     description: 'scroll the conversation down',
     scope: 'chat',
-    run: (state) => [
-      dispatch({ type: 'chat.scrolled', delta: Math.max(1, paneRows(state.terminal) - 2) }),
-    ],
+    run: (state) => [dispatch({ type: 'chat.scrolled', delta: pageStep(state.terminal) })],
   },
 
   // ── Events ────────────────────────────────────────────────────────────────
@@ -485,18 +477,14 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     keys: ['pgup'],
     description: 'page up',
     scope: 'events',
-    run: (state) => [
-      dispatch({ type: 'events.scrolled', delta: -Math.max(1, paneRows(state.terminal) - 2) }),
-    ],
+    run: (state) => [dispatch({ type: 'events.scrolled', delta: -pageStep(state.terminal) })],
   },
   {
     id: 'events.page-down',
     keys: ['pgdn'],
     description: 'page down',
     scope: 'events',
-    run: (state) => [
-      dispatch({ type: 'events.scrolled', delta: Math.max(1, paneRows(state.terminal) - 2) }),
-    ],
+    run: (state) => [dispatch({ type: 'events.scrolled', delta: pageStep(state.terminal) })],
   },
   {
     id: 'events.top',
