@@ -5,13 +5,13 @@ import {
   createGate,
   type FakeChatCompletions,
   type FakeTelegramBotApi,
-  startCuttableProxy,
   startFakeChatCompletions,
   startFakeTelegramBotApi,
   textReply,
   toolCallReply,
 } from '../src/fakes/index.js';
 import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import { startTcpProxy } from '../src/tcp-proxy.js';
 import { type NodeProcess, startPairedNode } from './nodes-harness.js';
 
 /**
@@ -282,7 +282,7 @@ describe('Telegram → openai provider (scripted tool call) → node → Telegra
 
   it('a run survives its operator losing the connection mid-stream: resumed with nothing lost or repeated', async () => {
     const { gw } = flow!;
-    const proxy = await startCuttableProxy(gw.port);
+    const proxy = await startTcpProxy(gw.port);
     const watcher = createGatewayClient({
       url: proxy.url,
       token: gw.token,
@@ -334,7 +334,7 @@ describe('Telegram → openai provider (scripted tool call) → node → Telegra
       expect(deltas.join('')).toBe(text);
       const states = received.flatMap((e) => (e.data.type === 'run.state' ? [e.data.state] : []));
       expect(states).toEqual(['queued', 'running', 'completed']);
-      expect(proxy.accepted).toBeGreaterThanOrEqual(2);
+      expect(proxy.connections).toBeGreaterThanOrEqual(2);
 
       // Exactly what the gateway holds for the run, as a fresh subscriber replays it.
       const op = flow!.op;

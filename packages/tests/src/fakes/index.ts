@@ -8,7 +8,6 @@ export {
   textReply,
   toolCallReply,
 } from './chat-completions-server.js';
-export { type CuttableProxy, startCuttableProxy } from './cuttable-proxy.js';
 export { createGate, type Gate } from './http-server.js';
 export {
   type FakeTelegramBotApi,

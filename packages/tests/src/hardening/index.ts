@@ -37,4 +37,3 @@ export {
   type StateFileKind,
   type StateWriter,
 } from './state-writers.js';
-export { type RecordingProxy, startRecordingProxy } from './tcp-proxy.js';

@@ -21,9 +21,9 @@ import {
   openRawWebSocket,
   resultData,
   sendConnectionParams,
-  startRecordingProxy,
 } from '../../src/hardening/index.js';
 import { runCli, startTestGateway, type TestGateway } from '../../src/index.js';
+import { startTcpProxy } from '../../src/tcp-proxy.js';
 
 describe('row 02: auth deadline', () => {
   let gw: TestGateway;
@@ -93,7 +93,7 @@ describe('row 07: wrong credentials', () => {
   });
 
   it('row 07: the typed client rejects with UNAUTHORIZED, goes to a final state and does not retry', async () => {
-    const proxy = await startRecordingProxy(gw.port);
+    const proxy = await startTcpProxy(gw.port);
     const client = createGatewayClient({
       url: proxy.url,
       token: 'not-the-token-not-the-token',

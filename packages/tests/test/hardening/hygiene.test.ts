@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type OperatorSocket,
   openOperatorSocket,
-  startRecordingProxy,
   type TrpcFrame,
 } from '../../src/hardening/index.js';
 import {
@@ -21,6 +20,7 @@ import {
   waitFor,
   waitForOutput,
 } from '../../src/index.js';
+import { startTcpProxy } from '../../src/tcp-proxy.js';
 
 const TOKEN = 'hygiene-token-0123456789abcdef';
 const PASSWORD = 'correct horse battery staple';
@@ -170,7 +170,7 @@ describe('row 10: credential leakage', () => {
   const cliEnv = () => ({ LOOPGATE_STATE_DIR: stateDir, HOME: stateDir });
 
   it('row 10: neither the typed client nor the CLI puts the token in the upgrade URL or headers', async () => {
-    const proxy = await startRecordingProxy(gw.port);
+    const proxy = await startTcpProxy(gw.port);
     try {
       const client = createGatewayClient({ url: proxy.url, token: TOKEN, retry: false });
       expect((await client.health.query()).ok).toBe(true);

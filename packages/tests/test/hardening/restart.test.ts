@@ -11,12 +11,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type GatewayProcess,
   openOperatorSocket,
-  type RecordingProxy,
   runReconnectStorm,
   startGatewayProcess,
-  startRecordingProxy,
 } from '../../src/hardening/index.js';
 import { makeTempDir, startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
+import { startTcpProxy, type TcpProxy } from '../../src/tcp-proxy.js';
 
 type Seen = { id: number; type: string };
 
@@ -56,7 +55,7 @@ function expectEveryDurableEventOnceInOrder(seen: Seen[]): number[] {
 
 describe('row 20: gateway restart', () => {
   let gw: TestGateway | undefined;
-  let proxy: RecordingProxy | undefined;
+  let proxy: TcpProxy | undefined;
   let proc: GatewayProcess | undefined;
   const clients: GatewayClient[] = [];
   afterEach(async () => {
@@ -71,7 +70,7 @@ describe('row 20: gateway restart', () => {
 
   it('row 20: a typed client reconnects on its own after a restart and gets every durable event it missed, once, in order; a call made meanwhile is answered', async () => {
     gw = await startTestGateway();
-    proxy = await startRecordingProxy(gw.port);
+    proxy = await startTcpProxy(gw.port);
     const watcher = watchingClient(proxy.url, gw.token);
     clients.push(watcher.client);
     await waitFor(() => watcher.client.connection.get().state === 'open', {
