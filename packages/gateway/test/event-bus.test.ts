@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,5 +103,39 @@ describe('EventBus', () => {
     expect(second.emit(opened(4)).seq).toBe(4);
     expect(second.replayAfter('1').events.map((e) => e.seq)).toEqual([2, 3, 4]);
     await second.close();
+  });
+
+  it('writes an id to the log before anyone can see it, and an unwatched event within a turn', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
+    const logPath = join(dir, 'events.jsonl');
+    const bus = new EventBus({ replayBufferSize: 10, logPath });
+    await bus.open();
+    // read synchronously: an async read would give the deferred write its turn
+    const logged = () =>
+      readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).seq);
+
+    // Nobody watches: the write waits for the end of the turn, then lands.
+    bus.emit(opened(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(logged()).toEqual([1]);
+
+    // `lastEventId` hands an id out, so the event behind it is written first.
+    bus.emit(opened(2));
+    expect(bus.lastEventId).toBe('2');
+    expect(logged()).toEqual([1, 2]);
+
+    // A subscriber gets an id only once its event is on disk.
+    const controller = new AbortController();
+    const stream = bus.subscribe({ signal: controller.signal });
+    const first = stream.next();
+    bus.emit(opened(3));
+    const [id] = (await first).value as [string, GatewayEvent];
+    expect(id).toBe('3');
+    expect(logged()).toEqual([1, 2, 3]);
+    controller.abort();
+    await bus.close();
   });
 });

@@ -86,7 +86,9 @@ export class EventBus {
     if (fd !== undefined) closeSync(fd);
   }
 
+  /** Written to the log first, like every id that leaves the bus (see `#append`). */
   get lastEventId(): string | null {
+    this.#flushPending();
     return this.#seq === 0 ? null : String(this.#seq);
   }
 
@@ -149,6 +151,7 @@ export class EventBus {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const { events: replay, gap } = this.replayAfter(options.lastEventId);
+      this.#flushPending();
       let delivered = parseEventId(options.lastEventId) ?? 0;
       if (gap) yield [String(delivered), this.#gapEvent(options.lastEventId ?? null)];
       for (const entry of replay) {
@@ -174,6 +177,7 @@ export class EventBus {
         // skip what the replay already delivered
         if (entry.seq <= delivered && !EPHEMERAL_EVENT_TYPES.has(entry.event.type)) continue;
         if (!EPHEMERAL_EVENT_TYPES.has(entry.event.type)) delivered = entry.seq;
+        this.#flushPending();
         yield [String(entry.seq), entry.event];
       }
     } finally {
@@ -187,17 +191,21 @@ export class EventBus {
   }
 
   /**
-   * Queued now, written in one synchronous write per burst from a microtask
-   * queued before any subscriber is woken, so it lands before any socket
-   * sees the event: once a client holds an id, a crash (SIGKILL) cannot take
-   * that event off the log, and a restarted gateway never hands the same id
-   * to a different event (HARDENING row 20). One write per burst instead of
-   * one per event is what keeps `emit` cheap under load.
+   * Queued now, written in one synchronous write per burst: by whichever
+   * comes first of a subscriber about to yield an id (and `lastEventId`),
+   * or a `setImmediate` after the turn's I/O. So an event is on the log
+   * before any socket sees its id: once a client holds an id, a crash
+   * (SIGKILL) cannot take that event off the log, and a restarted gateway
+   * never hands the same id to a different event (HARDENING row 20). An
+   * event nobody watches is written after the turn's replies went out: a
+   * `nodes.invoke` answer no longer waits behind the write of its
+   * `node.invoke.finished` (PERFORMANCE, bench/README.md). One write per
+   * burst instead of one per event is what keeps `emit` cheap under load.
    */
   #append(entry: SequencedEvent): void {
     if (this.#logFd === undefined) return;
     if (this.#pendingLines.push(`${JSON.stringify(entry)}\n`) === 1)
-      queueMicrotask(this.#flushPending);
+      setImmediate(this.#flushPending);
   }
 
   readonly #flushPending = (): void => {
