@@ -152,10 +152,15 @@ export function classifyNodeResult(
 
 /** UTF-8 size of `value` as JSON; undefined when it is not JSON (cycles, BigInt, functions). */
 export function jsonByteLength(value: unknown): number | undefined {
-  if (value === undefined) return 0;
+  const text = jsonText(value);
+  return text === undefined ? undefined : Buffer.byteLength(text, 'utf8');
+}
+
+/** `value` as JSON text (`''` for undefined), or undefined when it is not plain JSON (a cycle, a BigInt, a function). */
+export function jsonText(value: unknown): string | undefined {
+  if (value === undefined) return '';
   try {
-    const text = JSON.stringify(value);
-    return text === undefined ? undefined : Buffer.byteLength(text, 'utf8');
+    return JSON.stringify(value);
   } catch {
     return undefined;
   }

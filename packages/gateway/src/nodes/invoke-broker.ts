@@ -14,7 +14,7 @@ import {
   type InvocationEvent,
   type InvocationOutcome,
   isTerminal,
-  jsonByteLength,
+  jsonText,
 } from './invocation.js';
 import { newId } from './node-tokens.js';
 
@@ -166,8 +166,10 @@ export class InvokeBroker {
   ): void {
     const { maxParamsBytes } = this.#opts.limits();
     const params = request.params;
-    const size = jsonByteLength(params);
-    if (size === undefined) throw new GatewayError('BAD_REQUEST', 'params must be plain JSON');
+    const paramsJson = jsonText(params);
+    if (paramsJson === undefined)
+      throw new GatewayError('BAD_REQUEST', 'params must be plain JSON');
+    const size = Buffer.byteLength(paramsJson, 'utf8');
     if (size > maxParamsBytes) {
       throw new GatewayError(
         'PAYLOAD_TOO_LARGE',
@@ -179,7 +181,7 @@ export class InvokeBroker {
       throw new GatewayError('CANCELLED', 'the invocation was cancelled');
 
     const key = request.idempotencyKey;
-    const fingerprint = key === undefined ? '' : fingerprintOf(request.command, params);
+    const fingerprint = key === undefined ? '' : fingerprintOf(request.command, paramsJson);
     if (key !== undefined) {
       const seen = this.#remembered.get(key);
       if (seen) {
@@ -470,8 +472,16 @@ function isOversize(error: GatewayError): boolean {
   return error.code === 'PAYLOAD_TOO_LARGE' && error.details?.nodeCode === undefined;
 }
 
-function fingerprintOf(command: string, params: unknown): string {
-  return createHash('sha256')
-    .update(JSON.stringify([command, params]))
-    .digest('hex');
+/** Up to this size a call's identity is kept as its text; past it, as a SHA-256 of it. */
+const FINGERPRINT_TEXT_MAX = 256;
+
+/**
+ * What makes a retry "the same call" as the one remembered under its key.
+ * Small calls (almost all of them) keep their JSON text: no hash to compute
+ * on the invoke path, and at most 10 000 keys × 256 characters remembered.
+ */
+function fingerprintOf(command: string, paramsJson: string): string {
+  const text = `${command}\n${paramsJson}`;
+  if (text.length <= FINGERPRINT_TEXT_MAX) return text;
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }

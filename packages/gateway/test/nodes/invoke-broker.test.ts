@@ -227,6 +227,20 @@ describe('InvokeBroker', () => {
     broker.closeAll();
   });
 
+  it('tells large calls apart too (their identity is a hash, not their text)', async () => {
+    const { broker, conn } = setup();
+    const big = (tail: string) => ({ text: `${'x'.repeat(1_000)}${tail}` });
+    void broker.invoke({ ...call, idempotencyKey: 'k6', params: big('a') }).catch(() => {});
+    const joined = broker.invoke({ ...call, idempotencyKey: 'k6', params: big('a') });
+    const error = await rejection(
+      broker.invoke({ ...call, idempotencyKey: 'k6', params: big('b') }),
+    );
+    expect(error.code).toBe('CONFLICT');
+    expect(conn.invokes()).toHaveLength(1);
+    broker.closeAll();
+    expect((await rejection(joined)).code).toBe('NODE_DISCONNECTED');
+  });
+
   it('cancels on the caller signal: CANCELLED to the caller, a cancel to the node', async () => {
     const { broker, conn } = setup();
     const controller = new AbortController();
