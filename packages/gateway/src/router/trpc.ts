@@ -56,19 +56,15 @@ export const mergeRouters = t.mergeRouters;
 export const createCallerFactory = t.createCallerFactory;
 
 /** Domain errors thrown anywhere below a procedure become typed tRPC errors. */
-const mapDomainErrors = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && result.error.cause instanceof GatewayError) {
-    const mapped = toTrpcError(result.error.cause);
-    Object.assign(result.error, { code: mapped.code });
-  }
-  return result;
-});
-
-const base = t.procedure.use(mapDomainErrors);
-
+/**
+ * The one middleware in front of every procedure: only the roles named may
+ * call it, and a `GatewayError` thrown inside comes out with its tRPC code
+ * (NOT_FOUND, CONFLICT, ...) instead of INTERNAL_SERVER_ERROR. One layer,
+ * not two: each middleware level is an async call and an options object per
+ * request, on every call the gateway serves.
+ */
 function requireRole(...roles: GatewayContext['conn']['role'][]) {
-  return t.middleware(({ ctx, next }) => {
+  return t.middleware(async ({ ctx, next }) => {
     if (!roles.includes(ctx.conn.role)) {
       const reason =
         ctx.conn.role === 'pairing'
@@ -78,15 +74,18 @@ function requireRole(...roles: GatewayContext['conn']['role'][]) {
         new GatewayError(ctx.conn.role === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN', reason),
       );
     }
-    return next();
+    const result = await next();
+    if (!result.ok && result.error.cause instanceof GatewayError) {
+      const mapped = toTrpcError(result.error.cause);
+      Object.assign(result.error, { code: mapped.code });
+    }
+    return result;
   });
 }
 
-/** Any authenticated connection (operator, node, or a node waiting for pairing). */
-export const publicProcedure = base;
 /** Operators: the CLI, the dashboard, scripts. */
-export const operatorProcedure = base.use(requireRole('operator'));
+export const operatorProcedure = t.procedure.use(requireRole('operator'));
 /** Paired nodes only. */
-export const nodeProcedure = base.use(requireRole('node'));
+export const nodeProcedure = t.procedure.use(requireRole('node'));
 /** Unpaired nodes asking to be paired (and nothing else). */
-export const pairingProcedure = base.use(requireRole('pairing'));
+export const pairingProcedure = t.procedure.use(requireRole('pairing'));
