@@ -21,7 +21,8 @@ type MiddlewareResult =
   | { ok: true; data: unknown; marker: string }
   | { ok: false; error: TRPCError; marker: string };
 
-type MiddlewareOptions = {
+/** What one level of the chain passes on to the next. */
+type ChainOptions = {
   ctx: unknown;
   type: ProcedureType;
   path: string;
@@ -29,8 +30,12 @@ type MiddlewareOptions = {
   getRawInput: () => Promise<unknown>;
   signal: AbortSignal | undefined;
   batchIndex: number;
-  meta?: unknown;
-  next?: (nextOpts?: {
+};
+
+/** What a middleware is called with. */
+type MiddlewareOptions = ChainOptions & {
+  meta: unknown;
+  next: (nextOpts?: {
     ctx?: object;
     input?: unknown;
     getRawInput?: () => Promise<unknown>;
@@ -103,7 +108,7 @@ export function callProcedure(router: AnyRouter, call: ProcedureCall): Promise<u
   });
 }
 
-async function runChain(def: ProcedureDef, opts: MiddlewareOptions): Promise<unknown> {
+async function runChain(def: ProcedureDef, opts: ChainOptions): Promise<unknown> {
   const result = await callRecursive(0, def, opts);
   if (!result) {
     throw new TRPCError({
@@ -115,28 +120,53 @@ async function runChain(def: ProcedureDef, opts: MiddlewareOptions): Promise<unk
   return result.data;
 }
 
-/** tRPC 11's `callRecursive`, line for line, with native spreads. */
-async function callRecursive(
+/**
+ * tRPC 11's `callRecursive`, with two changes that keep its behaviour:
+ * - each level's options are one object literal with a fixed set of keys
+ *   (the ones `callProcedure` starts with, plus `meta` and `next`) instead
+ *   of spreads of the previous level's object — spreads of objects of
+ *   varying shape went through V8's slow path and made this frame the
+ *   biggest self time in the gateway after `writev`;
+ * - no `async`: a rejected (or synchronously throwing) middleware becomes
+ *   the same `{ ok: false }` result through one `.then`, not an async frame
+ *   and an `await` per level.
+ */
+function callRecursive(
   index: number,
   def: ProcedureDef,
-  opts: MiddlewareOptions,
+  opts: ChainOptions,
 ): Promise<MiddlewareResult> {
   try {
     const middleware = def.middlewares[index]!;
-    return await middleware({
-      ...opts,
-      meta: def.meta,
-      input: opts.input,
-      next(nextOpts) {
-        return callRecursive(index + 1, def, {
-          ...opts,
-          ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
-          input: nextOpts && 'input' in nextOpts ? nextOpts.input : opts.input,
-          getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
-        });
-      },
-    });
+    // Promise.resolve: a middleware may return a plain result, as `await` allows.
+    return Promise.resolve(
+      middleware({
+        ctx: opts.ctx,
+        type: opts.type,
+        path: opts.path,
+        input: opts.input,
+        getRawInput: opts.getRawInput,
+        signal: opts.signal,
+        batchIndex: opts.batchIndex,
+        meta: def.meta,
+        next(nextOpts) {
+          return callRecursive(index + 1, def, {
+            ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
+            type: opts.type,
+            path: opts.path,
+            input: nextOpts && 'input' in nextOpts ? nextOpts.input : opts.input,
+            getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
+            signal: opts.signal,
+            batchIndex: opts.batchIndex,
+          });
+        },
+      }),
+    ).then(undefined, failed);
   } catch (cause) {
-    return { ok: false, error: getTRPCErrorFromUnknown(cause), marker: middlewareMarker };
+    return Promise.resolve(failed(cause));
   }
+}
+
+function failed(cause: unknown): MiddlewareResult {
+  return { ok: false, error: getTRPCErrorFromUnknown(cause), marker: middlewareMarker };
 }
