@@ -127,6 +127,8 @@ export const OpenAiProviderConfig = z.strictObject({
   apiKey: z.string().optional(),
   timeoutMs: ms.default(60_000),
   maxToolRounds: positiveInt.default(8),
+  /** Retries of a request refused with 429 or 5xx (or a failed connection) before any answer; 0 disables. */
+  maxRetries: z.number().int().min(0).max(10).default(2),
   systemPrompt: z.string().optional(),
 });
 

@@ -518,6 +518,7 @@ export function createProvider(config: LoopgateConfig, env: NodeJS.ProcessEnv): 
     apiKey: env.LOOPGATE_OPENAI_API_KEY || env.OPENAI_API_KEY || openai.apiKey,
     timeoutMs: openai.timeoutMs,
     maxToolRounds: openai.maxToolRounds,
+    maxRetries: openai.maxRetries,
     systemPrompt: openai.systemPrompt,
   });
 }

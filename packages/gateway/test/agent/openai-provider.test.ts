@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import type { TranscriptEntry } from '@loopgate/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  completionChunk,
   createGate,
   type FakeChatCompletions,
   startFakeChatCompletions,
@@ -229,7 +230,7 @@ describe('OpenAiProvider against a Chat Completions server', () => {
       headers: { 'retry-after': '7' },
       body: { error: { message: 'Rate limit reached' } },
     });
-    const error = (await provider()
+    const error = (await provider({ maxRetries: 0 })
       .runTurn(turn('x', invoker()).t)
       .catch((e: unknown) => e)) as ProviderError;
     expect(error.code).toBe('PROVIDER_RATE_LIMITED');
@@ -243,10 +244,12 @@ describe('OpenAiProvider against a Chat Completions server', () => {
       { kind: 'error', status: 503 },
       { kind: 'error', status: 404, body: { error: { message: 'model "x" not found' } } },
     );
-    await expect(provider().runTurn(turn('x', invoker()).t)).rejects.toMatchObject({
-      code: 'PROVIDER_UNAVAILABLE',
-      message: expect.stringContaining('HTTP 503'),
-    });
+    await expect(provider({ maxRetries: 0 }).runTurn(turn('x', invoker()).t)).rejects.toMatchObject(
+      {
+        code: 'PROVIDER_UNAVAILABLE',
+        message: expect.stringContaining('HTTP 503'),
+      },
+    );
     await expect(provider().runTurn(turn('x', invoker()).t)).rejects.toMatchObject({
       code: 'PROVIDER_BAD_RESPONSE',
       message: expect.stringContaining('check agent.openai.baseUrl and agent.openai.model'),
@@ -287,7 +290,7 @@ describe('OpenAiProvider against a Chat Completions server', () => {
     gate.open();
   });
 
-  it('an unreachable endpoint is PROVIDER_UNAVAILABLE: connection refused', async () => {
+  it('an unreachable endpoint is PROVIDER_UNAVAILABLE: connection refused, after retrying', async () => {
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as { port: number }).port;
@@ -299,10 +302,11 @@ describe('OpenAiProvider against a Chat Completions server', () => {
       model: 'm',
       timeoutMs: 5_000,
       maxToolRounds: 1,
+      retryBaseDelayMs: 5,
     });
     await expect(p.runTurn(turn('x', invoker()).t)).rejects.toMatchObject({
       code: 'PROVIDER_UNAVAILABLE',
-      message: `cannot reach http://127.0.0.1:${port}/v1/chat/completions: connection refused`,
+      message: `cannot reach http://127.0.0.1:${port}/v1/chat/completions: connection refused (after 3 attempts)`,
     });
   });
 
@@ -320,5 +324,120 @@ describe('OpenAiProvider against a Chat Completions server', () => {
       },
     });
     expect(await provider().runTurn(turn('x', invoker()).t)).toEqual({ text: 'not streamed' });
+  });
+
+  describe('retries', () => {
+    const failure = async (p: OpenAiProvider, signal?: AbortSignal) =>
+      (await p
+        .runTurn(turn('x', invoker(), signal ? { signal } : {}).t)
+        .catch((e: unknown) => e)) as ProviderError;
+
+    it('429 with Retry-After: 0 twice, then success: the turn succeeds on the third request', async () => {
+      const limited = {
+        kind: 'error',
+        status: 429,
+        headers: { 'retry-after': '0' },
+        body: { error: { message: 'Rate limit reached' } },
+      } as const;
+      fake.enqueue(limited, limited, textReply('third time lucky'));
+      const { t, deltas } = turn('x', invoker());
+      const started = Date.now();
+      // A long base delay: only honouring Retry-After: 0 makes this quick.
+      const result = await provider({ retryBaseDelayMs: 10_000 }).runTurn(t);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(result.text).toBe('third time lucky');
+      expect(deltas.map(([, d]) => d).join('')).toBe('third time lucky');
+      expect(fake.requests).toHaveLength(3);
+      // Every attempt is the same request.
+      expect(fake.requests[2]!.body).toEqual(fake.requests[0]!.body);
+    });
+
+    it('503 every time: PROVIDER_UNAVAILABLE after 3 attempts, and exactly 3 requests', async () => {
+      fake.enqueue(
+        { kind: 'error', status: 503 },
+        { kind: 'error', status: 503 },
+        { kind: 'error', status: 503 },
+        textReply('a fourth request would get this'),
+      );
+      const error = await failure(provider({ maxRetries: 2, retryBaseDelayMs: 10 }));
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('PROVIDER_UNAVAILABLE');
+      expect(error.details).toMatchObject({ status: 503 });
+      expect(error.message).toContain('HTTP 503');
+      expect(error.message).toContain('(after 3 attempts)');
+      expect(error.message).not.toContain(KEY);
+      expect(fake.requests).toHaveLength(3);
+    });
+
+    it('401 is not retried: PROVIDER_AUTH after one request', async () => {
+      fake.enqueue({ kind: 'error', status: 401 }, textReply('a retry would get this'));
+      const error = await failure(provider({ retryBaseDelayMs: 10 }));
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('PROVIDER_AUTH');
+      expect(error.message).not.toContain('attempts');
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('a Retry-After beyond the cap fails at once with retryAfterMs in the details', async () => {
+      fake.enqueue(
+        { kind: 'error', status: 429, headers: { 'retry-after': '120' } },
+        textReply('a retry would get this'),
+      );
+      const started = Date.now();
+      const error = await failure(provider({ retryBaseDelayMs: 10 }));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('PROVIDER_RATE_LIMITED');
+      expect(error.details).toMatchObject({ status: 429, retryAfterMs: 120_000 });
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('aborting the run during a backoff wait cancels it at once; no further request is sent', async () => {
+      // Retry-After (under the cap) makes the wait 20 s exactly, where a jittered backoff could be ~0.
+      fake.enqueue(
+        { kind: 'error', status: 503, headers: { 'retry-after': '20' } },
+        textReply('a retry would get this'),
+      );
+      const controller = new AbortController();
+      const reason = new Error('cancelled by test');
+      const running = failure(provider({ retryBaseDelayMs: 10 }), controller.signal);
+      await fake.waitForRequest(1);
+      await new Promise((r) => setTimeout(r, 100));
+      const abortedAt = Date.now();
+      controller.abort(reason);
+      expect(await running).toBe(reason);
+      expect(Date.now() - abortedAt).toBeLessThan(2_000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('a stream that breaks after its first chunk is not retried', async () => {
+      const gate = createGate();
+      fake.enqueue(
+        {
+          kind: 'stream',
+          pieces: [
+            { data: completionChunk({ role: 'assistant', content: '' }) },
+            { data: completionChunk({ content: 'partial' }) },
+            { gate: gate.promise },
+            { hangUp: true },
+          ],
+        },
+        textReply('a retry would get this'),
+      );
+      const { t, deltas } = turn('x', invoker());
+      const running = provider({ retryBaseDelayMs: 10 })
+        .runTurn(t)
+        .catch((e: unknown) => e);
+      // The provider has consumed part of the answer before the connection drops.
+      while (deltas.length === 0) await new Promise((r) => setImmediate(r));
+      gate.open();
+      const error = (await running) as ProviderError;
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('PROVIDER_UNAVAILABLE');
+      expect(error.message).not.toContain('attempts');
+      expect(deltas).toEqual([[1, 'partial']]);
+      expect(fake.requests).toHaveLength(1);
+    });
   });
 });

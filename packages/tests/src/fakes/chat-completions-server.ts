@@ -10,7 +10,9 @@ export type StreamPiece =
   /** Hold the stream here until the test opens the gate. */
   | { gate: Promise<void> }
   /** `data: [DONE]`. */
-  | { done: true };
+  | { done: true }
+  /** Cut the connection here, like a server that dies mid-answer. */
+  | { hangUp: true };
 
 export type ChatReply =
   | { kind: 'stream'; pieces: StreamPiece[] }
@@ -204,6 +206,10 @@ export async function startFakeChatCompletions(): Promise<FakeChatCompletions> {
           res.flushHeaders();
           for (const piece of reply.pieces) {
             if (res.destroyed) return;
+            if ('hangUp' in piece) {
+              res.destroy();
+              return;
+            }
             if ('gate' in piece) await piece.gate;
             else if ('raw' in piece) await write(res, piece.raw);
             else if ('done' in piece) await write(res, 'data: [DONE]\n\n');
