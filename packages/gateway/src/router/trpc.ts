@@ -55,7 +55,6 @@ export const router = t.router;
 export const mergeRouters = t.mergeRouters;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Domain errors thrown anywhere below a procedure become typed tRPC errors. */
 /**
  * The one middleware in front of every procedure: only the roles named may
  * call it, and a `GatewayError` thrown inside comes out with its tRPC code
