@@ -32,6 +32,7 @@ import { appRouter } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
 import { SessionStore } from './sessions/index.js';
+import { removeStaleTempFiles } from './store/index.js';
 import { ensureGatewayCertificate, type GatewayCertificate } from './tls/index.js';
 import {
   type AdmissionAccepted,
@@ -473,6 +474,12 @@ export function createGateway(
       healthTimer.unref();
       await channels.open();
       events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
+      // Leftovers of a crash mid-write (temp file written, never renamed). Off the start-up
+      // path: nothing reads them, and a big sessions folder should not delay the first socket.
+      void removeStaleTempFiles(stateDir).then((removed) => {
+        if (removed.length > 0)
+          log.info({ files: removed.length }, 'removed temp files left by an interrupted write');
+      });
       log.info(
         {
           addresses: listener.addresses.map((a) => a.url),

@@ -5,7 +5,8 @@
  * package because that is the one package all of them depend on.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -46,7 +47,7 @@ export async function writeFileAtomic(
   await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
     throw new StateWriteError(path, error);
   });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPathFor(path);
   const mode = options.mode ?? 0o600;
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
@@ -64,6 +65,62 @@ export async function writeFileAtomic(
   await fsyncDirectory(dir).catch((error: unknown) => {
     throw new StateWriteError(path, error);
   });
+}
+
+/**
+ * Where a replacement for `path` is written before the rename: beside it,
+ * hidden, and named after the writing process, so a sweep can tell a
+ * crashed writer's leftover from a write in progress.
+ */
+export function tempPathFor(path: string): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
+}
+
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Deletes the temp files that writers which no longer run left below `dir`
+ * (a crash or SIGKILL between the temp write and the rename), `depth`
+ * levels down. A file whose writer's pid is alive — this process, or
+ * another gateway or node on the same state dir — is left alone. Returns
+ * the paths removed; unreadable folders are skipped.
+ */
+export async function removeStaleTempFiles(dir: string, depth = 2): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (depth > 0) removed.push(...(await removeStaleTempFiles(path, depth - 1)));
+      continue;
+    }
+    const pid = TEMP_NAME.exec(entry.name)?.[1];
+    if (!entry.isFile() || pid === undefined || processIsAlive(Number(pid))) continue;
+    await rm(path, { force: true }).then(
+      () => removed.push(path),
+      () => {},
+    );
+  }
+  return removed;
+}
+
+function processIsAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, it just is not ours to signal.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function fsyncDirectory(dir: string): Promise<void> {

@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, open as openFile, readFile, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import {
   EPHEMERAL_EVENT_TYPES,
   type GatewayEvent,
   type GatewayEventInput,
 } from '@loopgate/protocol';
-import { fsyncDirectory } from '../store/index.js';
+import { fsyncDirectory, tempPathFor } from '../store/index.js';
 
 export type SequencedEvent = { seq: number; event: GatewayEvent };
 type Listener = (entry: SequencedEvent) => void;
@@ -244,10 +243,7 @@ export class EventBus {
     if (!path || this.#compacting) return;
     this.#compacting = true;
     const dir = dirname(path);
-    const tmp = join(
-      dir,
-      `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
+    const tmp = tempPathFor(path);
     try {
       const written = [...this.#ring];
       const handle = await openFile(tmp, 'wx', 0o600);

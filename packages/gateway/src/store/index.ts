@@ -1,7 +1,9 @@
 // State files are written with the shared atomic primitive (see @loopgate/protocol).
 export {
   fsyncDirectory,
+  removeStaleTempFiles,
   StateWriteError,
+  tempPathFor,
   writeFileAtomic,
   writeJsonAtomic,
 } from '@loopgate/protocol';

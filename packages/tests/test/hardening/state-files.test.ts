@@ -5,8 +5,9 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeStaleTempFiles } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTranscript } from '../../../gateway/src/sessions/transcript-file.js';
 import {
@@ -149,11 +150,15 @@ describe('row 22: crash consistency', () => {
           }
         }
       }
+      const tempFilesUnder = async (dir: string) =>
+        (await readdir(dir, { recursive: true })).filter((f) => String(f).endsWith('.tmp'));
       for (const kind of CRASH_KINDS) {
-        leftoverTempFiles += (await readdir(join(root, kind), { recursive: true })).filter((f) =>
-          String(f).endsWith('.tmp'),
-        ).length;
+        leftoverTempFiles += (await tempFilesUnder(join(root, kind))).length;
       }
+      // Every writer is dead now: the sweep a gateway runs at start takes all of their litter.
+      const swept = await removeStaleTempFiles(root, 3);
+      expect(swept).toHaveLength(leftoverTempFiles);
+      for (const kind of CRASH_KINDS) expect(await tempFilesUnder(join(root, kind))).toEqual([]);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -161,9 +166,28 @@ describe('row 22: crash consistency', () => {
     for (const kind of CRASH_KINDS) expect(outcomes[kind]).toHaveLength(KILLS);
     // Recorded for docs/hardening.md: temp files a kill left behind are litter, never state.
     process.stdout.write(
-      `[row 22] ${KILLS} kills x ${CRASH_KINDS.length} file kinds, 0 corrupt; ${leftoverTempFiles} orphaned .tmp files\n`,
+      `[row 22] ${KILLS} kills x ${CRASH_KINDS.length} file kinds, 0 corrupt; ${leftoverTempFiles} orphaned .tmp files, all swept\n`,
     );
   }, 120_000);
+
+  it("row 22: a gateway started on a state dir removes a killed writer's temp files, not a live one's", async () => {
+    const stateDir = await makeTempDir();
+    const dead = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => dead.once('exit', resolve));
+    const litter = join(stateDir, `.nodes.json.${dead.pid}.0123456789ab.tmp`);
+    const live = join(stateDir, `.nodes.json.${process.pid}.0123456789ab.tmp`);
+    await writeFile(litter, '{"version":1,"nod');
+    await writeFile(live, '{"version":1,"nod');
+    const gw = await startTestGateway({ stateDir });
+    try {
+      await waitFor(async () => !(await readdir(stateDir)).includes(basename(litter)), {
+        what: 'the stale temp file to be swept',
+      });
+      expect(await readdir(stateDir)).toContain(basename(live));
+    } finally {
+      await gw.stop();
+    }
+  });
 });
 
 describe('row 22: the TLS certificate pair', () => {
