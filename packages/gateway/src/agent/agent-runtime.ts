@@ -15,8 +15,8 @@ import {
   type TranscriptEntryInput,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import { IdempotencyCache } from '../idempotency/index.js';
 import type { SessionMeta, SessionStore } from '../sessions/index.js';
-import { IdempotencyCache } from './idempotency.js';
 import { LocalProvider } from './local-provider.js';
 import { OpenAiProvider } from './openai-provider.js';
 import { type AgentProvider, ProviderError } from './provider.js';

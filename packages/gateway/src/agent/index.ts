@@ -6,7 +6,6 @@ export {
 } from './agent-runtime.js';
 export { type ChatMessage, chatMessagesFromTranscript } from './chat-messages.js';
 export { ChatStreamAssembler, readServerSentEvents } from './chat-stream.js';
-export { IdempotencyCache } from './idempotency.js';
 export { LocalProvider, parseDirective } from './local-provider.js';
 export { nodeServiceInvoker } from './node-invoker.js';
 export { OpenAiProvider, type OpenAiProviderOptions } from './openai-provider.js';

@@ -11,7 +11,8 @@ import {
   type SendOutput,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
-import { type AgentRuntime, IdempotencyCache } from '../agent/index.js';
+import type { AgentRuntime } from '../agent/index.js';
+import { IdempotencyCache } from '../idempotency/index.js';
 import type { SessionStore } from '../sessions/index.js';
 import type { Channel, ChannelHost, InboundAccepted, InboundMessage } from './channel.js';
 import { TelegramChannel } from './telegram/telegram-channel.js';

@@ -7,7 +7,7 @@ import {
   type NodeProgressInput,
   type NodesInvokeOutput,
 } from '@loopgate/protocol';
-import { IdempotencyWindow } from './idempotency.js';
+import { IdempotencyWindow } from '../idempotency/index.js';
 import {
   advanceInvocation,
   classifyNodeResult,

@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   chatMessagesFromTranscript,
-  IdempotencyCache,
   nextRunState,
   RunEventHub,
   SessionRunQueue,
@@ -239,34 +238,6 @@ describe('RunEventHub', () => {
     expect(rest.map(([, e]) => (e as { text: string }).text)).toEqual(
       Array.from({ length: 50 }, (_, i) => `t${i + 1}`),
     );
-  });
-});
-
-describe('IdempotencyCache', () => {
-  it('returns the first result for a repeated key and refuses a reused key for another request', async () => {
-    let now = 0;
-    const cache = new IdempotencyCache<number>({ windowMs: 1000, now: () => now });
-    let calls = 0;
-    const act = async () => ++calls;
-    const a = cache.run('k', { m: 1 }, act);
-    const b = cache.run('k', { m: 1 }, act);
-    expect(await a.value).toBe(1);
-    expect(await b.value).toBe(1);
-    expect(b.deduplicated).toBe(true);
-    expect(() => cache.run('k', { m: 2 }, act)).toThrow(/different request/);
-    now = 1001;
-    expect(await cache.run('k', { m: 2 }, act).value).toBe(2);
-  });
-
-  it('forgets a failed call so it can be retried', async () => {
-    const cache = new IdempotencyCache<number>({ windowMs: 1000 });
-    await expect(
-      cache.run('k', 1, async () => Promise.reject(new Error('boom'))).value,
-    ).rejects.toThrow('boom');
-    await Promise.resolve();
-    const retry = cache.run('k', 1, async () => 7);
-    expect(retry.deduplicated).toBe(false);
-    expect(await retry.value).toBe(7);
   });
 });
 

@@ -33,16 +33,30 @@ export class IdempotencyWindow<Entry> {
     return found.entry;
   }
 
-  /** Stores (or replaces) `key`; the window starts now. */
+  /** Stores (or replaces) `key`; the window starts now. Expired entries at the front go first. */
   set(key: string, entry: Entry): void {
+    const now = this.#now();
+    this.#expireFront(now);
     this.#entries.delete(key);
-    this.#entries.set(key, { entry, expiresAt: this.#now() + this.#windowMs() });
+    this.#entries.set(key, { entry, expiresAt: now + this.#windowMs() });
     if (this.#entries.size > this.#maxEntries) this.#evict();
   }
 
   /** Forgets `key` if it still maps to `entry` (a newer entry under the same key stays). */
   delete(key: string, entry: Entry): void {
     if (this.#entries.get(key)?.entry === entry) this.#entries.delete(key);
+  }
+
+  /**
+   * Gives back what expired, as traffic flows rather than only at the cap:
+   * the front holds the oldest entries, so this stops at the first live one
+   * (amortised O(1) per set).
+   */
+  #expireFront(now: number): void {
+    for (const [key, value] of this.#entries) {
+      if (value.expiresAt > now) break;
+      this.#entries.delete(key);
+    }
   }
 
   #evict(): void {

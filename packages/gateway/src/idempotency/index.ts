@@ -1,0 +1,2 @@
+export { IdempotencyCache } from './idempotency-cache.js';
+export { IdempotencyWindow } from './idempotency-window.js';

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { IdempotencyCache, IdempotencyWindow } from '../src/idempotency/index.js';
+
+function windowWith(maxEntries: number, windowMs = 1_000) {
+  const clock = { now: 0 };
+  const w = new IdempotencyWindow<string>({
+    windowMs: () => windowMs,
+    maxEntries,
+    now: () => clock.now,
+  });
+  return { w, clock };
+}
+
+describe('IdempotencyWindow', () => {
+  it('returns an entry within the window and forgets it after', () => {
+    const { w, clock } = windowWith(10);
+    w.set('k', 'first');
+    clock.now = 999;
+    expect(w.get('k')).toBe('first');
+    clock.now = 1_000;
+    expect(w.get('k')).toBeUndefined();
+    expect(w.size).toBe(0);
+  });
+
+  it('stays bounded, evicting the oldest first', () => {
+    const { w, clock } = windowWith(3);
+    for (let i = 0; i < 10; i++) {
+      clock.now = i;
+      w.set(`k${i}`, `v${i}`);
+    }
+    expect(w.size).toBe(3);
+    expect(w.get('k6')).toBeUndefined();
+    expect(w.get('k9')).toBe('v9');
+  });
+
+  it('evicts expired entries before live ones', () => {
+    const { w, clock } = windowWith(2, 10);
+    w.set('old', 'a');
+    clock.now = 20;
+    w.set('b', 'b');
+    w.set('c', 'c');
+    expect(w.get('b')).toBe('b');
+    expect(w.get('c')).toBe('c');
+  });
+
+  it('gives expired entries back as new ones arrive, not only at the cap', () => {
+    const { w, clock } = windowWith(10_000, 10);
+    for (let i = 0; i < 100; i++) w.set(`old${i}`, 'x');
+    clock.now = 10;
+    w.set('new', 'y');
+    expect(w.size).toBe(1);
+    expect(w.get('new')).toBe('y');
+  });
+
+  it('delete only removes the entry it was given', () => {
+    const { w } = windowWith(10);
+    w.set('k', 'first');
+    w.set('k', 'second');
+    w.delete('k', 'first');
+    expect(w.get('k')).toBe('second');
+    w.delete('k', 'second');
+    expect(w.get('k')).toBeUndefined();
+  });
+});
+
+describe('IdempotencyCache', () => {
+  it('returns the first result for a repeated key and refuses a reused key for another request', async () => {
+    let now = 0;
+    const cache = new IdempotencyCache<number>({ windowMs: 1000, now: () => now });
+    let calls = 0;
+    const act = async () => ++calls;
+    const a = cache.run('k', { m: 1 }, act);
+    const b = cache.run('k', { m: 1 }, act);
+    expect(await a.value).toBe(1);
+    expect(await b.value).toBe(1);
+    expect(b.deduplicated).toBe(true);
+    expect(() => cache.run('k', { m: 2 }, act)).toThrow(/different request/);
+    now = 1001;
+    expect(await cache.run('k', { m: 2 }, act).value).toBe(2);
+  });
+
+  it('forgets a failed call so it can be retried', async () => {
+    const cache = new IdempotencyCache<number>({ windowMs: 1000 });
+    await expect(
+      cache.run('k', 1, async () => Promise.reject(new Error('boom'))).value,
+    ).rejects.toThrow('boom');
+    await Promise.resolve();
+    const retry = cache.run('k', 1, async () => 7);
+    expect(retry.deduplicated).toBe(false);
+    expect(await retry.value).toBe(7);
+  });
+});
