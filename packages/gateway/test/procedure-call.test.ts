@@ -42,6 +42,19 @@ const router = t.router({
       input: opts.input,
       raw: await (opts as unknown as { getRawInput(): Promise<unknown> }).getRawInput(),
     })),
+  // Two `.input()` calls: tRPC merges the parsed objects; a middleware in between sees the first.
+  merged: traced
+    .input(z.object({ a: z.string() }))
+    .use(({ input, ctx, next }) => {
+      ctx.trail.push(`first:${JSON.stringify(input)}`);
+      return next();
+    })
+    .input(z.object({ b: z.number().default(7) }))
+    .output(z.object({ a: z.string(), b: z.number() }))
+    .query(({ input }) => input),
+  asyncOutput: authed
+    .output(z.object({ n: z.number() }).refine(async (v) => v.n > 0, 'n must be positive'))
+    .query(({ ctx }) => ({ n: ctx.trail.length - 1 })),
   ticks: authed.subscription(async function* () {
     yield 1;
     yield 2;
@@ -167,6 +180,24 @@ describe('callProcedure (the adapter fast path) behaves exactly like callTRPCPro
     expect(raw.ours).toMatchObject({
       ok: true,
       value: { input: { raw: 'r', extra: 1 }, raw: { raw: 'r', extra: 1 } },
+    });
+  });
+
+  it('merges two .input() parsers and runs async output refinements the same way', async () => {
+    for (const call of [
+      { path: 'merged', type: 'query' as const, input: { a: 'x' } },
+      { path: 'merged', type: 'query' as const, input: { a: 'x', b: 2 } },
+      { path: 'merged', type: 'query' as const, input: { b: 2 } },
+      { path: 'asyncOutput', type: 'query' as const, input: undefined },
+    ]) {
+      const { trpc, ours } = await both(call);
+      expect(ours).toEqual(trpc);
+    }
+    const { ours } = await both({ path: 'merged', type: 'query', input: { a: 'x' } });
+    expect(ours).toMatchObject({
+      ok: true,
+      value: { a: 'x', b: 7 },
+      trail: ['query:merged:null', 'first:{"a":"x"}', 'ok'],
     });
   });
 
