@@ -138,4 +138,34 @@ describe('EventBus', () => {
     controller.abort();
     await bus.close();
   });
+
+  it('compacts the log to the ring as it grows, and a restart replays exactly the ring', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
+    const logPath = join(dir, 'events.jsonl');
+    const bus = new EventBus({ replayBufferSize: 5, logPath });
+    await bus.open();
+    // Past 2 × the ring in log lines, the log is rewritten to the ring (in the background).
+    for (let i = 1; i <= 23; i++) {
+      bus.emit(opened(i));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const lineCount = () => readFileSync(logPath, 'utf8').split('\n').filter(Boolean).length;
+    for (let tries = 0; lineCount() > 13 && tries < 200; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    await bus.close();
+    const lines = readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+    const seqs = lines.map((l) => JSON.parse(l).seq as number);
+    // Whole lines, strictly in order, the last five being the ring.
+    expect(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!)).toBe(true);
+    expect(seqs.slice(-5)).toEqual([19, 20, 21, 22, 23]);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({
+      seq: 23,
+      event: { type: 'connection.opened', connectionId: 'c23' },
+    });
+    const again = new EventBus({ replayBufferSize: 5, logPath });
+    await again.open();
+    expect(again.replayAfter('0').events.map((e) => e.seq)).toEqual([19, 20, 21, 22, 23]);
+    expect(again.emit(opened(24)).seq).toBe(24);
+    await again.close();
+  });
 });

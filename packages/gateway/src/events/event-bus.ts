@@ -43,6 +43,15 @@ export class EventBus {
   /** Bytes of whole lines in the log: a failed append is cut back to this. */
   #logBytes = 0;
   #logLines = 0;
+  /**
+   * Each ring entry's log line as it was first written. Compaction rewrites
+   * the whole ring on the main thread; stringifying 2 000 entries again took
+   * 3.3–4.5 ms (a stall once per 2 000 events, seen in the invoke p99),
+   * joining the kept lines 0.4–0.6 ms.
+   */
+  readonly #lines = new WeakMap<SequencedEvent, string>();
+  readonly #lineOf = (entry: SequencedEvent): string =>
+    this.#lines.get(entry) ?? `${JSON.stringify(entry)}\n`;
   /** Lines emitted in this burst, written together by `#flushPending`. */
   #pendingLines: string[] = [];
   #compacting = false;
@@ -203,8 +212,9 @@ export class EventBus {
    */
   #append(entry: SequencedEvent): void {
     if (this.#logFd === undefined) return;
-    if (this.#pendingLines.push(`${JSON.stringify(entry)}\n`) === 1)
-      setImmediate(this.#flushPending);
+    const line = `${JSON.stringify(entry)}\n`;
+    this.#lines.set(entry, line);
+    if (this.#pendingLines.push(line) === 1) setImmediate(this.#flushPending);
   }
 
   readonly #flushPending = (): void => {
@@ -248,7 +258,7 @@ export class EventBus {
       const written = [...this.#ring];
       const handle = await openFile(tmp, 'wx', 0o600);
       try {
-        await handle.writeFile(written.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        await handle.writeFile(written.map(this.#lineOf).join(''));
         await handle.sync();
       } finally {
         await handle.close();
@@ -260,8 +270,7 @@ export class EventBus {
       const fd = openSync(tmp, 'a', 0o600);
       try {
         const meanwhile = this.#ring.filter((e) => e.seq > lastWritten);
-        if (meanwhile.length > 0)
-          writeSync(fd, meanwhile.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        if (meanwhile.length > 0) writeSync(fd, meanwhile.map(this.#lineOf).join(''));
         renameSync(tmp, path);
       } catch (error) {
         closeSync(fd);
