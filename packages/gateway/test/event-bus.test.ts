@@ -26,6 +26,20 @@ async function take(
   return out;
 }
 
+/** A fresh temp dir's `events.jsonl`, and a way to open a bus on it. */
+async function logFile(replayBufferSize: number) {
+  const logPath = join(await mkdtemp(join(tmpdir(), 'loopgate-events-')), 'events.jsonl');
+  const open = async () => {
+    const bus = new EventBus({ replayBufferSize, logPath });
+    await bus.open();
+    return bus;
+  };
+  /** The log's lines, read synchronously: an async read would give a deferred write its turn. */
+  const lines = () => readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+  const seqs = () => lines().map((l) => JSON.parse(l).seq as number);
+  return { logPath, open, lines, seqs };
+}
+
 describe('EventBus', () => {
   it('numbers durable events and replays after lastEventId', async () => {
     const bus = new EventBus({ replayBufferSize: 100 });
@@ -90,15 +104,13 @@ describe('EventBus', () => {
   });
 
   it('persists the sequence across restarts and skips a torn last line', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
-    const logPath = join(dir, 'events.jsonl');
-    const first = new EventBus({ replayBufferSize: 10, logPath });
-    await first.open();
+    const log = await logFile(10);
+    const { logPath } = log;
+    const first = await log.open();
     for (let i = 1; i <= 3; i++) first.emit(opened(i));
     await first.close();
     await writeFile(logPath, `${await readFile(logPath, 'utf8')}{"seq":4,"event":{"ty`);
-    const second = new EventBus({ replayBufferSize: 10, logPath });
-    await second.open();
+    const second = await log.open();
     expect(second.lastEventId).toBe('3');
     expect(second.emit(opened(4)).seq).toBe(4);
     expect(second.replayAfter('1').events.map((e) => e.seq)).toEqual([2, 3, 4]);
@@ -106,26 +118,18 @@ describe('EventBus', () => {
   });
 
   it('writes an id to the log before anyone can see it, and an unwatched event within a turn', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
-    const logPath = join(dir, 'events.jsonl');
-    const bus = new EventBus({ replayBufferSize: 10, logPath });
-    await bus.open();
-    // read synchronously: an async read would give the deferred write its turn
-    const logged = () =>
-      readFileSync(logPath, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l).seq);
+    const log = await logFile(10);
+    const bus = await log.open();
 
     // Nobody watches: the write waits for the end of the turn, then lands.
     bus.emit(opened(1));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(logged()).toEqual([1]);
+    expect(log.seqs()).toEqual([1]);
 
     // `lastEventId` hands an id out, so the event behind it is written first.
     bus.emit(opened(2));
     expect(bus.lastEventId).toBe('2');
-    expect(logged()).toEqual([1, 2]);
+    expect(log.seqs()).toEqual([1, 2]);
 
     // A subscriber gets an id only once its event is on disk.
     const controller = new AbortController();
@@ -134,27 +138,24 @@ describe('EventBus', () => {
     bus.emit(opened(3));
     const [id] = (await first).value as [string, GatewayEvent];
     expect(id).toBe('3');
-    expect(logged()).toEqual([1, 2, 3]);
+    expect(log.seqs()).toEqual([1, 2, 3]);
     controller.abort();
     await bus.close();
   });
 
   it('compacts the log to the ring as it grows, and a restart replays exactly the ring', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'loopgate-events-'));
-    const logPath = join(dir, 'events.jsonl');
-    const bus = new EventBus({ replayBufferSize: 5, logPath });
-    await bus.open();
+    const log = await logFile(5);
+    const bus = await log.open();
     // Past 2 × the ring in log lines, the log is rewritten to the ring (in the background).
     for (let i = 1; i <= 23; i++) {
       bus.emit(opened(i));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const lineCount = () => readFileSync(logPath, 'utf8').split('\n').filter(Boolean).length;
-    for (let tries = 0; lineCount() > 13 && tries < 200; tries++)
+    for (let tries = 0; log.lines().length > 13 && tries < 200; tries++)
       await new Promise((resolve) => setTimeout(resolve, 10));
     await bus.close();
-    const lines = readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
-    const seqs = lines.map((l) => JSON.parse(l).seq as number);
+    const lines = log.lines();
+    const seqs = log.seqs();
     // Whole lines, strictly in order, the last five being the ring.
     expect(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!)).toBe(true);
     expect(seqs.slice(-5)).toEqual([19, 20, 21, 22, 23]);
@@ -162,8 +163,7 @@ describe('EventBus', () => {
       seq: 23,
       event: { type: 'connection.opened', connectionId: 'c23' },
     });
-    const again = new EventBus({ replayBufferSize: 5, logPath });
-    await again.open();
+    const again = await log.open();
     expect(again.replayAfter('0').events.map((e) => e.seq)).toEqual([19, 20, 21, 22, 23]);
     expect(again.emit(opened(24)).seq).toBe(24);
     await again.close();
