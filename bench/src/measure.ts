@@ -1,5 +1,7 @@
 import { cpuMicros } from './child.js';
 import type { Caller } from './drivers/driver.js';
+import type { SystemFigures } from './results.js';
+import { interleavedRounds } from './rounds.js';
 import type { LatencyRecorder } from './stats.js';
 
 /**
@@ -83,4 +85,46 @@ export class ServerCpu {
   get clientPerUnitUs(): number {
     return this.#work === 0 ? Number.NaN : Math.round((10 * this.#clientCpuUs) / this.#work) / 10;
   }
+}
+
+/** Each system's figures with the CPU per unit of work its `ServerCpu` accumulated. */
+export function withCpu(figures: SystemFigures[], cpus: readonly ServerCpu[]): SystemFigures[] {
+  return figures.map((f, i) => ({
+    ...f,
+    serverCpuUs: cpus[i]!.perUnitUs,
+    clientCpuUs: cpus[i]!.clientPerUnitUs,
+  }));
+}
+
+type CpuReporter = { request(op: string): Promise<{ cpuUs?: unknown }> };
+
+/**
+ * Interleaved rounds of `closedLoop` over each system's callers (one warm-up
+ * round each, latency recorded), with server and client CPU per request
+ * measured around the timed rounds.
+ */
+export async function closedLoopRounds(plan: {
+  title: string;
+  systems: readonly { callers: readonly Caller[]; server: CpuReporter }[];
+  depth: number;
+  rounds: number;
+  roundMs: number;
+}): Promise<SystemFigures[]> {
+  const cpus = plan.systems.map(() => new ServerCpu());
+  const figures = await interleavedRounds({
+    systems: plan.systems.map((system, i) => ({ ...system, cpu: cpus[i]! })),
+    rounds: plan.rounds,
+    warmupRounds: 1,
+    latency: true,
+    measure: (system, latency, timed) =>
+      within(30_000, plan.title, async () => {
+        const run = () => closedLoop(system.callers, plan.depth, plan.roundMs, latency);
+        if (!timed) return (await run()).perSecond;
+        return system.cpu.around(system.server, async () => {
+          const { perSecond, completed } = await run();
+          return { work: completed, value: perSecond };
+        });
+      }),
+  });
+  return withCpu(figures, cpus);
 }

@@ -5,9 +5,8 @@ import type { BenchContext } from '../context.js';
 import type { Caller } from '../drivers/driver.js';
 import { FrameSizeProbe, openLoopgateClient } from '../drivers/loopgate.js';
 import { rawSystem } from '../drivers/raw.js';
-import { closedLoop, ServerCpu, within } from '../measure.js';
+import { closedLoopRounds, within } from '../measure.js';
 import { type AbsoluteResult, absoluteResult, type RatioResult, ratioResult } from '../results.js';
-import { interleavedRounds } from '../rounds.js';
 
 const PARAMS = { text: 'ping', n: 1 };
 let keys = 0;
@@ -74,9 +73,9 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]
       close: () => operator.close(),
     };
     const raw = await rawSystem(ctx.rawUrl, () => ({ requestBytes: sizes.sentBytes })).connect();
-    const groups = [
-      { caller: loopgate, server: ctx.gateway, cpu: new ServerCpu() },
-      { caller: raw, server: ctx.rawServer, cpu: new ServerCpu() },
+    const systems = [
+      { callers: [loopgate], server: ctx.gateway },
+      { callers: [raw], server: ctx.rawServer },
     ];
     const plans = [
       {
@@ -95,27 +94,13 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]
     const results: RatioResult[] = [];
     for (const plan of plans) {
       ctx.log(`  ${plan.title}`);
-      for (const g of groups) g.cpu = new ServerCpu();
-      const figures = await interleavedRounds({
-        systems: groups,
+      const [lg, rw] = await closedLoopRounds({
+        title: plan.title,
+        systems,
+        depth: plan.depth,
         rounds: ctx.rounds,
-        warmupRounds: 1,
-        latency: true,
-        measure: (group, latency, timed) =>
-          within(30_000, plan.title, async () => {
-            const run = () => closedLoop([group.caller], plan.depth, ctx.roundMs, latency);
-            if (!timed) return (await run()).perSecond;
-            return group.cpu.around(group.server, async () => {
-              const { perSecond, completed } = await run();
-              return { work: completed, value: perSecond };
-            });
-          }),
+        roundMs: ctx.roundMs,
       });
-      const [lg, rw] = figures.map((f, i) => ({
-        ...f,
-        serverCpuUs: groups[i]!.cpu.perUnitUs,
-        clientCpuUs: groups[i]!.cpu.clientPerUnitUs,
-      }));
       results.push(
         ratioResult({
           id: plan.id,
@@ -129,7 +114,7 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]
         }),
       );
     }
-    await Promise.all(groups.map((g) => g.caller.close()));
+    await Promise.all([loopgate.close(), raw.close()]);
     return results;
   } finally {
     await host.stop();

@@ -10,7 +10,7 @@ import {
 } from '../drivers/loopgate.js';
 import { rawSystem } from '../drivers/raw.js';
 import { stockTrpcSystem } from '../drivers/stock-trpc.js';
-import { closedLoop, ServerCpu, within } from '../measure.js';
+import { closedLoopRounds, ServerCpu, withCpu } from '../measure.js';
 import { type RatioResult, ratioResult } from '../results.js';
 import { interleavedRounds } from '../rounds.js';
 
@@ -98,33 +98,20 @@ export async function healthShapes(
   ];
   for (const plan of plans) {
     ctx.log(`  ${plan.title}`);
-    const groups: { server: BenchChild; callers: Caller[]; cpu: ServerCpu }[] = [];
+    const groups: { server: BenchChild; callers: Caller[] }[] = [];
     for (const { system, server } of systems) {
       const callers: Caller[] = [];
       for (let i = 0; i < plan.connections; i++) callers.push(await system.connect());
-      groups.push({ server, callers, cpu: new ServerCpu() });
+      groups.push({ server, callers });
     }
-    const figures = await interleavedRounds({
+    const [loopgate, raw, stock] = await closedLoopRounds({
+      title: plan.title,
       systems: groups,
+      depth: plan.depth,
       rounds: ctx.rounds,
-      warmupRounds: 1,
-      latency: true,
-      measure: (group, latency, timed) =>
-        within(30_000, plan.title, async () => {
-          const run = () => closedLoop(group.callers, plan.depth, ctx.roundMs, latency);
-          if (!timed) return (await run()).perSecond;
-          return group.cpu.around(group.server, async () => {
-            const { perSecond, completed } = await run();
-            return { work: completed, value: perSecond };
-          });
-        }),
+      roundMs: ctx.roundMs,
     });
     await Promise.all(groups.flatMap((g) => g.callers.map((c) => c.close())));
-    const [loopgate, raw, stock] = figures.map((f, i) => ({
-      ...f,
-      serverCpuUs: groups[i]!.cpu.perUnitUs,
-      clientCpuUs: groups[i]!.cpu.clientPerUnitUs,
-    }));
     results.push(
       ratioResult({
         id: plan.id,
@@ -196,11 +183,10 @@ export async function eventShapes(
         }),
     });
     await Promise.all(groups.flatMap((g) => g.subscribers.map((s) => s.close())));
-    const [loopgate, raw, stock] = figures.map((f, i) => ({
-      ...f,
-      serverCpuUs: groups[i]!.cpu.perUnitUs,
-      clientCpuUs: groups[i]!.cpu.clientPerUnitUs,
-    }));
+    const [loopgate, raw, stock] = withCpu(
+      figures,
+      groups.map((g) => g.cpu),
+    );
     results.push(
       ratioResult({
         id: plan.id,
