@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { OmitFromEach } from './events.js';
 
 /**
  * Sessions, agent runs, and `send`. One schema per message: the gateway
@@ -126,11 +127,7 @@ export const TranscriptEntry = z.discriminatedUnion('kind', [
 ]);
 export type TranscriptEntry = z.infer<typeof TranscriptEntry>;
 /** An entry as it is appended, before the store numbers it. */
-export type TranscriptEntryInput = TranscriptEntry extends infer E
-  ? E extends { seq: number }
-    ? Omit<E, 'seq'>
-    : never
-  : never;
+export type TranscriptEntryInput = OmitFromEach<TranscriptEntry, 'seq'>;
 
 export const SessionInfo = z.object({
   id: SessionId,
@@ -280,11 +277,7 @@ export const AgentRunEvent = z.discriminatedUnion('type', [
   }),
 ]);
 export type AgentRunEvent = z.infer<typeof AgentRunEvent>;
-export type AgentRunEventInput = AgentRunEvent extends infer E
-  ? E extends { ts: number }
-    ? Omit<E, 'ts'>
-    : never
-  : never;
+export type AgentRunEventInput = OmitFromEach<AgentRunEvent, 'ts'>;
 export type AgentRunEventEnvelope = { id: string; data: AgentRunEvent };
 
 export const SendInput = z.object({

@@ -106,11 +106,13 @@ export const GatewayEvent = z.discriminatedUnion('type', [
 export type GatewayEvent = z.infer<typeof GatewayEvent>;
 export type GatewayEventType = GatewayEvent['type'];
 /** An event without its timestamp, as emitters build it. */
-export type GatewayEventInput = GatewayEvent extends infer E
-  ? E extends { ts: number }
-    ? Omit<E, 'ts'>
-    : never
-  : never;
+export type GatewayEventInput = OmitFromEach<GatewayEvent, 'ts'>;
+
+/**
+ * `Omit<T, K>` applied to each member of a union, so a discriminated union
+ * stays one (a plain `Omit` would collapse it to the keys all members share).
+ */
+export type OmitFromEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Event types that are not kept for replay. */
 export const EPHEMERAL_EVENT_TYPES: ReadonlySet<GatewayEventType> = new Set([
