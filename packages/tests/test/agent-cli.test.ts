@@ -54,7 +54,8 @@ describe('loopgate agent / send / sessions', { timeout: 90_000 }, () => {
   });
 
   it('send delivers once per key and names problems plainly', async () => {
-    const first = await cli(
+    // the same command twice, with one idempotency key
+    const send = [
       'send',
       '--channel',
       'webchat',
@@ -64,20 +65,11 @@ describe('loopgate agent / send / sessions', { timeout: 90_000 }, () => {
       'cli-k1',
       'hello',
       'desk',
-    );
+    ];
+    const first = await cli(...send);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^sent via webchat to cli-desk · message msg-[0-9a-f]+\n$/);
-    const again = await cli(
-      'send',
-      '--channel',
-      'webchat',
-      '--to',
-      'cli-desk',
-      '--idempotency-key',
-      'cli-k1',
-      'hello',
-      'desk',
-    );
+    const again = await cli(...send);
     expect(again.stdout).toContain('already sent with this key; not sent again');
     const unknown = await cli('send', '--channel', 'sms', '--to', 'x', 'hi');
     expect(unknown.code).toBe(1);

@@ -69,6 +69,20 @@ async function transcript(op: GatewayClient, sessionId: string): Promise<Transcr
   return (await op.sessions.history.query({ sessionId, limit: 200 })).entries;
 }
 
+/** The session's transcript once the channel reply has been recorded in it (the turn's last entry). */
+async function transcriptAfterReply(
+  op: GatewayClient,
+  sessionId: string,
+): Promise<TranscriptEntry[]> {
+  return waitFor(
+    async () => {
+      const entries = await transcript(op, sessionId);
+      return entries.some((e) => e.kind === 'outbound') ? entries : undefined;
+    },
+    { what: 'the reply in the transcript' },
+  );
+}
+
 describe('Telegram → local provider /invoke → node → Telegram reply', () => {
   let flow: Awaited<ReturnType<typeof startFlow>> | undefined;
   beforeAll(async () => {
@@ -88,11 +102,7 @@ describe('Telegram → local provider /invoke → node → Telegram reply', () =
     expect(reply.text).toContain(marker);
 
     const sessionId = `telegram-${CHAT}`;
-    await waitFor(
-      async () => (await transcript(op, sessionId)).some((e) => e.kind === 'outbound'),
-      { what: 'the reply in the transcript' },
-    );
-    const entries = await transcript(op, sessionId);
+    const entries = await transcriptAfterReply(op, sessionId);
     expect(entries.map((e) => e.kind)).toEqual([
       'user',
       'tool_call',
@@ -246,11 +256,7 @@ describe('Telegram → openai provider (scripted tool call) → node → Telegra
     });
 
     const sessionId = `telegram-${CHAT}`;
-    await waitFor(
-      async () => (await transcript(op, sessionId)).some((e) => e.kind === 'outbound'),
-      { what: 'the reply in the transcript' },
-    );
-    const entries = await transcript(op, sessionId);
+    const entries = await transcriptAfterReply(op, sessionId);
     expect(entries.map((e) => e.kind)).toEqual([
       'user',
       'assistant',
