@@ -15,6 +15,7 @@ import {
   type TranscriptEntryInput,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import { raceAbort } from '../abort.js';
 import { IdempotencyCache } from '../idempotency/index.js';
 import type { SessionMeta, SessionStore } from '../sessions/index.js';
 import { LocalProvider } from './local-provider.js';
@@ -528,22 +529,4 @@ function bounded(value: unknown, maxChars: number): unknown {
   const text = JSON.stringify(value);
   if (text === undefined || text.length <= maxChars) return value;
   return { truncated: true, chars: text.length, preview: text.slice(0, 4_096) };
-}
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

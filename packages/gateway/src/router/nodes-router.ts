@@ -22,6 +22,7 @@ import {
 } from '@loopgate/protocol';
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
+import { raceAbort } from '../abort.js';
 import { QueuedNodeConnection } from '../nodes/index.js';
 import { nodeProcedure, operatorProcedure, pairingProcedure, router } from './trpc.js';
 
@@ -97,7 +98,11 @@ export const nodesRouter = router({
         const session = await nodes.requestPairing(input, ctx.conn);
         yield session.first;
         if (!session.decision) return;
-        const decision = await untilAborted(session.decision, signal ?? ctx.conn.closed);
+        const decision = await raceAbort(
+          session.decision,
+          signal ?? ctx.conn.closed,
+          () => undefined,
+        );
         if (decision === undefined) {
           nodes.stopWaiting(ctx.conn.id);
           return;
@@ -168,22 +173,3 @@ export const nodesRouter = router({
       .mutation(({ ctx, input }) => ctx.services.nodes.postProgress(ctx.conn, input)),
   }),
 });
-
-/** Resolves with the promise's value, or undefined as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  if (signal.aborted) return Promise.resolve(undefined);
-  return new Promise<T | undefined>((resolve, reject) => {
-    const onAbort = () => resolve(undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
