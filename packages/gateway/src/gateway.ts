@@ -8,9 +8,11 @@ import {
   ConnectionParams,
   GatewayError,
   type HealthOutput,
+  IDENTITY_HEADERS,
   LOOPGATE_VERSION,
   LoopgateConfig,
   type LoopgateConfigInput,
+  procedureSetHash,
   type StatusOutput,
 } from '@loopgate/protocol';
 import { callTRPCProcedure } from '@trpc/server';
@@ -28,7 +30,7 @@ import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { NodeService } from './nodes/index.js';
-import { appRouter } from './router/app-router.js';
+import { appRouter, servedProcedures } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
 import { SessionStore } from './sessions/index.js';
@@ -458,6 +460,10 @@ export function createGateway(
         headersTimeoutMs: config.gateway.limits.headersTimeoutMs,
         pingIntervalMs: config.gateway.limits.pingIntervalMs,
         pongTimeoutMs: config.gateway.limits.pongTimeoutMs,
+        identityHeaders: {
+          [IDENTITY_HEADERS.version]: LOOPGATE_VERSION,
+          [IDENTITY_HEADERS.procedures]: procedureSetHash(servedProcedures()),
+        },
         admit,
         onConnection,
         onHttpRequest: (req, res) => channels.handleHttpRequest(req, res),

@@ -6,4 +6,5 @@ export * from './errors.js';
 export * from './events.js';
 export * from './nodes.js';
 export * from './operator.js';
+export * from './procedures.js';
 export * from './wire-transformer.js';

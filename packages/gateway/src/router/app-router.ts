@@ -1,3 +1,4 @@
+import type { ProcedureKind } from '@loopgate/protocol';
 import { agentRouter } from './agent-router.js';
 import { nodesRouter } from './nodes-router.js';
 import { operatorRouter } from './operator-router.js';
@@ -10,3 +11,15 @@ import { mergeRouters } from './trpc.js';
 export const appRouter = mergeRouters(operatorRouter, nodesRouter, agentRouter);
 
 export type AppRouter = typeof appRouter;
+
+/** The procedures this gateway serves, by dotted path, as the contract lists them. */
+export function servedProcedures(): Record<string, ProcedureKind> {
+  // `_def.procedures` is tRPC's flat map of every path, typed as the nested router record.
+  const procedures = appRouter._def.procedures as unknown as Record<
+    string,
+    { _def: { type: ProcedureKind } }
+  >;
+  return Object.fromEntries(
+    Object.entries(procedures).map(([path, procedure]) => [path, procedure._def.type]),
+  );
+}

@@ -23,6 +23,11 @@ export type ListenerOptions = {
   headersTimeoutMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /**
+   * Sent on every HTTP answer (101, refusals, 426) so a probe can tell a
+   * Loopgate gateway, and its version, from any other server. No secrets.
+   */
+  identityHeaders?: Record<string, string>;
   /** Decides, from headers and peer address alone, whether an upgrade may proceed. */
   admit(request: IncomingMessage): AdmissionDecision;
   onConnection(socket: WebSocket, request: IncomingMessage, admission: AdmissionAccepted): void;
@@ -64,6 +69,10 @@ export class Listener {
       maxFragments: MAX_FRAGMENTS_PER_MESSAGE,
       perMessageDeflate: false,
       clientTracking: false,
+    });
+    const identity = Object.entries(options.identityHeaders ?? {});
+    this.#wss.on('headers', (headers: string[]) => {
+      for (const [name, value] of identity) headers.push(`${name}: ${value}`);
     });
   }
 
@@ -138,7 +147,11 @@ export class Listener {
   #createServer(): Server {
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (this.#opts.onHttpRequest?.(req, res)) return;
-      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.writeHead(426, {
+        'content-type': 'text/plain',
+        upgrade: 'websocket',
+        ...this.#opts.identityHeaders,
+      });
       res.end('Loopgate speaks tRPC over WebSocket here; connect with the loopgate client.\n');
     };
     // Node enforces headersTimeout only when it sweeps its connections, every
@@ -174,12 +187,20 @@ export class Listener {
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.#closing) {
-      writeUpgradeRefusal(socket, { ok: false, status: 503, reason: 'gateway shutting down' });
+      writeUpgradeRefusal(socket, {
+        ok: false,
+        status: 503,
+        reason: 'gateway shutting down',
+        headers: { ...this.#opts.identityHeaders },
+      });
       return;
     }
     const decision = this.#opts.admit(req);
     if (!decision.ok) {
-      writeUpgradeRefusal(socket, decision);
+      writeUpgradeRefusal(socket, {
+        ...decision,
+        headers: { ...this.#opts.identityHeaders, ...decision.headers },
+      });
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
