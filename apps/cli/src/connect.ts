@@ -26,9 +26,17 @@ export function addClientOptions(command: Command): Command {
     )
     .option(
       '--token <token>',
-      'gateway token (default: LOOPGATE_GATEWAY_TOKEN or the local token file)',
+      'gateway token; "-" reads it from stdin (default: LOOPGATE_GATEWAY_TOKEN or the local token file)',
     )
-    .option('--password <password>', 'gateway password (or LOOPGATE_GATEWAY_PASSWORD)')
+    .option('--token-file <path>', 'read the gateway token from this file (keeps it out of ps)')
+    .option(
+      '--password <password>',
+      'gateway password; "-" reads it from stdin (or LOOPGATE_GATEWAY_PASSWORD)',
+    )
+    .option(
+      '--password-file <path>',
+      'read the gateway password from this file (keeps it out of ps)',
+    )
     .option('--ssh <user@host>', 'reach the gateway through a supervised SSH tunnel')
     .option(
       '--tls-fingerprint <sha256>',

@@ -7,6 +7,7 @@ import { registerNodesCommands } from './commands/nodes.js';
 import { registerRemoteCommands } from './commands/remote.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTuiCommand } from './commands/tui.js';
+import { resolveSecretFlags } from './secret-flags.js';
 
 /** The whole `loopgate` command tree. Each area registers itself here. */
 export function buildProgram(): Command {
@@ -16,7 +17,9 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: true })
     // inherited by every subcommand registered below: errors come back to main.ts for one exit-code policy
-    .exitOverride();
+    .exitOverride()
+    // --token-file / --token - (and the password equivalents) become plain flags.token / flags.password here, once for every command
+    .hook('preAction', (_program, action) => resolveSecretFlags(action));
   registerStartCommand(program);
   registerGatewayCommands(program);
   registerRemoteCommands(program);

@@ -40,8 +40,9 @@ export function registerNodeHostCommands(program: Command): void {
     )
     .option(
       '--token <token>',
-      "the gateway's operator token, only if the gateway requires one from nodes",
+      'the gateway\'s operator token, only if the gateway requires one from nodes; "-" reads stdin',
     )
+    .option('--token-file <path>', 'read that token from this file (keeps it out of ps)')
     .option(
       '--fs-root <dir>',
       'share this directory read-only through fs.read (repeatable)',

@@ -59,8 +59,9 @@ function registerTunnelCommand(program: Command): void {
     )
     .option(
       '--token <token>',
-      'token for the readiness health call (default: LOOPGATE_GATEWAY_TOKEN or the config)',
+      'token for the readiness health call; "-" reads stdin (default: LOOPGATE_GATEWAY_TOKEN or the config)',
     )
+    .option('--token-file <path>', 'read that token from this file (keeps it out of ps)')
     .option('--json', 'print each state change as one JSON line on stdout')
     .action(async (flags: TunnelFlags) => {
       const target = resolveGatewayTarget({ token: flags.token });

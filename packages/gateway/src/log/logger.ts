@@ -41,7 +41,10 @@ export function createLogger(options: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
-    streams.push({ stream: pino.destination({ dest: options.file, mkdir: true, sync: false }) });
+    // 0600 like every other file under the state dir: a log line may carry a peer address or a session key.
+    streams.push({
+      stream: pino.destination({ dest: options.file, mkdir: true, sync: false, mode: 0o600 }),
+    });
   }
   if (options.stderr) streams.push({ stream: pino.destination({ dest: 2, sync: false }) });
   return pino(

@@ -1,0 +1,160 @@
+/**
+ * Hostile peers on the same host (issue 12, rows 29-34 of docs/hardening.md):
+ * the gateway-side findings — identity headers, guessing from loopback,
+ * webhook replay, secrets in argv and file modes under the state dir.
+ * Real gateway processes, real CLI processes, real sockets.
+ */
+import { spawn } from 'node:child_process';
+import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HealthOutput } from '@loopgate/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CliResult,
+  makeTempDir,
+  REPO_ROOT,
+  runCli,
+  sourceNodeArgs,
+  spawnCli,
+  startTestGateway,
+  type TestGateway,
+  waitForOutput,
+} from '../../src/index.js';
+
+const CLI_ENTRY = join(REPO_ROOT, 'apps/cli/src/main.ts');
+
+/** Every file and directory below `root` with its permission bits. */
+async function walk(root: string): Promise<{ path: string; dir: boolean; mode: number }[]> {
+  const out: { path: string; dir: boolean; mode: number }[] = [];
+  for (const name of await readdir(root)) {
+    const path = join(root, name);
+    const stat = await lstat(path);
+    out.push({ path, dir: stat.isDirectory(), mode: stat.mode & 0o777 });
+    if (stat.isDirectory()) out.push(...(await walk(path)));
+  }
+  return out;
+}
+
+/** The CLI with `input` on its stdin (spawnCli leaves stdin closed). */
+function runCliWithStdin(
+  args: string[],
+  input: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`loopgate ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, 20_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+describe('row 34: secrets and file modes', () => {
+  it('row 34: every file a real gateway process creates under the state dir is 0600 and every directory 0700 (logs/gateway.log included)', async () => {
+    const stateDir = await makeTempDir('loopgate-modes-');
+    const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir };
+    const child = spawnCli(['gateway', 'run', '--port', '0'], { env });
+    try {
+      const out = await waitForOutput(child, (t) => t.includes('logs:'));
+      const url = `ws://127.0.0.1:${Number(/127\.0\.0\.1:(\d+)/.exec(out)?.[1])}`;
+      // An agent run writes a session transcript and events besides the token and the log.
+      const agent = await runCli(['agent', 'hello there', '--json', '--url', url], { env });
+      expect(agent.code, agent.stderr).toBe(0);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+    const entries = await walk(stateDir);
+    const names = entries.map((e) => e.path.slice(stateDir.length + 1));
+    expect(names).toEqual(
+      expect.arrayContaining(['gateway-token', 'logs/gateway.log', 'events.jsonl']),
+    );
+    expect(names.some((n) => n.startsWith('sessions/'))).toBe(true);
+    const wrong = entries
+      .filter((e) => e.mode !== (e.dir ? 0o700 : 0o600))
+      .map((e) => `${e.path.slice(stateDir.length + 1)} ${e.mode.toString(8)}`);
+    expect(wrong).toEqual([]);
+  });
+
+  describe('the CLI keeps secrets out of argv', () => {
+    let gw: TestGateway;
+    let env: NodeJS.ProcessEnv;
+    beforeAll(async () => {
+      gw = await startTestGateway();
+      // A state dir of its own, so the CLI cannot fall back to the gateway's token file.
+      env = { LOOPGATE_STATE_DIR: await makeTempDir('loopgate-cli-'), HOME: REPO_ROOT };
+    });
+    afterAll(() => gw.stop());
+    const WARNING = /warning: a token given with --token is visible to other users/;
+
+    it('row 34: --token-file <path> authenticates and prints no warning', async () => {
+      const file = join(await makeTempDir('loopgate-secret-'), 'token');
+      await writeFile(file, `${gw.token}\n`, { mode: 0o600 });
+      const out = await runCli(['health', '--json', '--url', gw.url, '--token-file', file], {
+        env,
+      });
+      expect(out.code, out.stderr).toBe(0);
+      expect(HealthOutput.parse(JSON.parse(out.stdout)).ok).toBe(true);
+      expect(out.stderr).not.toMatch(WARNING);
+    });
+
+    it('row 34: --token - reads the token from stdin and prints no warning', async () => {
+      const out = await runCliWithStdin(
+        ['health', '--json', '--url', gw.url, '--token', '-'],
+        `${gw.token}\n`,
+        env,
+      );
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).not.toMatch(WARNING);
+    });
+
+    it('row 34: a token given in argv still works but prints exactly one warning line, without the token', async () => {
+      const out = await runCli(['health', '--json', '--url', gw.url, '--token', gw.token], { env });
+      expect(out.code, out.stderr).toBe(0);
+      const warnings = out.stderr.split('\n').filter((l) => WARNING.test(l));
+      expect(warnings).toHaveLength(1);
+      expect(out.stderr).not.toContain(gw.token);
+    });
+
+    it('row 34: --token with --token-file, an empty or a missing token file is a usage error (exit 2) naming the flag', async () => {
+      const dir = await makeTempDir('loopgate-secret-');
+      const empty = join(dir, 'empty');
+      await writeFile(empty, '\n');
+      const both = await runCli(
+        ['health', '--url', gw.url, '--token', 'x', '--token-file', empty],
+        { env },
+      );
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/--token or --token-file, not both/);
+      const blank = await runCli(['health', '--url', gw.url, '--token-file', empty], { env });
+      expect(blank.code).toBe(2);
+      expect(blank.stderr).toMatch(/--token-file .* is empty/);
+      const missing = await runCli(
+        ['health', '--url', gw.url, '--password-file', join(dir, 'nope')],
+        { env },
+      );
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/cannot read --password-file .*ENOENT/);
+      expect(await readFile(empty, 'utf8')).toBe('\n');
+    });
+  });
+});
