@@ -88,7 +88,7 @@ describe('client commands against a running gateway', () => {
   it('a wrong token is a typed UNAUTHORIZED with exit 1, and the token is not echoed', async () => {
     const result = await runCli(['health', '--token', 'not-the-token-at-all'], { env });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^loopgate: UNAUTHORIZED: invalid token/);
+    expect(result.stderr).toMatch(/^loopgate: UNAUTHORIZED: invalid token/m);
     expect(result.stderr).not.toContain('not-the-token-at-all');
   });
 
