@@ -8,6 +8,7 @@ import { BENCH_DIR, BenchChild } from './child.js';
 import type { BenchContext } from './context.js';
 import { renderTables } from './report.js';
 import type { BenchReport, ShapeResult } from './results.js';
+import { cliPathShapes } from './shapes/cli-path.js';
 import { coldStartShapes } from './shapes/cold-start.js';
 import { dashboardShapes } from './shapes/dashboard.js';
 import { memoryShapes } from './shapes/memory.js';
@@ -125,6 +126,7 @@ try {
   await group('memory', () => memoryShapes(ctx));
   await group('fleet', () => thousandNodesShape(ctx, Number(flags.fleet)));
   await group('coldstart', () => coldStartShapes(ctx));
+  await group('clipath', () => cliPathShapes(ctx));
   await group('dashboard', () => dashboardShapes(ctx));
 } finally {
   await Promise.all(children.map((c) => c.stop()));

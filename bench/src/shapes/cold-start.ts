@@ -138,7 +138,7 @@ export async function coldStartShapes(ctx: BenchContext): Promise<AbsoluteResult
         '{port}',
       ],
       spawns: 3,
-      note: 'tsx, as `pnpm loopgate gateway run`',
+      note: 'apps/cli/src/main.ts through tsx',
     },
   ];
   const times = variants.map(() => [] as number[]);

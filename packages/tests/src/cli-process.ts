@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI_ENTRY = join(REPO_ROOT, 'apps/cli/src/main.ts');
 const TSX_LOADER = createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx');
+/** The command `pnpm install` links (a shell shim → apps/cli/bin → the bundle its postinstall built). */
+export const INSTALLED_CLI = join(REPO_ROOT, 'node_modules', '.bin', 'loopgate');
 
 /** node args that run a workspace TypeScript entry from source, as `pnpm loopgate` does. */
 export function sourceNodeArgs(entry: string): string[] {
@@ -19,12 +21,19 @@ export type CliResult = {
   stderr: string;
 };
 
-/** Spawns the real `loopgate` CLI from source as a child process. */
-export function spawnCli(
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): ChildProcess {
-  return spawn(process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args], {
+export type CliOptions = {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Run the installed `loopgate` command (the user's path) instead of the source through tsx. */
+  installed?: boolean;
+};
+
+/** Spawns the real `loopgate` CLI (from source unless `installed`) as a child process. */
+export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess {
+  const [command, argv] = options.installed
+    ? [INSTALLED_CLI, args]
+    : [process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args]];
+  return spawn(command, argv, {
     cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,7 +43,7 @@ export function spawnCli(
 /** Runs the CLI to completion (bounded) and collects its output. */
 export function runCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: CliOptions & { timeoutMs?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawnCli(args, options);

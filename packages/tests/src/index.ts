@@ -1,5 +1,7 @@
 export {
+  type CliOptions,
   type CliResult,
+  INSTALLED_CLI,
   REPO_ROOT,
   runCli,
   sourceNodeArgs,
