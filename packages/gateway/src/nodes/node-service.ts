@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import {
   CloseCode,
-  commandPatternMatches,
   GatewayError,
   type GatewayEventInput,
   type LoopgateConfig,
@@ -9,7 +8,6 @@ import {
   type NodeHelloInput,
   type NodeHelloOutput,
   type NodePairRequestInput,
-  type NodePairUpdate,
   type NodeProgressInput,
   type NodeSummary,
   type NodesInvokeOutput,
@@ -20,29 +18,17 @@ import {
   type PendingPairRequest,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
-import {
-  InvokeBroker,
-  type InvokeProgress,
-  type InvokeTarget,
-  type NodeConnection,
-} from './invoke-broker.js';
-import { NodeStateFile, type PairedNodeRecord } from './node-store.js';
-import { hashSecret, mintNodeToken, newId, secretMatchesHash } from './node-tokens.js';
-import { describePending, PairingRequests, type PendingRequest } from './pairing-requests.js';
+import { InvokeBroker, type InvokeProgress, type NodeConnection } from './invoke-broker.js';
+import { resolveInvokeTarget } from './invoke-target.js';
+import { allowedCommands, NodeRegistry } from './node-registry.js';
+import type { PairedNodeRecord } from './node-store.js';
+import { secretMatchesHash } from './node-tokens.js';
+import { NodePairing, type PairingSession } from './pairing.js';
+import { describePending } from './pairing-requests.js';
+import { NodePresence, type NodeSocket } from './presence.js';
 
-/**
- * The slice of a live socket the node service needs. The gateway's
- * `ConnectionInfo` fits it; so would a socket of another protocol adapter.
- */
-export type NodeSocket = {
-  readonly id: string;
-  readonly role: 'operator' | 'node' | 'pairing';
-  readonly nodeId: string | undefined;
-  readonly remoteAddress: string;
-  readonly isLoopback: boolean;
-  close(code: number, reason: string): void;
-  readonly closed: AbortSignal;
-};
+export type { PairingSession } from './pairing.js';
+export type { NodeSocket } from './presence.js';
 
 export type NodeServiceOptions = {
   config: LoopgateConfig;
@@ -75,20 +61,13 @@ export type NodeProbe = {
   error?: string;
 };
 
-/** A pairing conversation: the first answer now, then (if pending) the decision. */
-export type PairingSession = {
-  first: NodePairUpdate;
-  /** Present while `first` is `pending`; resolves with the final update. */
-  decision?: Promise<NodePairUpdate>;
-};
-
-type LiveNode = { connection: NodeConnection; connectedAt: number; remoteAddress: string };
-type TrackedSocket = Pick<NodeSocket, 'close' | 'remoteAddress'> & { connectedAt: number };
-
 /**
  * Nodes: pairing, presence and invocations. Transport-neutral — the tRPC
  * router (and any future protocol adapter) calls in with plain values and
- * `NodeConnection`s.
+ * `NodeConnection`s. The jobs live in their own parts: `NodeRegistry` (paired
+ * nodes on disk), `NodePairing` (requests and approvals), `NodePresence`
+ * (sockets and who is online), `InvokeBroker` (calls in flight); this class
+ * wires them and is the one face the rest of the gateway sees.
  *
  * In-process callers (the agent runtime) use:
  * - `list(): NodeSummary[]` — every paired node (online/offline, with the
@@ -104,38 +83,41 @@ type TrackedSocket = Pick<NodeSocket, 'close' | 'remoteAddress'> & { connectedAt
  */
 export class NodeService {
   readonly #opts: NodeServiceOptions;
-  readonly #file: NodeStateFile;
-  readonly #nodes = new Map<string, PairedNodeRecord>();
-  /** The connection each online node receives invocations on. */
-  readonly #live = new Map<string, LiveNode>();
-  /** Every authenticated socket per node, so a revoke can close them all. */
-  readonly #sockets = new Map<string, Map<string, TrackedSocket>>();
-  readonly #pairing: PairingRequests;
+  readonly #registry: NodeRegistry;
+  readonly #pairing: NodePairing;
+  readonly #presence: NodePresence;
   readonly #broker: InvokeBroker;
   #opened = false;
 
   constructor(options: NodeServiceOptions) {
     this.#opts = options;
-    this.#file = new NodeStateFile(join(options.stateDir, 'nodes.json'));
-    this.#pairing = new PairingRequests({
-      ttlMs: () => this.#limits.pendingTtlMs,
-      maxPending: () => this.#limits.maxPending,
-      onExpired: (request) => {
-        this.#log.info(
-          { requestId: request.requestId, name: request.name },
-          'pairing request expired',
-        );
-        this.#emit({
-          type: 'node.pair.resolved',
-          requestId: request.requestId,
-          decision: 'expired',
-        });
-      },
+    const limits = () => this.#limits;
+    this.#registry = new NodeRegistry({
+      path: join(options.stateDir, 'nodes.json'),
+      log: options.log,
+    });
+    this.#pairing = new NodePairing({
+      registry: this.#registry,
+      limits,
+      events: options.events,
+      log: options.log,
+    });
+    this.#presence = new NodePresence({
+      registry: this.#registry,
+      events: options.events,
+      log: options.log,
+      onStreamGone: (connectionId) => this.#broker.detachConnection(connectionId),
+      onSocketClosed: (socket) => this.onConnectionClosed(socket),
     });
     this.#broker = new InvokeBroker({
-      limits: () => this.#limits,
-      resolveTarget: (ref, command) => this.#resolveTarget(ref, command),
-      onFinished: (finished) => this.#emit({ type: 'node.invoke.finished', ...finished }),
+      limits,
+      resolveTarget: (ref, command) =>
+        resolveInvokeTarget(
+          { registry: this.#registry, presence: this.#presence, pairing: this.#pairing },
+          ref,
+          command,
+        ),
+      onFinished: (finished) => options.events.emit({ type: 'node.invoke.finished', ...finished }),
     });
   }
 
@@ -143,14 +125,8 @@ export class NodeService {
     return this.#opts.config.gateway.nodes;
   }
 
-  get #log(): NodeServiceOptions['log'] {
-    return this.#opts.log;
-  }
-
   async open(): Promise<void> {
-    const records = await this.#file.load();
-    this.#nodes.clear();
-    for (const record of records) this.#nodes.set(record.nodeId, record);
+    await this.#registry.load();
     this.#opened = true;
   }
 
@@ -160,13 +136,16 @@ export class NodeService {
     this.#opened = false;
     this.#broker.closeAll();
     this.#pairing.close();
-    for (const nodeId of [...this.#live.keys()]) this.#goOffline(nodeId, 'gateway stopping');
-    await this.#saveQuietly();
-    await this.#file.flush();
+    this.#presence.offlineAll('gateway stopping');
+    await this.#registry.flush();
   }
 
   counts(): { paired: number; online: number; pending: number } {
-    return { paired: this.#nodes.size, online: this.#live.size, pending: this.#pairing.size };
+    return {
+      paired: this.#registry.size,
+      online: this.#presence.onlineCount,
+      pending: this.#pairing.size,
+    };
   }
 
   // ------------------------------------------------------------ auth & sockets
@@ -175,34 +154,27 @@ export class NodeService {
   authenticateNodeToken(token: string): { nodeId: string } | undefined {
     let found: PairedNodeRecord | undefined;
     // Compare against every node (no early exit) so timing says nothing about which one matched.
-    for (const record of this.#nodes.values()) {
+    for (const record of this.#registry.all()) {
       if (record.tokenHash !== null && secretMatchesHash(token, record.tokenHash)) found = record;
     }
     if (!found) return undefined;
     if (found.claimKeyHash !== null) {
       // First use of the token: the pairing key can no longer collect another one.
       found.claimKeyHash = null;
-      void this.#saveQuietly();
+      void this.#registry.saveQuietly();
     }
     return { nodeId: found.nodeId };
   }
 
   onConnectionOpened(conn: NodeSocket): void {
     if (conn.role !== 'node' || conn.nodeId === undefined) return;
-    this.#trackSocket(conn, conn.nodeId);
+    this.#presence.track(conn, conn.nodeId);
   }
 
   onConnectionClosed(conn: Pick<NodeSocket, 'id' | 'nodeId'>, code?: number): void {
     this.#broker.detachConnection(conn.id);
-    this.stopWaiting(conn.id);
-    const nodeId = conn.nodeId;
-    if (nodeId === undefined) return;
-    const sockets = this.#sockets.get(nodeId);
-    sockets?.delete(conn.id);
-    if (sockets?.size === 0) this.#sockets.delete(nodeId);
-    if (this.#live.get(nodeId)?.connection.connectionId === conn.id) {
-      this.#goOffline(nodeId, code === undefined ? 'disconnected' : `disconnected (${code})`);
-    }
+    this.#pairing.stopWaiting(conn.id);
+    if (conn.nodeId !== undefined) this.#presence.socketClosed(conn.id, conn.nodeId, code);
   }
 
   // ------------------------------------------------------------ node side
@@ -210,8 +182,8 @@ export class NodeService {
   /** `node.hello`: (re)declares the node's commands and tells it what operators may invoke. */
   async hello(conn: NodeSocket, input: NodeHelloInput): Promise<NodeHelloOutput> {
     const record = this.#requireNodeSocket(conn);
-    this.#declare(record, input);
-    await this.#saveQuietly();
+    declare(record, input);
+    await this.#registry.saveQuietly();
     const allowed = allowedCommands(record);
     return {
       nodeId: record.nodeId,
@@ -237,42 +209,16 @@ export class NodeService {
     connection: NodeConnection,
   ): void {
     const record = this.#requireNodeSocket(conn);
-    const previous = this.#live.get(record.nodeId);
-    if (previous?.connection.connectionId === connection.connectionId) {
+    if (this.#presence.live(record.nodeId)?.connection.connectionId === connection.connectionId) {
       throw new GatewayError('CONFLICT', 'this connection already receives invocations');
     }
-    this.#declare(record, declaration);
-    if (previous) {
-      // Usually the old socket of a node that reconnected before its drop was
-      // noticed; a final close code also stops a second process running with
-      // the same token from fighting over the node.
-      this.#goOffline(record.nodeId, 'replaced by a newer connection');
-      previous.connection.close(
-        CloseCode.forbidden,
-        'replaced by a newer connection of the same node',
-      );
-    }
-    const now = Date.now();
-    this.#live.set(record.nodeId, {
-      connection,
-      connectedAt: now,
-      remoteAddress: conn.remoteAddress,
-    });
-    record.lastSeenAt = now;
-    void this.#saveQuietly();
-    this.#log.info({ nodeId: record.nodeId, name: record.name }, 'node online');
-    this.#emit({
-      type: 'node.online',
-      nodeId: record.nodeId,
-      name: record.name,
-      commands: allowedCommands(record),
-    });
+    declare(record, declaration);
+    this.#presence.attach(record, connection, conn.remoteAddress);
   }
 
   /** The invocation stream of `connection` ended (unsubscribed or socket closed). */
   detachInvocations(connection: NodeConnection, reason: string): void {
-    if (this.#live.get(connection.nodeId)?.connection === connection)
-      this.#goOffline(connection.nodeId, reason);
+    this.#presence.detach(connection, reason);
   }
 
   postResult(conn: NodeSocket, raw: { invocationId: string }): { accepted: boolean } {
@@ -294,72 +240,17 @@ export class NodeService {
 
   // ------------------------------------------------------------ pairing
 
-  /**
-   * `node.pair.request` from an unpaired node. A node that asks again with the
-   * same pairing key rejoins its request (or collects the token if it was
-   * approved meanwhile, even across a gateway restart).
-   */
-  async requestPairing(
+  /** `node.pair.request` from an unpaired node; see `NodePairing.request`. */
+  requestPairing(
     input: NodePairRequestInput,
     conn: Pick<NodeSocket, 'id' | 'remoteAddress' | 'isLoopback'>,
   ): Promise<PairingSession> {
-    const keyHash = hashSecret(input.pairingKey);
-    const approvedBefore = [...this.#nodes.values()].find(
-      (n) => n.claimKeyHash !== null && secretMatchesHash(input.pairingKey, n.claimKeyHash),
-    );
-    if (approvedBefore) return { first: await this.#handOutToken(approvedBefore) };
-
-    const rejection = this.#pairing.rejection(keyHash);
-    if (rejection)
-      return {
-        first: { status: 'rejected', ...(rejection.reason ? { reason: rejection.reason } : {}) },
-      };
-
-    let request = this.#pairing.findByKeyHash(keyHash);
-    if (!request) {
-      this.#assertNameFree(input.name);
-      request = this.#pairing.add({
-        name: input.name,
-        platform: input.platform,
-        version: input.version,
-        commands: input.commands,
-        keyHash,
-        remoteAddress: conn.remoteAddress,
-      });
-      this.#log.info({ requestId: request.requestId, name: request.name }, 'pairing requested');
-      this.#emit({
-        type: 'node.pair.requested',
-        requestId: request.requestId,
-        name: request.name,
-        platform: request.platform,
-        commands: request.commands,
-      });
-      if (this.#limits.autoApproveLoopback && conn.isLoopback) {
-        const approved = await this.approve(request.requestId);
-        const record = this.#nodes.get(approved.nodeId);
-        if (record) return { first: await this.#handOutToken(record) };
-      }
-    }
-    request.waiting.add(conn.id);
-    const pending = request;
-    return {
-      first: { status: 'pending', requestId: pending.requestId, expiresAt: pending.expiresAt },
-      decision: pending.decision.then(async (decision) => {
-        pending.waiting.delete(conn.id);
-        if (decision.status !== 'approved') return decision;
-        const record = this.#nodes.get(decision.nodeId);
-        if (!record || record.claimKeyHash !== keyHash) {
-          // removed again before the node collected its token
-          return { status: 'rejected', reason: 'the approval was withdrawn' } as const;
-        }
-        return this.#handOutToken(record);
-      }),
-    };
+    return this.#pairing.request(input, conn);
   }
 
   /** The pairing socket stopped waiting (closed, or the subscription ended). */
   stopWaiting(connectionId: string): void {
-    for (const request of this.#pairing.all()) request.waiting.delete(connectionId);
+    this.#pairing.stopWaiting(connectionId);
   }
 
   listPending(): PendingPairRequest[] {
@@ -367,76 +258,34 @@ export class NodeService {
   }
 
   /** Approves a pending request by id or name; `commands` default to what the node asked for. */
-  async approve(requestRef: string, commands?: string[]): Promise<NodesPairApproveOutput> {
-    const request = this.#pendingOrThrow(requestRef);
-    this.#assertNameFree(request.name, request);
-    const record: PairedNodeRecord = {
-      nodeId: newId('nd'),
-      name: request.name,
-      platform: request.platform,
-      ...(request.version !== undefined ? { version: request.version } : {}),
-      approvedCommands: [...new Set(commands ?? request.commands)],
-      declaredCommands: request.commands,
-      tokenHash: null,
-      claimKeyHash: request.keyHash,
-      pairedAt: Date.now(),
-      lastSeenAt: null,
-    };
-    this.#nodes.set(record.nodeId, record);
-    try {
-      await this.#file.save([...this.#nodes.values()]);
-    } catch (error) {
-      this.#nodes.delete(record.nodeId);
-      throw this.#stateWriteFailed(error);
-    }
-    this.#pairing.decide(request, { status: 'approved', nodeId: record.nodeId });
-    this.#log.info({ nodeId: record.nodeId, name: record.name }, 'node paired');
-    this.#emit({
-      type: 'node.pair.resolved',
-      requestId: request.requestId,
-      decision: 'approved',
-      nodeId: record.nodeId,
-    });
-    return { nodeId: record.nodeId, name: record.name, approvedCommands: record.approvedCommands };
+  approve(requestRef: string, commands?: string[]): Promise<NodesPairApproveOutput> {
+    return this.#pairing.approve(requestRef, commands);
   }
 
   reject(requestRef: string, reason?: string): { requestId: string; name: string } {
-    const request = this.#pendingOrThrow(requestRef);
-    this.#pairing.decide(request, { status: 'rejected', ...(reason ? { reason } : {}) });
-    this.#log.info({ requestId: request.requestId, name: request.name }, 'pairing rejected');
-    this.#emit({ type: 'node.pair.resolved', requestId: request.requestId, decision: 'rejected' });
-    return { requestId: request.requestId, name: request.name };
+    return this.#pairing.reject(requestRef, reason);
   }
 
   /** Revokes a paired node: its token stops working and its live sockets close (4010). */
   async remove(nodeRef: string): Promise<NodesPairRemoveOutput> {
-    const record = this.#findNode(nodeRef);
+    const record = this.#registry.find(nodeRef);
     if (!record)
       throw new GatewayError('NOT_FOUND', `no paired node "${nodeRef}" (see loopgate nodes list)`);
-    this.#nodes.delete(record.nodeId);
-    try {
-      await this.#file.save([...this.#nodes.values()]);
-    } catch (error) {
-      this.#nodes.set(record.nodeId, record);
-      throw this.#stateWriteFailed(error);
-    }
-    const toClose = new Map<string, Pick<TrackedSocket, 'close'>>(this.#sockets.get(record.nodeId));
-    const live = this.#live.get(record.nodeId);
-    if (live && !toClose.has(live.connection.connectionId))
-      toClose.set(live.connection.connectionId, live.connection);
-    this.#goOffline(record.nodeId, 'removed');
-    this.#sockets.delete(record.nodeId);
-    for (const socket of toClose.values())
-      socket.close(CloseCode.revoked, 'this node was removed by an operator');
-    this.#log.info({ nodeId: record.nodeId, name: record.name }, 'node removed');
-    this.#emit({ type: 'node.removed', nodeId: record.nodeId });
-    return { nodeId: record.nodeId, name: record.name, closedConnections: toClose.size };
+    await this.#registry.remove(record);
+    const closedConnections = this.#presence.disconnect(
+      record.nodeId,
+      CloseCode.revoked,
+      'this node was removed by an operator',
+    );
+    this.#opts.log.info({ nodeId: record.nodeId, name: record.name }, 'node removed');
+    this.#opts.events.emit({ type: 'node.removed', nodeId: record.nodeId });
+    return { nodeId: record.nodeId, name: record.name, closedConnections };
   }
 
   // ------------------------------------------------------------ presence
 
   list(): NodesListOutput {
-    const paired: NodeSummary[] = [...this.#nodes.values()].map((record) => this.#summary(record));
+    const paired: NodeSummary[] = this.#registry.all().map((record) => this.#summary(record));
     const pending: NodeSummary[] = this.#pairing
       .all()
       .map((r) => ({ ...describePending(r), state: 'pending' as const }));
@@ -445,7 +294,7 @@ export class NodeService {
 
   /** One node (by id or name) with its in-flight invocations, or a pending request (by id or name). */
   describe(ref: string): NodeDetail {
-    const record = this.#findNode(ref);
+    const record = this.#registry.find(ref);
     if (record) {
       const summary = this.#summary(record);
       return { ...summary, invocations: this.#broker.inFlight(record.nodeId) } as NodeDetail;
@@ -465,9 +314,9 @@ export class NodeService {
    */
   async probe(timeoutMs = 2_000): Promise<NodeProbe[]> {
     return Promise.all(
-      [...this.#nodes.values()].map(async (record): Promise<NodeProbe> => {
+      this.#registry.all().map(async (record): Promise<NodeProbe> => {
         const base = { nodeId: record.nodeId, name: record.name };
-        if (!this.#live.has(record.nodeId)) return { ...base, ok: false, error: 'offline' };
+        if (!this.#presence.live(record.nodeId)) return { ...base, ok: false, error: 'offline' };
         if (!allowedCommands(record).includes('system.info')) return { ...base, ok: true };
         const started = performance.now();
         try {
@@ -502,50 +351,10 @@ export class NodeService {
     });
   }
 
-  #resolveTarget(ref: string, command: string): InvokeTarget {
-    const record = this.#findNode(ref);
-    if (!record) {
-      const pending = this.#pairing.find(ref);
-      throw new GatewayError(
-        'NOT_PAIRED',
-        pending
-          ? `node "${pending.name}" is waiting for pairing approval (loopgate nodes approve ${pending.requestId})`
-          : `no paired node "${ref}"`,
-      );
-    }
-    const live = this.#live.get(record.nodeId);
-    if (!live) {
-      const seen =
-        record.lastSeenAt === null
-          ? 'never connected'
-          : `last seen ${new Date(record.lastSeenAt).toISOString()}`;
-      throw new GatewayError('NOT_CONNECTED', `node "${record.name}" is offline (${seen})`, {
-        details: { nodeId: record.nodeId, lastSeenAt: record.lastSeenAt },
-      });
-    }
-    if (!record.declaredCommands.includes(command)) {
-      throw new GatewayError(
-        'COMMAND_NOT_ALLOWED',
-        `node "${record.name}" does not offer "${command}"`,
-        {
-          details: { offered: allowedCommands(record) },
-        },
-      );
-    }
-    if (!record.approvedCommands.some((p) => commandPatternMatches(p, command))) {
-      throw new GatewayError(
-        'COMMAND_NOT_ALLOWED',
-        `"${command}" was not approved for node "${record.name}" at pairing`,
-        { details: { offered: allowedCommands(record) } },
-      );
-    }
-    return { nodeId: record.nodeId, name: record.name, connection: live.connection };
-  }
-
   // ------------------------------------------------------------ internals
 
   #summary(record: PairedNodeRecord): PairedNodeSummary {
-    const live = this.#live.get(record.nodeId);
+    const live = this.#presence.live(record.nodeId);
     return {
       state: live ? 'online' : 'offline',
       nodeId: record.nodeId,
@@ -562,153 +371,20 @@ export class NodeService {
     };
   }
 
-  /** Nodes by id (exact) or name (case-insensitive). */
-  #findNode(ref: string): PairedNodeRecord | undefined {
-    const byId = this.#nodes.get(ref);
-    if (byId) return byId;
-    const lower = ref.toLowerCase();
-    for (const record of this.#nodes.values())
-      if (record.name.toLowerCase() === lower) return record;
-    return undefined;
-  }
-
-  #pendingOrThrow(ref: string): PendingRequest {
-    const request = this.#pairing.find(ref);
-    if (!request) {
-      throw new GatewayError(
-        'NOT_FOUND',
-        `no pending pairing request "${ref}" (see loopgate nodes pending)`,
-      );
-    }
-    return request;
-  }
-
-  #assertNameFree(name: string, approving?: PendingRequest): void {
-    const existing = this.#findNode(name);
-    if (existing && existing.name.toLowerCase() === name.toLowerCase()) {
-      throw new GatewayError(
-        'CONFLICT',
-        `a node named "${existing.name}" is already paired (${existing.nodeId}); remove it first (loopgate nodes remove ${existing.name}) or pick another name`,
-      );
-    }
-    const pending = this.#pairing.find(name);
-    if (pending && pending !== approving && pending.name.toLowerCase() === name.toLowerCase()) {
-      throw new GatewayError(
-        'CONFLICT',
-        `another node named "${name}" is already waiting for pairing (${pending.requestId}); pick another name`,
-      );
-    }
-  }
-
-  /**
-   * Mints a fresh token for an approved node and stores only its hash before
-   * handing it out, so the node never holds a token the gateway forgot.
-   */
-  async #handOutToken(record: PairedNodeRecord): Promise<NodePairUpdate> {
-    const token = mintNodeToken();
-    const previous = record.tokenHash;
-    record.tokenHash = hashSecret(token);
-    try {
-      await this.#file.save([...this.#nodes.values()]);
-    } catch (error) {
-      record.tokenHash = previous;
-      throw this.#stateWriteFailed(error);
-    }
-    return {
-      status: 'approved',
-      nodeId: record.nodeId,
-      name: record.name,
-      nodeToken: token,
-      approvedCommands: record.approvedCommands,
-    };
-  }
-
   /** The paired node a socket speaks for; a socket of a removed node is closed. */
   #requireNodeSocket(conn: NodeSocket): PairedNodeRecord {
-    const record = conn.nodeId === undefined ? undefined : this.#nodes.get(conn.nodeId);
+    const record = conn.nodeId === undefined ? undefined : this.#registry.get(conn.nodeId);
     if (!record) {
       conn.close(CloseCode.revoked, 'this node was removed by an operator');
       throw new GatewayError('NOT_PAIRED', 'this node is no longer paired');
     }
-    this.#trackSocket(conn, record.nodeId);
+    this.#presence.track(conn, record.nodeId);
     return record;
   }
-
-  #trackSocket(conn: NodeSocket, nodeId: string): void {
-    let sockets = this.#sockets.get(nodeId);
-    if (sockets?.has(conn.id)) return;
-    if (conn.closed.aborted) return;
-    if (!this.#nodes.has(nodeId)) {
-      conn.close(CloseCode.revoked, 'this node was removed by an operator');
-      return;
-    }
-    if (!sockets) {
-      sockets = new Map();
-      this.#sockets.set(nodeId, sockets);
-    }
-    sockets.set(conn.id, {
-      close: (code, reason) => conn.close(code, reason),
-      remoteAddress: conn.remoteAddress,
-      connectedAt: Date.now(),
-    });
-    // The socket's own close signal is the backstop: presence never depends on
-    // the transport remembering to call onConnectionClosed.
-    conn.closed.addEventListener('abort', () => this.onConnectionClosed({ id: conn.id, nodeId }), {
-      once: true,
-    });
-  }
-
-  #declare(record: PairedNodeRecord, declaration: NodeHelloInput): void {
-    record.declaredCommands = [...new Set(declaration.commands)];
-    if (declaration.platform !== undefined) record.platform = declaration.platform;
-    if (declaration.version !== undefined) record.version = declaration.version;
-  }
-
-  #goOffline(nodeId: string, reason: string): void {
-    const live = this.#live.get(nodeId);
-    if (!live) return;
-    this.#live.delete(nodeId);
-    this.#broker.detachConnection(live.connection.connectionId);
-    const record = this.#nodes.get(nodeId);
-    if (record) {
-      record.lastSeenAt = Date.now();
-      void this.#saveQuietly();
-    }
-    const name = record?.name ?? nodeId;
-    this.#log.info({ nodeId, name, reason }, 'node offline');
-    this.#emit({ type: 'node.offline', nodeId, name, reason });
-  }
-
-  /** For state that can be rebuilt (last seen, declared commands): a failed write is logged, not fatal. */
-  async #saveQuietly(): Promise<void> {
-    try {
-      await this.#file.save([...this.#nodes.values()]);
-    } catch (error) {
-      this.#log.warn({ err: errorCode(error) }, 'could not save node state');
-    }
-  }
-
-  #stateWriteFailed(error: unknown): GatewayError {
-    this.#log.error({ err: errorCode(error) }, 'could not save node state');
-    return new GatewayError(
-      'UNAVAILABLE',
-      'could not save the pairing state (is the state dir full or read-only?)',
-    );
-  }
-
-  #emit(event: GatewayEventInput): void {
-    this.#opts.events.emit(event);
-  }
 }
 
-/** Declared by the node and covered by its approval. */
-function allowedCommands(record: PairedNodeRecord): string[] {
-  return record.declaredCommands.filter((c) =>
-    record.approvedCommands.some((p) => commandPatternMatches(p, c)),
-  );
-}
-
-/** Only the errno code goes to the log: messages can carry paths. */
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException)?.code ?? 'unknown';
+function declare(record: PairedNodeRecord, declaration: NodeHelloInput): void {
+  record.declaredCommands = [...new Set(declaration.commands)];
+  if (declaration.platform !== undefined) record.platform = declaration.platform;
+  if (declaration.version !== undefined) record.version = declaration.version;
 }
