@@ -39,7 +39,14 @@ export function operatorClient(gw: TestGateway): GatewayClient {
 /** Starts `loopgate node run --json` against `gw` as a real child process. */
 export async function startNodeProcess(
   gw: TestGateway,
-  options: { name: string; args?: string[]; stateDir?: string; url?: string },
+  options: {
+    name: string;
+    args?: string[];
+    stateDir?: string;
+    url?: string;
+    /** Extra environment for the node process (PATH, for one). */
+    env?: NodeJS.ProcessEnv;
+  },
 ): Promise<NodeProcess> {
   const stateDir = options.stateDir ?? (await makeTempDir('loopgate-node-'));
   const child = spawnCli(
@@ -55,7 +62,7 @@ export async function startNodeProcess(
       '--json',
       ...(options.args ?? []),
     ],
-    { env: await cliEnv() },
+    { env: { ...(await cliEnv()), ...options.env } },
   );
   const events: NodeEventLine[] = [];
   const listeners = new Set<() => void>();
@@ -133,7 +140,13 @@ export async function startNodeProcess(
 export async function startPairedNode(
   gw: TestGateway,
   op: GatewayClient,
-  options: { name: string; args?: string[]; commands?: string[]; stateDir?: string },
+  options: {
+    name: string;
+    args?: string[];
+    commands?: string[];
+    stateDir?: string;
+    env?: NodeJS.ProcessEnv;
+  },
 ): Promise<NodeProcess & { nodeId: string }> {
   const node = await startNodeProcess(gw, options);
   const pending = await node.waitForEvent((e) => e.type === 'pairing.pending', 'a pairing request');

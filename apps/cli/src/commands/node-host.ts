@@ -155,6 +155,10 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
   if (!emit) {
     say(`offering ${Object.keys(host.commands).join(', ')}`);
     for (const off of host.disabled) say(`not offered: ${off}`);
+    if (host.runAllowlist.length > 0)
+      say(
+        `system.run admits exactly: ${host.runAllowlist.map((e) => `${e.name} (${e.path})`).join(', ')}`,
+      );
   }
 
   let stopping = false;

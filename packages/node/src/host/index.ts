@@ -2,11 +2,11 @@ import type { NodeCommands } from '../commands.js';
 import { fsReadCommand, resolveRoots } from './fs-read.js';
 import { systemInfoCommand } from './system-info.js';
 import { type Notification, systemNotifyCommand } from './system-notify.js';
-import { resolveAllowlist, systemRunCommand } from './system-run.js';
+import { type AllowedExecutable, resolveAllowlist, systemRunCommand } from './system-run.js';
 
 export type { FsReadResult } from './fs-read.js';
 export type { Notification } from './system-notify.js';
-export type { SystemRunResult } from './system-run.js';
+export type { AllowedExecutable, SystemRunResult } from './system-run.js';
 
 export type HostCommandOptions = {
   nodeName: string;
@@ -25,9 +25,12 @@ export type HostCommandOptions = {
  * `system.run` only for an explicit allowlist. Bad settings (a root or an
  * executable that does not exist) fail here, at start-up.
  */
-export async function createHostCommands(
-  options: HostCommandOptions,
-): Promise<{ commands: NodeCommands; disabled: string[] }> {
+export async function createHostCommands(options: HostCommandOptions): Promise<{
+  commands: NodeCommands;
+  disabled: string[];
+  /** What `system.run` admits: each entry by its configured name or this absolute path. */
+  runAllowlist: AllowedExecutable[];
+}> {
   const commands: NodeCommands = {
     'system.info': systemInfoCommand(options.nodeName),
     'system.notify': systemNotifyCommand(options.notify),
@@ -42,8 +45,10 @@ export async function createHostCommands(
     disabled.push('fs.read (no shared directory: pass --fs-root <dir>)');
   }
   const allow = options.run?.allow ?? [];
+  let runAllowlist: AllowedExecutable[] = [];
   if (allow.length > 0) {
     const allowed = await resolveAllowlist(allow, options.env);
+    runAllowlist = [...new Set(allowed.values())];
     commands['system.run'] = systemRunCommand(allowed, {
       roots,
       ...(options.run?.timeoutMs ? { timeoutMs: options.run.timeoutMs } : {}),
@@ -53,5 +58,5 @@ export async function createHostCommands(
   } else {
     disabled.push('system.run (no allowlist: pass --allow-exec <executable>)');
   }
-  return { commands, disabled };
+  return { commands, disabled, runAllowlist };
 }

@@ -45,21 +45,44 @@ export type SystemRunResult = {
   durationMs: number;
 };
 
-/** The real path of each allowed executable; a name that cannot be found is a configuration error. */
+/**
+ * One `--allow-exec` entry, resolved once at start-up. A request must name
+ * the entry exactly as configured (`xzcat`) or by `path`, the absolute path
+ * the node prints when it starts; nothing else reaches it.
+ */
+export type AllowedExecutable = {
+  /** As configured: a bare name looked up in PATH, or a path. */
+  name: string;
+  /** Where it was found (absolute, symlinks not resolved): printed at start, accepted in requests. */
+  path: string;
+  /** What is spawned: the real file, so a symlink changed later cannot redirect the call. */
+  realPath: string;
+  /**
+   * What the program sees as argv[0]: fixed to the allowlisted name, never the
+   * request's spelling. Multi-call binaries (xz/xzcat, busybox) choose their
+   * behaviour from argv[0], so a request spelled `xz` or `sh` would otherwise
+   * reach a different program in the same file.
+   */
+  argv0: string;
+};
+
+/** Request names (entry and absolute path) → the allowed executable; a name that cannot be found is a configuration error. */
 export async function resolveAllowlist(
   allow: string[],
   env: Record<string, string | undefined> = process.env,
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const entry of allow) {
-    const found = await findExecutable(entry, env);
-    if (!found)
-      throw new Error(`allowed executable "${entry}" was not found (or is not executable)`);
-    out.set(found, entry);
+): Promise<Map<string, AllowedExecutable>> {
+  const out = new Map<string, AllowedExecutable>();
+  for (const name of allow) {
+    const path = await findExecutable(name, env);
+    if (!path) throw new Error(`allowed executable "${name}" was not found (or is not executable)`);
+    const entry = { name, path, realPath: await realpath(path), argv0: basename(name) };
+    out.set(name, entry);
+    out.set(path, entry);
   }
   return out;
 }
 
+/** The first executable candidate, absolute; bare names through PATH, paths as given (relative to the node's cwd at start-up only). */
 async function findExecutable(
   command: string,
   env: Record<string, string | undefined>,
@@ -73,12 +96,24 @@ async function findExecutable(
   for (const candidate of candidates) {
     try {
       await access(candidate, constants.X_OK);
-      return await realpath(candidate);
+      return candidate;
     } catch {
-      // not here
+      // not here: try the next PATH entry
     }
   }
   return undefined;
+}
+
+/** The allowlisted entry a request names, by exact match only (no PATH lookup, no relative paths, no realpath equivalence). */
+function allowedEntry(command: string, allowed: Map<string, AllowedExecutable>): AllowedExecutable {
+  const entry = allowed.get(command);
+  if (entry) return entry;
+  const why = command.includes('/') && !isAbsolute(command) ? 'relative paths are refused; ' : '';
+  throw new CommandError(
+    'FORBIDDEN',
+    `"${command.slice(0, 200)}" is not in this node's allowlist for system.run (${why}name an allowed executable exactly as listed)`,
+    { allowed: [...allowed.keys()] },
+  );
 }
 
 /**
@@ -88,7 +123,7 @@ async function findExecutable(
  * A non-zero exit is a result, not an error.
  */
 export function systemRunCommand(
-  allowed: Map<string, string>,
+  allowed: Map<string, AllowedExecutable>,
   options: Omit<SystemRunOptions, 'allow'> = {},
 ): CommandDefinition<SystemRunParams, SystemRunResult> {
   const maxTimeout = options.timeoutMs ?? 30_000;
@@ -100,19 +135,10 @@ export function systemRunCommand(
     LANG: env.LANG ?? 'C.UTF-8',
   };
   return defineCommand({
-    description: `Run one of: ${[...allowed.values()].join(', ')}`,
+    description: `Run one of: ${[...allowed.keys()].join(', ')}`,
     params: SystemRunParams,
     run: async (params, { signal }) => {
-      const executable = await findExecutable(params.command, env);
-      if (!executable || !allowed.has(executable)) {
-        throw new CommandError(
-          'FORBIDDEN',
-          `"${params.command}" is not in this node's allowlist for system.run`,
-          {
-            allowed: [...allowed.values()],
-          },
-        );
-      }
+      const executable = allowedEntry(params.command, allowed);
       const cwd = params.cwd
         ? await resolveInsideRoots(params.cwd, options.roots ?? [])
         : childEnv.HOME;
@@ -123,7 +149,7 @@ export function systemRunCommand(
 }
 
 function runProcess(
-  executable: string,
+  executable: AllowedExecutable,
   params: SystemRunParams,
   options: {
     cwd: string;
@@ -135,8 +161,8 @@ function runProcess(
 ): Promise<SystemRunResult> {
   const started = Date.now();
   return new Promise<SystemRunResult>((resolvePromise, reject) => {
-    const child = spawn(executable, params.args, {
-      argv0: basename(params.command),
+    const child = spawn(executable.realPath, params.args, {
+      argv0: executable.argv0,
       cwd: options.cwd,
       env: options.env,
       shell: false,
@@ -159,12 +185,15 @@ function runProcess(
         // already gone
       }
     };
+    // At the cap (>=, not >): output that fills it exactly would otherwise run on
+    // unread until the timeout, as `cat /dev/zero` did with pipe-sized chunks.
     const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
       const room = options.maxOutput - out.bytes[stream];
-      if (room <= 0) return;
-      out[stream].push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-      out.bytes[stream] += Math.min(chunk.length, room);
-      if (chunk.length > room) {
+      if (room > 0) {
+        out[stream].push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+        out.bytes[stream] += Math.min(chunk.length, room);
+      }
+      if (out.bytes[stream] >= options.maxOutput) {
         truncated = true;
         kill();
       }
