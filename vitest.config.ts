@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { inCI } from './packages/tests/src/ci.js';
 
 // Tests run straight from TypeScript sources: every workspace package exports a
 // `@loopgate/source` condition pointing at its `src/index.ts`.
@@ -14,9 +15,8 @@ export default defineConfig({
     pool: 'forks',
     env: { NODE_ENV: 'test' },
     // CI also writes a machine-readable report; .ci/run computes its pass/fail line from it.
-    reporters:
-      process.env.CI === 'true'
-        ? ['default', ['json', { outputFile: '.ci/results/vitest.json' }]]
-        : ['default'],
+    reporters: inCI()
+      ? ['default', ['json', { outputFile: '.ci/results/vitest.json' }]]
+      : ['default'],
   },
 });

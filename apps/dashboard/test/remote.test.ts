@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { createGateway, type Gateway } from '@loopgate/gateway';
 import JSON5 from 'json5';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-// the real-sshd harness of the cross-package tests (node built-ins only)
+// the real-sshd harness and the real-part rule of the cross-package tests (node
+// built-ins and vitest only, so the dashboard need not depend on that package)
+import { describeWithRealPart } from '../../../packages/tests/src/real-parts.js';
 import { type SshdHandle, sshdAvailable, startSshd } from '../../../packages/tests/src/sshd.js';
 import { type ConnectTarget, DashboardController } from '../src/controller/index.js';
 import { openDashboardLog } from '../src/log/dashboard-log.js';
@@ -167,11 +169,7 @@ describe('a wss:// gateway', () => {
   });
 });
 
-const sshd = sshdAvailable();
-if (!sshd.available && !process.env.CI)
-  console.warn(`dashboard SSH tunnel test skipped locally: ${sshd.reason}`);
-
-describe.skipIf(!sshd.available && !process.env.CI)('through an SSH tunnel', () => {
+describeWithRealPart('a real sshd and ssh client', sshdAvailable())('through an SSH tunnel', () => {
   let server: SshdHandle;
   beforeEach(async () => {
     server = await startSshd();

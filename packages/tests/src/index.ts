@@ -1,3 +1,4 @@
+export { inCI } from './ci.js';
 export {
   type CliOptions,
   type CliResult,
@@ -9,6 +10,15 @@ export {
   waitForOutput,
 } from './cli-process.js';
 export { makeTempDir, mergeConfig, startTestGateway, type TestGateway } from './gateway-harness.js';
+export { type LanAddress, obtainLanAddress } from './lan-address.js';
+export { describeWithRealPart, type RealPart, requireRealPart } from './real-parts.js';
 export { rejection } from './rejection.js';
+export {
+  descendantsOf,
+  type SshdHandle,
+  sshdAvailable,
+  sshProcessesMatching,
+  startSshd,
+} from './sshd.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { waitFor } from './wait.js';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  describeWithRealPart,
   makeTempDir,
   REPO_ROOT,
   runCli,
@@ -21,15 +22,18 @@ import { type NodeProcess, startNodeProcess } from './nodes-harness.js';
  */
 
 const run = promisify(execFile);
-const TMUX = spawnSync('tmux', ['-V']).status === 0 ? 'tmux' : undefined;
+const TMUX = 'tmux';
+const withTmux = describeWithRealPart(
+  'tmux (a real terminal)',
+  spawnSync(TMUX, ['-V']).status === 0
+    ? { available: true }
+    : {
+        available: false,
+        reason: 'tmux is not installed (.ci/install-system-deps.sh installs it)',
+      },
+);
 const COLUMNS = 120;
 const ROWS = 40;
-
-if (!TMUX && !process.env.CI) {
-  console.warn(
-    'dashboard-e2e: skipped locally because tmux is not installed (CI installs it and runs this test)',
-  );
-}
 
 /** One tmux server of our own (its own socket), so nothing of the user's tmux is touched. */
 class Terminal {
@@ -105,7 +109,7 @@ class Terminal {
   }
 
   #tmux(...args: string[]) {
-    return run(TMUX!, ['-L', this.socket, ...args], { timeout: 10_000 });
+    return run(TMUX, ['-L', this.socket, ...args], { timeout: 10_000 });
   }
 }
 
@@ -142,7 +146,7 @@ describe('loopgate tui without a terminal', () => {
   }, 60_000);
 });
 
-describe.skipIf(!TMUX && !process.env.CI)('loopgate tui with NO_COLOR in a real terminal', () => {
+withTmux('loopgate tui with NO_COLOR in a real terminal', () => {
   it('draws no colour, and every state still reads in words', async () => {
     const home = await makeTempDir('loopgate-tui-');
     const terminal = new Terminal();
@@ -171,7 +175,7 @@ describe.skipIf(!TMUX && !process.env.CI)('loopgate tui with NO_COLOR in a real 
   }, 90_000);
 });
 
-describe.skipIf(!TMUX && !process.env.CI)('loopgate tui in a real terminal', () => {
+withTmux('loopgate tui in a real terminal', () => {
   let gw: TestGateway;
   let node: NodeProcess | undefined;
   let terminal: Terminal;

@@ -3,14 +3,18 @@ import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  describeWithRealPart,
   makeTempDir,
   runCli,
+  type SshdHandle,
   spawnCli,
+  sshdAvailable,
+  sshProcessesMatching,
+  startSshd,
   startTestGateway,
   type TestGateway,
   waitForOutput,
 } from '../src/index.js';
-import { type SshdHandle, sshdAvailable, sshProcessesMatching, startSshd } from '../src/sshd.js';
 
 /* The remote-access CLI commands, run as real `loopgate` processes against real gateways (and a real sshd). */
 
@@ -94,12 +98,7 @@ describe('loopgate gateway auth rotate-token', () => {
   });
 });
 
-const availability = sshdAvailable();
-const skip = !availability.available && process.env.CI !== 'true';
-if (skip && !availability.available)
-  console.warn(`[remote-cli] tunnel test skipped: ${availability.reason}`);
-
-describe.skipIf(skip)('through a real sshd', () => {
+describeWithRealPart('a real sshd and ssh client', sshdAvailable())('through a real sshd', () => {
   let sshd: SshdHandle;
   let gateway: TestGateway;
 

@@ -9,32 +9,33 @@ import {
   type TunnelOptions,
   type TunnelState,
 } from '@loopgate/client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
+  describeWithRealPart,
   makeTempDir,
   REPO_ROOT,
+  type SshdHandle,
   sourceNodeArgs,
+  sshdAvailable,
+  sshProcessesMatching,
+  startSshd,
   startTestGateway,
   type TestGateway,
   waitFor,
 } from '../src/index.js';
-import { type SshdHandle, sshdAvailable, sshProcessesMatching, startSshd } from '../src/sshd.js';
 
 /*
  * SSH tunnels against a REAL sshd on 127.0.0.1 (throwaway keys, key-only
  * auth). Locally the suite may be skipped when sshd cannot run; under CI it
  * always runs, and fails if sshd is missing.
  */
-const availability = sshdAvailable();
-const skip = !availability.available && process.env.CI !== 'true';
-if (skip && !availability.available)
-  console.warn(`[remote-tunnel] skipped: ${availability.reason}`);
+const withSshd = describeWithRealPart('a real sshd and ssh client', sshdAvailable());
 
 // Small keepalive values so a frozen server is detected in ~3 s.
 const ALIVE_INTERVAL_SEC = 1;
 const ALIVE_COUNT_MAX = 2;
 
-describe.skipIf(skip)('SSH tunnel supervisor with a real sshd', () => {
+withSshd('SSH tunnel supervisor with a real sshd', () => {
   let sshd: SshdHandle;
   let gateway: TestGateway;
   let registryDir: string;
@@ -285,7 +286,7 @@ setInterval(() => {}, 1000);
   );
 });
 
-describe.skipIf(skip)('SSH tunnel supervisor without a reachable server', () => {
+withSshd('SSH tunnel supervisor without a reachable server', () => {
   it('a missing ssh binary is fatal', async () => {
     const registryDir = await makeTempDir('loopgate-tunnels-');
     const t = startTunnel({

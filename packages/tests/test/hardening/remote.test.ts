@@ -6,21 +6,40 @@
 
 import { rm } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { createGatewayClient } from '@loopgate/client';
 import { GatewayError } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, runCli, spawnCli, waitForOutput } from '../../src/index.js';
+import {
+  type LanAddress,
+  makeTempDir,
+  obtainLanAddress,
+  type RealPart,
+  requireRealPart,
+  runCli,
+  spawnCli,
+  waitForOutput,
+} from '../../src/index.js';
 
 const TOKEN = 'row-23-explicit-token-0123456789';
 
-/** An address of this machine other than loopback, to dial as "another host" would be dialled. */
-function nonLoopbackAddress(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const address of list ?? [])
-      if (address.family === 'IPv4' && !address.internal) return address.address;
-  }
-  return undefined;
+/*
+ * Every test here dials an address of this machine other than loopback, as
+ * another host would: an interface made for the run (as root), or an existing
+ * one. Without any, they fail under CI and are skipped elsewhere.
+ */
+let lan: LanAddress & { availability: RealPart };
+beforeAll(async () => {
+  lan = await obtainLanAddress();
+  if (lan.availability.available)
+    process.stdout.write(`[row 23] non-loopback address ${lan.address}: ${lan.origin}\n`);
+});
+afterAll(async () => {
+  await lan?.remove();
+});
+/** The non-loopback address to dial, or the test fails (CI) / is skipped (elsewhere). */
+function lanAddress(context: { skip: (note?: string) => never }): string {
+  requireRealPart('a non-loopback IPv4 address (ip link add, as root)', lan.availability, context);
+  return lan.address;
 }
 
 async function freePort(): Promise<number> {
@@ -51,7 +70,8 @@ describe('row 23: bind policy', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  it('row 23: a lan bind without a token or password refuses to start, says how to fix it, and listens on nothing', async () => {
+  it('row 23: a lan bind without a token or password refuses to start, says how to fix it, and listens on nothing', async (context) => {
+    const address = lanAddress(context);
     const port = await freePort();
     const out = await runCli(['gateway', 'run', '--bind', 'lan', '--port', String(port)], {
       env: { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir },
@@ -60,30 +80,25 @@ describe('row 23: bind policy', () => {
     expect(out.stderr).toMatch(/token|password/i);
     expect(out.stderr).toMatch(/LOOPGATE_GATEWAY_TOKEN|gateway\.auth/);
     expect(await canConnect('127.0.0.1', port)).toBe(false);
-    const lan = nonLoopbackAddress();
-    if (lan) expect(await canConnect(lan, port)).toBe(false);
+    expect(await canConnect(address, port)).toBe(false);
   });
 
-  it('row 23: the same lan bind with an explicit token starts and is reachable beyond loopback', async () => {
+  it('row 23: the same lan bind with an explicit token starts and is reachable beyond loopback', async (context) => {
+    const address = lanAddress(context);
     const port = await freePort();
     const child = spawnCli(['gateway', 'run', '--bind', 'lan', '--port', String(port)], {
       env: { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_GATEWAY_TOKEN: TOKEN },
     });
     try {
       await waitForOutput(child, (t) => t.includes('listening'));
-      const lan = nonLoopbackAddress();
-      if (lan) {
-        const client = createGatewayClient({
-          url: `ws://${lan}:${port}`,
-          token: TOKEN,
-          insecurePlaintext: true,
-          retry: false,
-        });
-        expect((await client.health.query()).ok).toBe(true);
-        await client.close();
-      } else {
-        expect(await canConnect('127.0.0.1', port)).toBe(true);
-      }
+      const client = createGatewayClient({
+        url: `ws://${address}:${port}`,
+        token: TOKEN,
+        insecurePlaintext: true,
+        retry: false,
+      });
+      expect((await client.health.query()).ok).toBe(true);
+      await client.close();
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -95,7 +110,6 @@ describe('row 23: the client refuses plain ws:// to another host', () => {
   let listener: Server;
   let dials = 0;
   let port: number;
-  const host = nonLoopbackAddress() ?? 'gateway.example';
   beforeAll(async () => {
     // Something listening where the client is pointed, to count whether it dialled at all.
     listener = createServer((socket) => {
@@ -109,7 +123,8 @@ describe('row 23: the client refuses plain ws:// to another host', () => {
     await new Promise((resolve) => listener.close(resolve));
   });
 
-  it('row 23: the typed client refuses ws:// to a non-loopback host before dialling, naming the safe alternatives', async () => {
+  it('row 23: the typed client refuses ws:// to a non-loopback host before dialling, naming the safe alternatives', async (context) => {
+    const host = lanAddress(context);
     const before = dials;
     const error = await (async () => {
       try {
@@ -130,24 +145,24 @@ describe('row 23: the client refuses plain ws:// to another host', () => {
     expect(dials).toBe(before);
   });
 
-  it('row 23: the CLI refuses it too, without dialling, and dials only with --insecure-plaintext', async () => {
+  it('row 23: the CLI refuses it too, without dialling, and dials only with --insecure-plaintext', async (context) => {
+    const host = lanAddress(context);
     const before = dials;
     const refused = await runCli(['health', '--url', `ws://${host}:${port}`, '--token', TOKEN]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/refusing plain ws:\/\//);
     expect(refused.stderr).not.toContain(TOKEN);
     expect(dials).toBe(before);
-    if (host !== 'gateway.example') {
-      const allowed = await runCli([
-        'health',
-        '--url',
-        `ws://${host}:${port}`,
-        '--token',
-        TOKEN,
-        '--insecure-plaintext',
-      ]);
-      expect(allowed.code).not.toBe(0);
-      expect(dials).toBeGreaterThan(before);
-    }
+    const allowed = await runCli([
+      'health',
+      '--url',
+      `ws://${host}:${port}`,
+      '--token',
+      TOKEN,
+      '--insecure-plaintext',
+    ]);
+    // The listener hangs up at once, so the call fails; what matters is that it dialled.
+    expect(allowed.code).not.toBe(0);
+    expect(dials).toBeGreaterThan(before);
   });
 });
