@@ -334,6 +334,18 @@ export function createGateway(
     const info: ConnectionInfo = {
       id: randomUUID(),
       role,
+      principal: role === 'operator' ? 'operator.admin' : role,
+      credential:
+        role === 'pairing'
+          ? 'none'
+          : role === 'node'
+            ? 'node-token'
+            : credential?.mode === 'password'
+              ? 'gateway-password'
+              : 'gateway-token',
+      credentialName: undefined,
+      expiresAt: undefined,
+      tls: certificate !== undefined,
       remoteAddress,
       isLoopback: admission.isLoopback,
       clientName: params.clientName,

@@ -1,4 +1,12 @@
 export {
+  type Access,
+  accessTable,
+  allowedPrincipals,
+  isAllowed,
+  type ProcedurePath,
+  refusal,
+} from './authorization/index.js';
+export {
   ConfigError,
   type ConfigFlags,
   defaultConfigPath,
@@ -7,5 +15,5 @@ export {
   loadConfig,
 } from './config/index.js';
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
-export type { AppRouter } from './router/app-router.js';
+export { type AppRouter, appRouter } from './router/app-router.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';

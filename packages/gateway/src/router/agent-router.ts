@@ -16,7 +16,7 @@ import {
   SessionsResetOutput,
 } from '@loopgate/protocol';
 import { tracked } from '@trpc/server';
-import { operatorProcedure, router } from './trpc.js';
+import { procedure, router } from './trpc.js';
 
 /**
  * `agent` and its companions, `sessions.*` and `send`: the tRPC face of the
@@ -30,7 +30,7 @@ import { operatorProcedure, router } from './trpc.js';
  */
 export const agentRouter = router({
   /** Starts a turn (queued behind a run already going in that session) and returns at once. */
-  agent: operatorProcedure
+  agent: procedure
     .input(AgentInput)
     .output(AgentStartOutput)
     .mutation(({ ctx, input }) =>
@@ -43,7 +43,7 @@ export const agentRouter = router({
     ),
 
   /** The run's result once it is over; TIMEOUT if it is still going after `timeoutMs` (it keeps going). */
-  'agent.wait': operatorProcedure
+  'agent.wait': procedure
     .input(AgentWaitInput)
     .output(AgentRunResult)
     .query(({ ctx, input }) =>
@@ -51,12 +51,12 @@ export const agentRouter = router({
     ),
 
   /** The run as it is now, without waiting. */
-  'agent.get': operatorProcedure
+  'agent.get': procedure
     .input(AgentRunRefInput)
     .output(AgentRunResult)
     .query(({ ctx, input }) => ctx.services.agent.get(input.runId)),
 
-  'agent.cancel': operatorProcedure
+  'agent.cancel': procedure
     .input(AgentRunRefInput)
     .output(AgentRunResult)
     .mutation(({ ctx, input }) => ctx.services.agent.cancel(input.runId)),
@@ -66,7 +66,7 @@ export const agentRouter = router({
    * and messages sent into it), or every run's. Tracked: a client that
    * reconnects resumes after the last id it saw, with nothing lost or repeated.
    */
-  'agent.events': operatorProcedure.input(AgentEventsInput).subscription(async function* ({
+  'agent.events': procedure.input(AgentEventsInput).subscription(async function* ({
     ctx,
     input,
     signal,
@@ -85,7 +85,7 @@ export const agentRouter = router({
   }),
 
   sessions: router({
-    list: operatorProcedure
+    list: procedure
       .input(SessionsListInput)
       .output(SessionsListOutput)
       .query(({ ctx, input }) => {
@@ -96,7 +96,7 @@ export const agentRouter = router({
         return { sessions: sessions.map((s) => ctx.services.agent.sessionInfo(s)), total };
       }),
 
-    history: operatorProcedure
+    history: procedure
       .input(SessionsHistoryInput)
       .output(SessionsHistoryOutput)
       .query(async ({ ctx, input }) => {
@@ -108,7 +108,7 @@ export const agentRouter = router({
       }),
 
     /** Starts the session over (the old transcript is archived); refused while a run is active. */
-    reset: operatorProcedure
+    reset: procedure
       .input(SessionsResetInput)
       .output(SessionsResetOutput)
       .mutation(async ({ ctx, input }) => ({
@@ -118,7 +118,7 @@ export const agentRouter = router({
   }),
 
   /** Delivers a message through a channel; the same idempotency key never sends twice. */
-  send: operatorProcedure
+  send: procedure
     .input(SendInput)
     .output(SendOutput)
     .mutation(({ ctx, input }) => ctx.services.channels.send(input)),

@@ -1,4 +1,5 @@
 import type { ProcedureKind } from '@loopgate/protocol';
+import { accessRouter } from './access-router.js';
 import { agentRouter } from './agent-router.js';
 import { nodesRouter } from './nodes-router.js';
 import { operatorRouter } from './operator-router.js';
@@ -6,9 +7,10 @@ import { mergeRouters } from './trpc.js';
 
 /**
  * The whole contract. Each concern contributes a sub-router; register new
- * ones here (nodes.*, node.*, agent.*, sessions.*, send).
+ * ones here (nodes.*, node.*, agent.*, sessions.*, send). Who may call each
+ * procedure is in `authorization/access-table.ts`, and nowhere else.
  */
-export const appRouter = mergeRouters(operatorRouter, nodesRouter, agentRouter);
+export const appRouter = mergeRouters(operatorRouter, accessRouter, nodesRouter, agentRouter);
 
 export type AppRouter = typeof appRouter;
 

@@ -1,10 +1,20 @@
-import type { ConnectionRole } from '@loopgate/protocol';
+import type { ConnectionRole, CredentialKind, Principal } from '@loopgate/protocol';
 import type { GatewayServices } from '../services.js';
 
 /** Who is on the other end of one WebSocket, established once at connect. */
 export type ConnectionInfo = {
   id: string;
   role: ConnectionRole;
+  /** Who the authorization table sees: the role, and for operators their scope. */
+  principal: Principal;
+  /** What it authenticated with: rotation and revocation close the sockets that match. */
+  credential: CredentialKind;
+  /** The operator token's name, when `credential` is `operator-token`. */
+  credentialName: string | undefined;
+  /** Epoch ms when the credential stops working (operator tokens with an expiry). */
+  expiresAt: number | undefined;
+  /** Whether this socket came in over TLS. */
+  tls: boolean;
   remoteAddress: string;
   isLoopback: boolean;
   clientName: string | undefined;

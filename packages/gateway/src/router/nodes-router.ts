@@ -24,7 +24,7 @@ import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import { raceAbort } from '../abort.js';
 import { QueuedNodeConnection } from '../nodes/index.js';
-import { nodeProcedure, operatorProcedure, pairingProcedure, router } from './trpc.js';
+import { procedure, router } from './trpc.js';
 
 /**
  * The tRPC face of the node service: `nodes.*` for operators, `node.*` for
@@ -34,9 +34,9 @@ import { nodeProcedure, operatorProcedure, pairingProcedure, router } from './tr
 export const nodesRouter = router({
   nodes: router({
     /** Every paired node (online/offline) and every pending pairing request. */
-    list: operatorProcedure.output(NodesListOutput).query(({ ctx }) => ctx.services.nodes.list()),
+    list: procedure.output(NodesListOutput).query(({ ctx }) => ctx.services.nodes.list()),
 
-    describe: operatorProcedure
+    describe: procedure
       .input(NodesDescribeInput)
       .output(NodeDetail)
       .query(({ ctx, input }) => ctx.services.nodes.describe(input.nodeId)),
@@ -46,7 +46,7 @@ export const nodesRouter = router({
      * if the operator's socket drops, so a retry with the same idempotencyKey
      * picks up the outcome instead of running the command again.
      */
-    invoke: operatorProcedure
+    invoke: procedure
       .input(NodesInvokeInput)
       .output(NodesInvokeOutput)
       .mutation(({ ctx, input }) =>
@@ -60,22 +60,22 @@ export const nodesRouter = router({
       ),
 
     pair: router({
-      list: operatorProcedure
+      list: procedure
         .output(z.array(PendingPairRequest))
         .query(({ ctx }) => ctx.services.nodes.listPending()),
 
-      approve: operatorProcedure
+      approve: procedure
         .input(NodesPairApproveInput)
         .output(NodesPairApproveOutput)
         .mutation(({ ctx, input }) => ctx.services.nodes.approve(input.requestId, input.commands)),
 
-      reject: operatorProcedure
+      reject: procedure
         .input(NodesPairRejectInput)
         .output(NodesPairRejectOutput)
         .mutation(({ ctx, input }) => ctx.services.nodes.reject(input.requestId, input.reason)),
 
       /** Revokes a paired node: its token stops working, its sockets close with 4010. */
-      remove: operatorProcedure
+      remove: procedure
         .input(NodesPairRemoveInput)
         .output(NodesPairRemoveOutput)
         .mutation(({ ctx, input }) => ctx.services.nodes.remove(input.nodeId)),
@@ -89,7 +89,7 @@ export const nodesRouter = router({
        * decision (with the node token, once, when approved), then ends. A node
        * that drops and asks again with the same pairing key rejoins.
        */
-      request: pairingProcedure.input(NodePairRequestInput).subscription(async function* ({
+      request: procedure.input(NodePairRequestInput).subscription(async function* ({
         ctx,
         input,
         signal,
@@ -112,7 +112,7 @@ export const nodesRouter = router({
     }),
 
     /** Declares the node's commands; answers with what operators may invoke and the size limits. */
-    hello: nodeProcedure
+    hello: procedure
       .input(NodeHelloInput)
       .output(NodeHelloOutput)
       .mutation(({ ctx, input }) => ctx.services.nodes.hello(ctx.conn, input)),
@@ -122,7 +122,7 @@ export const nodesRouter = router({
      * re-declares the commands, so tRPC's automatic resubscription after a
      * reconnect brings the node back exactly as it was.
      */
-    invocations: nodeProcedure.input(NodeInvocationsInput).subscription(async function* ({
+    invocations: procedure.input(NodeInvocationsInput).subscription(async function* ({
       ctx,
       input,
       signal,
@@ -162,12 +162,12 @@ export const nodesRouter = router({
     }),
 
     /** The node's answer. Late answers (after a timeout or cancel) return `accepted: false`. */
-    result: nodeProcedure
+    result: procedure
       .input(NodeResultInput)
       .output(NodeResultOutput)
       .mutation(({ ctx, input }) => ctx.services.nodes.postResult(ctx.conn, input)),
 
-    progress: nodeProcedure
+    progress: procedure
       .input(NodeProgressInput)
       .output(NodeResultOutput)
       .mutation(({ ctx, input }) => ctx.services.nodes.postProgress(ctx.conn, input)),

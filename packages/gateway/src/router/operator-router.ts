@@ -7,28 +7,29 @@ import {
   StatusOutput,
 } from '@loopgate/protocol';
 import { tracked } from '@trpc/server';
-import { operatorProcedure, router } from './trpc.js';
+import { procedure, router } from './trpc.js';
 
 /**
  * What every operator needs first: is it alive, what is it, the untyped door,
  * and the event stream. Concern routers (nodes, agent, ...) merge beside it.
  */
 export const operatorRouter = router({
-  health: operatorProcedure.output(HealthOutput).query(({ ctx }) => ctx.services.health()),
+  health: procedure.output(HealthOutput).query(({ ctx }) => ctx.services.health()),
 
-  status: operatorProcedure
+  status: procedure
     .input(StatusInput)
     .output(StatusOutput)
     .query(({ ctx, input }) => ctx.services.status({ deep: input?.deep ?? false })),
 
   /**
    * The `call` door: any procedure by dotted name with JSON params, for
-   * shells and other languages. It runs through the same validation and role
-   * checks as a typed call and fails with the same typed errors. (tRPC
-   * reserves the key `call` at every level — its client is a function proxy —
-   * hence `callMethod`; the CLI still says `loopgate gateway call`.)
+   * shells and other languages. It runs through the same validation and the
+   * authorization table entry of the method it names, as a typed call does,
+   * and fails with the same typed errors. (tRPC reserves the key `call` at
+   * every level — its client is a function proxy — hence `callMethod`; the
+   * CLI still says `loopgate gateway call`.)
    */
-  callMethod: operatorProcedure.input(CallInput).mutation(({ ctx, input, signal }) => {
+  callMethod: procedure.input(CallInput).mutation(({ ctx, input, signal }) => {
     if (input.method === 'callMethod')
       throw new GatewayError('BAD_REQUEST', '`callMethod` cannot call itself');
     return ctx.services.dispatch(input.method, input.params, ctx, signal);
@@ -36,15 +37,11 @@ export const operatorRouter = router({
 
   auth: router({
     /** Replaces the generated token; every operator on the old one is disconnected. */
-    rotateToken: operatorProcedure.mutation(({ ctx }) => ctx.services.rotateToken()),
+    rotateToken: procedure.mutation(({ ctx }) => ctx.services.rotateToken()),
   }),
 
   /** The event stream; tRPC's tracked ids let a reconnecting client resume with no gap. */
-  events: operatorProcedure.input(EventsInput).subscription(async function* ({
-    ctx,
-    input,
-    signal,
-  }) {
+  events: procedure.input(EventsInput).subscription(async function* ({ ctx, input, signal }) {
     const stream = ctx.services.events.subscribe({
       lastEventId: input?.lastEventId,
       types: input?.types,

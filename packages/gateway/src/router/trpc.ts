@@ -1,4 +1,5 @@
 import {
+  CloseCode,
   fastTransformer,
   GatewayError,
   type GatewayErrorCode,
@@ -8,6 +9,7 @@ import {
 } from '@loopgate/protocol';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
+import { refusal } from '../authorization/index.js';
 import type { GatewayContext } from './context.js';
 
 /** Converts a domain error into the tRPC error the adapter sends. */
@@ -56,35 +58,41 @@ export const mergeRouters = t.mergeRouters;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * The one middleware in front of every procedure: only the roles named may
- * call it, and a `GatewayError` thrown inside comes out with its tRPC code
- * (NOT_FOUND, CONFLICT, ...) instead of INTERNAL_SERVER_ERROR. One layer,
- * not two: each middleware level is an async call and an options object per
- * request, on every call the gateway serves.
+ * The one middleware in front of every procedure. It asks the authorization
+ * table (`authorization/`) whether this connection's principal may call the
+ * path — deny by default — and refuses a credential that expired while the
+ * socket was open. A `GatewayError` thrown inside comes out with its tRPC
+ * code (NOT_FOUND, CONFLICT, ...) instead of INTERNAL_SERVER_ERROR. One
+ * layer, not two: each middleware level is an async call and an options
+ * object per request, on every call the gateway serves.
  */
-function requireRole(...roles: GatewayContext['conn']['role'][]) {
-  return t.middleware(async ({ ctx, next }) => {
-    if (!roles.includes(ctx.conn.role)) {
-      const reason =
-        ctx.conn.role === 'pairing'
-          ? 'an unpaired node may only request pairing (node.pair.request)'
-          : `this procedure is for ${roles.join(' or ')} connections`;
-      throw toTrpcError(
-        new GatewayError(ctx.conn.role === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN', reason),
-      );
-    }
-    const result = await next();
-    if (!result.ok && result.error.cause instanceof GatewayError) {
-      const mapped = toTrpcError(result.error.cause);
-      Object.assign(result.error, { code: mapped.code });
-    }
-    return result;
-  });
+const authorize = t.middleware(async ({ ctx, path, next }) => {
+  const { conn } = ctx;
+  if (conn.expiresAt !== undefined && Date.now() >= conn.expiresAt) {
+    const expired = credentialExpired(conn);
+    conn.close(CloseCode.unauthorized, `UNAUTHORIZED: ${expired.message}`);
+    throw toTrpcError(expired);
+  }
+  const denied = refusal(conn.principal, path);
+  if (denied) throw toTrpcError(denied);
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof GatewayError) {
+    const mapped = toTrpcError(result.error.cause);
+    Object.assign(result.error, { code: mapped.code });
+  }
+  return result;
+});
+
+function credentialExpired(conn: GatewayContext['conn']): GatewayError {
+  const name = conn.credentialName ? ` "${conn.credentialName}"` : '';
+  return new GatewayError(
+    'UNAUTHORIZED',
+    `the operator token${name} expired at ${new Date(conn.expiresAt ?? 0).toISOString()}`,
+  );
 }
 
-/** Operators: the CLI, the dashboard, scripts. */
-export const operatorProcedure = t.procedure.use(requireRole('operator'));
-/** Paired nodes only. */
-export const nodeProcedure = t.procedure.use(requireRole('node'));
-/** Unpaired nodes asking to be paired (and nothing else). */
-export const pairingProcedure = t.procedure.use(requireRole('pairing'));
+/**
+ * Every procedure is declared with this; who may call it is the table's
+ * business, not the router's.
+ */
+export const procedure = t.procedure.use(authorize);

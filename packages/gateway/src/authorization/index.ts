@@ -1,0 +1,10 @@
+export { renderAccessTable } from './access-doc.js';
+export {
+  type Access,
+  accessFor,
+  accessTable,
+  allowedPrincipals,
+  isAllowed,
+  type ProcedurePath,
+  refusal,
+} from './access-table.js';

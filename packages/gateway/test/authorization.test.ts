@@ -1,0 +1,105 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Principal } from '@loopgate/protocol';
+import { describe, expect, it } from 'vitest';
+import {
+  accessTable,
+  allowedPrincipals,
+  isAllowed,
+  refusal,
+  renderAccessTable,
+} from '../src/authorization/index.js';
+import { appRouter } from '../src/router/app-router.js';
+
+/**
+ * The table itself, without sockets: it covers exactly the router's
+ * procedures, denies what it does not list, and the scopes nest. The
+ * over-the-wire walk of every procedure as every principal is
+ * `packages/tests/test/authorization.test.ts`.
+ */
+const routerPaths = Object.keys(appRouter._def.procedures).sort();
+const tablePaths = Object.keys(accessTable).sort();
+
+describe('the authorization table', () => {
+  it('has an entry for every procedure the router serves (deny by default needs no one forgotten)', () => {
+    const missing = routerPaths.filter((path) => !Object.hasOwn(accessTable, path));
+    expect(missing, 'procedures no one may call: add them to access-table.ts').toEqual([]);
+  });
+
+  it('lists no procedure the router does not serve', () => {
+    const stale = tablePaths.filter((path) => !routerPaths.includes(path));
+    expect(stale).toEqual([]);
+  });
+
+  it('denies a path it does not list to every principal, with a reason', () => {
+    for (const principal of Principal.options) {
+      expect(isAllowed(principal, 'nodes.secretBackdoor')).toBe(false);
+      expect(refusal(principal, 'nodes.secretBackdoor')?.code).toBe(
+        principal === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN',
+      );
+    }
+    // Inherited object keys are not entries.
+    expect(isAllowed('operator.admin', 'toString')).toBe(false);
+    expect(isAllowed('operator.admin', '__proto__')).toBe(false);
+  });
+
+  it('nests operator scopes: admin ⊇ write ⊇ read, and no scope reaches node or pairing procedures', () => {
+    for (const path of tablePaths) {
+      const allowed = allowedPrincipals(path);
+      if (allowed.includes('operator.read')) expect(allowed).toContain('operator.write');
+      if (allowed.includes('operator.write')) expect(allowed).toContain('operator.admin');
+      const nodeOrPairing = allowed.includes('node') || allowed.includes('pairing');
+      const operator = allowed.some((p) => p.startsWith('operator.'));
+      expect(nodeOrPairing && operator, `${path} mixes nodes and operators`).toBe(false);
+    }
+  });
+
+  it("puts the issue's examples where it says", () => {
+    expect(allowedPrincipals('health')).toEqual([
+      'operator.read',
+      'operator.write',
+      'operator.admin',
+    ]);
+    expect(allowedPrincipals('nodes.invoke')).toEqual(['operator.write', 'operator.admin']);
+    expect(allowedPrincipals('send')).toEqual(['operator.write', 'operator.admin']);
+    expect(allowedPrincipals('nodes.pair.approve')).toEqual(['operator.admin']);
+    expect(allowedPrincipals('auth.rotateToken')).toEqual(['operator.admin']);
+    expect(allowedPrincipals('node.result')).toEqual(['node']);
+    expect(allowedPrincipals('node.pair.request')).toEqual(['pairing']);
+  });
+
+  it('names what was needed in a FORBIDDEN refusal', () => {
+    const denied = refusal('operator.read', 'nodes.invoke');
+    expect(denied?.code).toBe('FORBIDDEN');
+    expect(denied?.message).toMatch(/operator\.write or above.*operator\.read/);
+    expect(refusal('node', 'health')?.message).toMatch(/operator\.read or above.*node/);
+    expect(refusal('operator.admin', 'node.result')?.message).toMatch(/paired nodes/);
+    expect(refusal('pairing', 'health')?.code).toBe('NOT_PAIRED');
+  });
+});
+
+/**
+ * docs/security.md embeds the generated table. `pnpm docs:security`
+ * (LOOPGATE_UPDATE_DOCS=1 on this file) rewrites it.
+ */
+const DOC = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/security.md');
+const START =
+  '<!-- access-table:start (generated from packages/gateway/src/authorization/access-table.ts) -->';
+const END = '<!-- access-table:end -->';
+
+describe('docs/security.md', () => {
+  it('shows the table exactly as the module has it', async () => {
+    const doc = await readFile(DOC, 'utf8');
+    const start = doc.indexOf(START);
+    const end = doc.indexOf(END);
+    expect(start, `docs/security.md lacks ${START}`).toBeGreaterThanOrEqual(0);
+    expect(end).toBeGreaterThan(start);
+    const expected = `${START}\n${renderAccessTable()}\n${END}`;
+    if (process.env.LOOPGATE_UPDATE_DOCS === '1') {
+      await writeFile(DOC, doc.slice(0, start) + expected + doc.slice(end + END.length));
+      return;
+    }
+    expect(doc.slice(start, end + END.length)).toBe(expected);
+  });
+});

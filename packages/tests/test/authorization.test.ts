@@ -1,0 +1,180 @@
+/**
+ * The authorization table over the wire: every procedure the router serves,
+ * called as every kind of principal on a real socket, must be allowed or
+ * refused exactly as the reviewed copy below says — NOT_PAIRED for an
+ * unpaired node, FORBIDDEN for the wrong role or scope. "Allowed" means the
+ * answer is not an authorization error: a call with no input may well fail
+ * validation, which proves it got past the door.
+ *
+ * The expectation is written out here by hand rather than read from
+ * `accessTable`, so loosening one entry of the table (or the middleware)
+ * fails this test instead of moving its yardstick along with it.
+ */
+import { createGatewayClient } from '@loopgate/client';
+import { accessTable, appRouter } from '@loopgate/gateway';
+import type { NodePairUpdate, Principal } from '@loopgate/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OperatorSocket, openOperatorSocket } from '../src/hardening/index.js';
+import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+
+type ProcedureType = 'query' | 'mutation' | 'subscription';
+const AUTHORIZATION_CODES = new Set(['NOT_PAIRED', 'FORBIDDEN', 'UNAUTHORIZED']);
+const ADMIN_TOKEN = 'authorization-walk-admin-token-0123456789';
+
+const procedures = Object.entries(
+  appRouter._def.procedures as unknown as Record<string, { _def: { type: ProcedureType } }>,
+).map(([path, procedure]) => ({ path, type: procedure._def.type }));
+
+const READ = [
+  'health',
+  'status',
+  'whoami',
+  'events',
+  'callMethod',
+  'nodes.list',
+  'nodes.describe',
+  'nodes.pair.list',
+  'sessions.list',
+  'sessions.history',
+];
+const WRITE = [
+  ...READ,
+  'send',
+  'agent',
+  'agent.wait',
+  'agent.get',
+  'agent.cancel',
+  'agent.events',
+  'nodes.invoke',
+  'sessions.reset',
+];
+const ADMIN = [
+  ...WRITE,
+  'nodes.pair.approve',
+  'nodes.pair.reject',
+  'nodes.pair.remove',
+  'auth.rotateToken',
+];
+
+/** Who may call what, by hand: the reviewed copy of `accessTable`. */
+const MAY_CALL: Record<Principal, ReadonlySet<string>> = {
+  pairing: new Set(['node.pair.request']),
+  node: new Set(['node.hello', 'node.invocations', 'node.result', 'node.progress']),
+  'operator.read': new Set(READ),
+  'operator.write': new Set(WRITE),
+  'operator.admin': new Set(ADMIN),
+};
+
+let gw: TestGateway;
+let sockets: Map<Principal, OperatorSocket>;
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  // A configured token: `auth.rotateToken` then answers CONFLICT instead of
+  // disconnecting the walk halfway through.
+  gw = await startTestGateway({ config: { gateway: { auth: { token: ADMIN_TOKEN } } } });
+  sockets = await socketsByPrincipal();
+});
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await gw.stop();
+});
+
+/** Pairs a node through the real pairing flow and returns its node token. */
+async function pairNodeToken(name: string): Promise<string> {
+  const op = createGatewayClient({ url: gw.url, token: ADMIN_TOKEN, retry: false });
+  const asker = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+  cleanups.push(
+    () => op.close(),
+    () => asker.close(),
+  );
+  const decided = new Promise<NodePairUpdate>((resolve, reject) => {
+    asker.node.pair.request.subscribe(
+      { name, platform: 'test', commands: ['echo'], pairingKey: `${name}-${'k'.repeat(40)}` },
+      { onData: (u) => u.status !== 'pending' && resolve(u), onError: reject },
+    );
+  });
+  await waitFor(async () => (await op.nodes.pair.list.query()).some((p) => p.name === name), {
+    what: `the pairing request of ${name}`,
+  });
+  await op.nodes.pair.approve.mutate({ requestId: name });
+  const update = await decided;
+  if (update.status !== 'approved') throw new Error(`${name} was not approved: ${update.status}`);
+  return update.nodeToken;
+}
+
+/** One authenticated socket per principal, each as a real client would connect. */
+async function socketsByPrincipal(): Promise<Map<Principal, OperatorSocket>> {
+  const open = async (params: Record<string, string>) => {
+    const socket = await openOperatorSocket(gw.url, '', { params });
+    cleanups.push(() => socket.ws.terminate());
+    return socket;
+  };
+  return new Map<Principal, OperatorSocket>([
+    ['pairing', await open({ role: 'node' })],
+    ['node', await open({ role: 'node', nodeToken: await pairNodeToken('walk-node') })],
+    ['operator.admin', await open({ token: ADMIN_TOKEN })],
+  ]);
+}
+
+let nextId = 1;
+
+/** Calls `path` with no input; the gateway code of the refusal, or 'ok'. */
+async function attempt(socket: OperatorSocket, path: string, type: ProcedureType): Promise<string> {
+  const id = nextId++;
+  socket.ws.send(JSON.stringify({ id, method: type, params: { path } }));
+  const frame = await socket.answerTo(id);
+  if (frame.error) return frame.error.json.data.gatewayCode;
+  if (type === 'subscription') socket.ws.send(JSON.stringify({ id, method: 'subscription.stop' }));
+  return 'ok';
+}
+
+function expectedOutcome(principal: Principal, path: string): string {
+  if (MAY_CALL[principal].has(path)) return 'allowed';
+  return principal === 'pairing' ? 'NOT_PAIRED' : 'FORBIDDEN';
+}
+
+function observedOutcome(outcome: string): string {
+  return AUTHORIZATION_CODES.has(outcome) ? outcome : 'allowed';
+}
+
+describe('authorization over the wire', () => {
+  it('has a reviewed expectation for every procedure the router serves', () => {
+    const known = new Set(Object.values(MAY_CALL).flatMap((paths) => [...paths]));
+    const unreviewed = procedures.map((p) => p.path).filter((path) => !known.has(path));
+    expect(unreviewed, 'add them to accessTable and to MAY_CALL here').toEqual([]);
+    expect(procedures.map((p) => p.path).sort()).toEqual(Object.keys(accessTable).sort());
+  });
+
+  it('walks every procedure as every principal and gets exactly what the reviewed copy says', async () => {
+    const wrong: string[] = [];
+    for (const [principal, socket] of sockets) {
+      for (const { path, type } of procedures) {
+        const outcome = await attempt(socket, path, type);
+        const expected = expectedOutcome(principal, path);
+        if (observedOutcome(outcome) !== expected)
+          wrong.push(`${principal} → ${path}: expected ${expected}, got ${outcome}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 30_000);
+
+  it('checks callMethod against the entry of the method it names, not its own', async () => {
+    const wrong: string[] = [];
+    for (const [principal, socket] of sockets) {
+      for (const { path, type } of procedures) {
+        if (type === 'subscription' || path === 'callMethod') continue;
+        const id = nextId++;
+        const frame = await socket.call(id, 'callMethod', { method: path }, 'mutation');
+        const outcome = frame.error ? frame.error.json.data.gatewayCode : 'ok';
+        // The door itself is the table's first word: only operators get through it.
+        const expected = MAY_CALL[principal].has('callMethod')
+          ? expectedOutcome(principal, path)
+          : expectedOutcome(principal, 'callMethod');
+        if (observedOutcome(outcome) !== expected)
+          wrong.push(`${principal} → callMethod(${path}): expected ${expected}, got ${outcome}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 30_000);
+});
