@@ -15,5 +15,5 @@ export {
   loadConfig,
 } from './config/index.js';
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
-export { type AppRouter, appRouter } from './router/app-router.js';
+export { type AppRouter, servedProcedures } from './router/app-router.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';

@@ -37,6 +37,7 @@ export const GATEWAY_PROCEDURES: Readonly<Record<string, ProcedureKind>> = {
   'sessions.list': 'query',
   'sessions.reset': 'mutation',
   status: 'query',
+  whoami: 'query',
 };
 
 /** A short, order-independent fingerprint of a procedure set: `sha256("path kind\n"…)`, 16 hex digits. */

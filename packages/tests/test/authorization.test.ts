@@ -11,19 +11,16 @@
  * fails this test instead of moving its yardstick along with it.
  */
 import { createGatewayClient } from '@loopgate/client';
-import { accessTable, appRouter } from '@loopgate/gateway';
-import type { NodePairUpdate, Principal } from '@loopgate/protocol';
+import { accessTable, servedProcedures } from '@loopgate/gateway';
+import type { NodePairUpdate, Principal, ProcedureKind } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OperatorSocket, openOperatorSocket } from '../src/hardening/index.js';
 import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
 
-type ProcedureType = 'query' | 'mutation' | 'subscription';
 const AUTHORIZATION_CODES = new Set(['NOT_PAIRED', 'FORBIDDEN', 'UNAUTHORIZED']);
 const ADMIN_TOKEN = 'authorization-walk-admin-token-0123456789';
 
-const procedures = Object.entries(
-  appRouter._def.procedures as unknown as Record<string, { _def: { type: ProcedureType } }>,
-).map(([path, procedure]) => ({ path, type: procedure._def.type }));
+const procedures = Object.entries(servedProcedures()).map(([path, type]) => ({ path, type }));
 
 const READ = [
   'health',
@@ -120,7 +117,7 @@ async function socketsByPrincipal(): Promise<Map<Principal, OperatorSocket>> {
 let nextId = 1;
 
 /** Calls `path` with no input; the gateway code of the refusal, or 'ok'. */
-async function attempt(socket: OperatorSocket, path: string, type: ProcedureType): Promise<string> {
+async function attempt(socket: OperatorSocket, path: string, type: ProcedureKind): Promise<string> {
   const id = nextId++;
   socket.ws.send(JSON.stringify({ id, method: type, params: { path } }));
   const frame = await socket.answerTo(id);
