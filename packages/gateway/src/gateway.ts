@@ -34,6 +34,7 @@ import { appRouter, servedProcedures } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
 import { SessionStore } from './sessions/index.js';
+import { acquireStateLock, type StateLock } from './state-lock/index.js';
 import { removeStaleTempFiles } from './store/index.js';
 import { ensureGatewayCertificate, type GatewayCertificate } from './tls/index.js';
 import {
@@ -120,6 +121,7 @@ export function createGateway(
   let socketCount = 0;
   let healthTimer: NodeJS.Timeout | undefined;
   let started = false;
+  let stateLock: StateLock | undefined;
 
   const connections: ConnectionTracker = {
     *all() {
@@ -419,6 +421,73 @@ export function createGateway(
     });
   };
 
+  /** Everything `start()` does once it holds the state dir. */
+  const startHoldingLock = async (lock: StateLock): Promise<void> => {
+    credential = await resolveCredential(config, stateDir, options.explicitCredential);
+    const hosts = resolveBindHosts(config.gateway.bind, {
+      customBindHost: config.gateway.customBindHost,
+      interfaces: networkInterfaces(),
+    });
+    // Exposure beyond loopback is always a conscious act: the generated local token does not count.
+    assertBindAllowed(config.gateway.bind, hosts, credential.source !== 'generated');
+    if (config.gateway.tls.enabled) {
+      const { certPath, keyPath } = config.gateway.tls;
+      certificate = await ensureGatewayCertificate({ stateDir, hosts, certPath, keyPath });
+    }
+    await events.open();
+    await nodes.open();
+    await sessions.open();
+    await agent.open();
+    loopDelay.enable();
+    // Ready before the first socket can bind: an upgrade may arrive on the first host while
+    // the others are still binding. A host that then fails to bind (::1 without IPv6) only
+    // widens the accepted Host names by a loopback address.
+    admissionPolicy = admissionPolicyFrom(config, hosts);
+    listener = new Listener({
+      hosts,
+      port: config.gateway.port,
+      tls: certificate ? { cert: certificate.cert, key: certificate.key } : undefined,
+      maxPayloadBytes: config.gateway.limits.maxPayloadBytes,
+      headersTimeoutMs: config.gateway.limits.headersTimeoutMs,
+      pingIntervalMs: config.gateway.limits.pingIntervalMs,
+      pongTimeoutMs: config.gateway.limits.pongTimeoutMs,
+      identityHeaders: {
+        [IDENTITY_HEADERS.version]: LOOPGATE_VERSION,
+        [IDENTITY_HEADERS.procedures]: procedureSetHash(servedProcedures()),
+      },
+      admit,
+      onConnection,
+      onHttpRequest: (req, res) => channels.handleHttpRequest(req, res),
+    });
+    const bound = await listener.listen();
+    admissionPolicy = admissionPolicyFrom(
+      config,
+      bound.map((b) => b.host),
+    );
+    if (bound[0]) await lock.recordListening(bound[0].port, bound[0].url);
+    healthTimer = setInterval(
+      () => events.emit({ type: 'health.tick', health: health() }),
+      config.gateway.events.healthTickMs,
+    );
+    healthTimer.unref();
+    await channels.open();
+    events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
+    // Leftovers of a crash mid-write (temp file written, never renamed). Off the start-up
+    // path: nothing reads them, and a big sessions folder should not delay the first socket.
+    void removeStaleTempFiles(stateDir).then((removed) => {
+      if (removed.length > 0)
+        log.info({ files: removed.length }, 'removed temp files left by an interrupted write');
+    });
+    log.info(
+      {
+        addresses: listener.addresses.map((a) => a.url),
+        auth: credential.mode,
+        authSource: credential.source,
+      },
+      'gateway listening',
+    );
+  };
+
   const gateway: Gateway = {
     config,
     stateDir,
@@ -444,68 +513,29 @@ export function createGateway(
     async start() {
       if (started) return;
       started = true;
-      credential = await resolveCredential(config, stateDir, options.explicitCredential);
-      const hosts = resolveBindHosts(config.gateway.bind, {
-        customBindHost: config.gateway.customBindHost,
-        interfaces: networkInterfaces(),
-      });
-      // Exposure beyond loopback is always a conscious act: the generated local token does not count.
-      assertBindAllowed(config.gateway.bind, hosts, credential.source !== 'generated');
-      if (config.gateway.tls.enabled) {
-        const { certPath, keyPath } = config.gateway.tls;
-        certificate = await ensureGatewayCertificate({ stateDir, hosts, certPath, keyPath });
+      // Before any state is read or written: a second gateway on this dir must change no byte.
+      try {
+        stateLock = await acquireStateLock(stateDir, { version: LOOPGATE_VERSION });
+      } catch (error) {
+        started = false;
+        throw error;
       }
-      await events.open();
-      await nodes.open();
-      await sessions.open();
-      await agent.open();
-      loopDelay.enable();
-      // Ready before the first socket can bind: an upgrade may arrive on the first host while
-      // the others are still binding. A host that then fails to bind (::1 without IPv6) only
-      // widens the accepted Host names by a loopback address.
-      admissionPolicy = admissionPolicyFrom(config, hosts);
-      listener = new Listener({
-        hosts,
-        port: config.gateway.port,
-        tls: certificate ? { cert: certificate.cert, key: certificate.key } : undefined,
-        maxPayloadBytes: config.gateway.limits.maxPayloadBytes,
-        headersTimeoutMs: config.gateway.limits.headersTimeoutMs,
-        pingIntervalMs: config.gateway.limits.pingIntervalMs,
-        pongTimeoutMs: config.gateway.limits.pongTimeoutMs,
-        identityHeaders: {
-          [IDENTITY_HEADERS.version]: LOOPGATE_VERSION,
-          [IDENTITY_HEADERS.procedures]: procedureSetHash(servedProcedures()),
-        },
-        admit,
-        onConnection,
-        onHttpRequest: (req, res) => channels.handleHttpRequest(req, res),
-      });
-      const bound = await listener.listen();
-      admissionPolicy = admissionPolicyFrom(
-        config,
-        bound.map((b) => b.host),
-      );
-      healthTimer = setInterval(
-        () => events.emit({ type: 'health.tick', health: health() }),
-        config.gateway.events.healthTickMs,
-      );
-      healthTimer.unref();
-      await channels.open();
-      events.emit({ type: 'gateway.started', version: LOOPGATE_VERSION });
-      // Leftovers of a crash mid-write (temp file written, never renamed). Off the start-up
-      // path: nothing reads them, and a big sessions folder should not delay the first socket.
-      void removeStaleTempFiles(stateDir).then((removed) => {
-        if (removed.length > 0)
-          log.info({ files: removed.length }, 'removed temp files left by an interrupted write');
-      });
-      log.info(
-        {
-          addresses: listener.addresses.map((a) => a.url),
-          auth: credential.mode,
-          authSource: credential.source,
-        },
-        'gateway listening',
-      );
+      if (stateLock.replaced) {
+        const { holder, reason } = stateLock.replaced;
+        log.warn(
+          { stalePid: holder.pid, staleSince: new Date(holder.startedAt).toISOString(), reason },
+          'took over the state-dir lock of a gateway that no longer runs',
+        );
+      }
+      try {
+        await startHoldingLock(stateLock);
+      } catch (error) {
+        // A failed start (port taken, bad TLS files) must not leave the dir locked for the next try.
+        started = false;
+        await stateLock.release();
+        stateLock = undefined;
+        throw error;
+      }
     },
 
     async stop(reason = 'gateway shutting down') {
@@ -521,6 +551,8 @@ export function createGateway(
       await nodes.close();
       loopDelay.disable();
       await events.close();
+      await stateLock?.release();
+      stateLock = undefined;
       log.info({ reason }, 'gateway stopped');
       log.flush?.();
     },

@@ -16,4 +16,11 @@ export {
 } from './config/index.js';
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
 export { type AppRouter, servedProcedures } from './router/app-router.js';
+export {
+  readStateLock,
+  STATE_LOCK_FILE,
+  StateLockedError,
+  type StateLockHolder,
+  type StateLockStatus,
+} from './state-lock/index.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';

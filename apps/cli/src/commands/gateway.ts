@@ -32,7 +32,7 @@ export async function startGatewayFromFlags(
   options: { quiet?: boolean } = {},
 ): Promise<Gateway> {
   // Loaded here, not at the top: client commands start faster without the server's modules.
-  const { createGateway, loadConfig } = await import('@loopgate/gateway');
+  const { createGateway, loadConfig, StateLockedError } = await import('@loopgate/gateway');
   const loaded = await loadConfig({
     flags: { port: flags.port, bind: flags.bind },
     ...(flags.config ? { configPath: flags.config } : {}),
@@ -44,6 +44,8 @@ export async function startGatewayFromFlags(
   try {
     await gateway.start();
   } catch (error) {
+    // Another gateway holds this state dir: nothing was touched; it is the operator's call (exit 2).
+    if (error instanceof StateLockedError) throw new UsageError(error.message);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       throw new Error(

@@ -1,0 +1,9 @@
+export {
+  acquireStateLock,
+  readStateLock,
+  STATE_LOCK_FILE,
+  type StateLock,
+  StateLockedError,
+  type StateLockHolder,
+  type StateLockStatus,
+} from './state-lock.js';
