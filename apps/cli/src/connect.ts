@@ -6,6 +6,7 @@ import {
   type Tunnel,
 } from '@loopgate/client';
 import type { Command } from 'commander';
+import { beforeConnecting } from './exit-codes.js';
 
 export type ClientFlags = {
   url?: string;
@@ -62,24 +63,30 @@ export async function withClient<T>(
   flags: ClientFlags,
   run: (client: GatewayClient) => Promise<T>,
 ): Promise<T> {
-  const target = resolveGatewayTarget(flags);
+  const target = beforeConnecting(() => resolveGatewayTarget(flags));
   // --ssh names the host; port, key and ssh config still come from gateway.remote.ssh when set.
   const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
   const credentials = { token: target.token, password: target.password };
   let tunnel: Tunnel | undefined;
   if (ssh) tunnel = await openGatewayTunnel(ssh, credentials);
-  const client = createGatewayClient({
-    url: tunnel?.url ?? target.url,
-    ...credentials,
-    tlsFingerprint: flags.tlsFingerprint ?? target.tlsFingerprint,
-    insecurePlaintext: flags.insecurePlaintext ?? false,
-    retry: false,
-    clientName: 'loopgate-cli',
-  });
+  // gateway.remote.tlsFingerprint pins gateway.remote.url; an explicit --url (or the tunnel's local end) is another endpoint.
+  const configuredPin =
+    target.source.url === 'config' && !tunnel ? target.tlsFingerprint : undefined;
+  let client: GatewayClient | undefined;
   try {
+    client = beforeConnecting(() =>
+      createGatewayClient({
+        url: tunnel?.url ?? target.url,
+        ...credentials,
+        tlsFingerprint: flags.tlsFingerprint ?? configuredPin,
+        insecurePlaintext: flags.insecurePlaintext ?? false,
+        retry: false,
+        clientName: 'loopgate-cli',
+      }),
+    );
     return await run(client);
   } finally {
-    await client.close();
+    await client?.close();
     await tunnel?.close();
   }
 }

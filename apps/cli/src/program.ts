@@ -10,14 +10,16 @@ import { registerTuiCommand } from './commands/tui.js';
 import { resolveSecretFlags } from './secret-flags.js';
 
 /** The whole `loopgate` command tree. Each area registers itself here. */
-export function buildProgram(): Command {
+export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Command {
   const program = new Command('loopgate')
     .description('Loopgate: a typed RPC gateway for self-hosted agent systems')
     .version(LOOPGATE_VERSION)
     .showSuggestionAfterError()
     .configureHelp({ sortSubcommands: true })
-    // inherited by every subcommand registered below: errors come back to main.ts for one exit-code policy
+    // inherited by every subcommand registered below: errors come back to run.ts for one exit-code policy
     .exitOverride()
+    // under --json the caller prints usage errors as JSON instead (inherited like exitOverride)
+    .configureOutput(options.quietUsageErrors ? { outputError: () => {} } : {})
     // --token-file / --token - (and the password equivalents) become plain flags.token / flags.password here, once for every command
     .hook('preAction', (_program, action) => resolveSecretFlags(action));
   registerStartCommand(program);

@@ -79,10 +79,16 @@ describe('client commands against a running gateway', () => {
   });
 
   it('a gateway error is one line on stderr with exit 1', async () => {
-    const result = await runCli(['gateway', 'call', 'no.such', '--json'], { env });
+    const result = await runCli(['gateway', 'call', 'no.such'], { env });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr.trim()).toBe('loopgate: NOT_FOUND: no procedure named "no.such"');
+    const json = await runCli(['gateway', 'call', 'no.such', '--json'], { env });
+    expect(json.code).toBe(1);
+    expect(json.stdout).toBe('');
+    expect(JSON.parse(json.stderr)).toEqual({
+      error: { code: 'NOT_FOUND', message: 'no procedure named "no.such"' },
+    });
   });
 
   it('a wrong token is a typed UNAUTHORIZED with exit 1, and the token is not echoed', async () => {

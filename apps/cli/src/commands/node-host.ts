@@ -1,10 +1,15 @@
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openGatewayTunnel, resolveGatewayTarget, type Tunnel } from '@loopgate/client';
+import {
+  openGatewayTunnel,
+  resolveGatewayTarget,
+  type Tunnel,
+  webSocketOptionsFor,
+} from '@loopgate/client';
 import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
 import { GatewayError, NodeName } from '@loopgate/protocol';
 import type { Command } from 'commander';
-import { UsageError } from '../exit-codes.js';
+import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { formatDuration, note } from '../output.js';
 
 type NodeRunFlags = {
@@ -131,23 +136,16 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     }
     describeEvent(event, say);
   };
-  // The tunnel is supervised for the node's whole life: it comes back after ssh drops, and the
-  // node SDK reconnects through it on its own.
-  let tunnel: Tunnel | undefined;
-  if (flags.ssh) {
-    if (flags.url) throw new UsageError('give either --url or --ssh, not both');
-    tunnel = await openGatewayTunnel({ ...resolveGatewayTarget({}).ssh, target: flags.ssh });
-  }
-  const url = tunnel?.url ?? flags.url;
+  const { url, tlsFingerprint, tunnel } = await nodeEndpoint(flags, stateDir);
   const node = createNode({
     name,
     commands: host.commands,
     stateDir,
-    ...(url ? { url } : {}),
+    url,
     ...(flags.token ? { token: flags.token } : {}),
     client: {
       stateDir,
-      ...(flags.tlsFingerprint ? { tlsFingerprint: flags.tlsFingerprint } : {}),
+      ...(tlsFingerprint ? { tlsFingerprint } : {}),
       ...(flags.insecurePlaintext ? { insecurePlaintext: true } : {}),
     },
     onEvent,
@@ -181,6 +179,39 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     process.off('SIGTERM', stop);
     await tunnel?.close();
   }
+}
+
+type NodeEndpoint = { url: string; tlsFingerprint?: string | string[]; tunnel?: Tunnel };
+
+/**
+ * Where the node dials, found as every other command finds its gateway:
+ * `--url`, `--ssh`, else the configuration — in remote mode with only
+ * `gateway.remote.ssh`, through that tunnel. The tunnel is supervised for the
+ * node's whole life: it comes back after ssh drops, and the node SDK
+ * reconnects through it on its own. A bad config file, URL or pin is a
+ * usage error (exit 2) before anything is dialled.
+ */
+async function nodeEndpoint(flags: NodeRunFlags, stateDir: string): Promise<NodeEndpoint> {
+  if (flags.ssh && flags.url) throw new UsageError('give either --url or --ssh, not both');
+  const target = beforeConnecting(() =>
+    resolveGatewayTarget({ ...(flags.url ? { url: flags.url } : {}), stateDir }),
+  );
+  const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
+  const tunnel = ssh ? await openGatewayTunnel(ssh) : undefined;
+  const url = tunnel?.url ?? target.url;
+  // gateway.remote.tlsFingerprint pins gateway.remote.url, not --url or the tunnel's local end
+  const tlsFingerprint =
+    flags.tlsFingerprint ??
+    (target.source.url === 'config' && !tunnel ? target.tlsFingerprint : undefined);
+  try {
+    beforeConnecting(() =>
+      webSocketOptionsFor(url, { tlsFingerprint, insecurePlaintext: flags.insecurePlaintext }),
+    );
+  } catch (error) {
+    await tunnel?.close();
+    throw error;
+  }
+  return { url, ...(tlsFingerprint ? { tlsFingerprint } : {}), ...(tunnel ? { tunnel } : {}) };
 }
 
 function describeEvent(event: NodeEvent, say: (line: string) => void): void {

@@ -12,7 +12,7 @@ import {
 import { GatewayError } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
-import { UsageError } from '../exit-codes.js';
+import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { note, printResult } from '../output.js';
 
 /**
@@ -64,7 +64,7 @@ function registerTunnelCommand(program: Command): void {
     .option('--token-file <path>', 'read that token from this file (keeps it out of ps)')
     .option('--json', 'print each state change as one JSON line on stdout')
     .action(async (flags: TunnelFlags) => {
-      const target = resolveGatewayTarget({ token: flags.token });
+      const target = beforeConnecting(() => resolveGatewayTarget({ token: flags.token }));
       const configured = target.ssh;
       const sshTarget = flags.ssh ?? configured?.target;
       if (!sshTarget)
@@ -134,7 +134,7 @@ function registerProbeCommand(gateway: Command): void {
     )
     .option('--json', 'print the result alone as JSON on stdout')
     .action(async (flags: ProbeFlags) => {
-      const url = flags.url ?? resolveGatewayTarget().url;
+      const url = flags.url ?? beforeConnecting(() => resolveGatewayTarget()).url;
       const probe = await probeCertificate(url);
       printResult(probe, { json: flags.json, human: renderProbe });
       if (!flags.pin) {
