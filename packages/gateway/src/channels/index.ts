@@ -10,5 +10,6 @@ export {
   TelegramOffsetFile,
 } from './telegram/update-offset.js';
 export { WebchatChannel } from './webchat-channel.js';
+export { WebhookReplayGuard } from './webhook/replay-guard.js';
 export { signWebhook, verifyWebhook } from './webhook/signature.js';
 export { WebhookChannel, WebhookInbound } from './webhook/webhook-channel.js';

@@ -167,7 +167,7 @@ describe('WebhookChannel outbound', () => {
       only!.body,
       Math.floor(Date.now() / 1000),
     );
-    expect(check).toEqual({ ok: true });
+    expect(check).toMatchObject({ ok: true });
   });
 
   it('retries 5xx with the same message id, then succeeds', async () => {

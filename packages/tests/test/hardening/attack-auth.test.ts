@@ -5,8 +5,10 @@
  * Real gateway processes, real CLI processes, real sockets.
  */
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createGatewayClient } from '@loopgate/client';
 import { HealthOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +20,7 @@ import {
   spawnCli,
   startTestGateway,
   type TestGateway,
+  waitFor,
   waitForOutput,
 } from '../../src/index.js';
 
@@ -156,5 +159,74 @@ describe('row 34: secrets and file modes', () => {
       expect(missing.stderr).toMatch(/cannot read --password-file .*ENOENT/);
       expect(await readFile(empty, 'utf8')).toBe('\n');
     });
+  });
+});
+
+describe('row 33: webhook replay', () => {
+  const SECRET = 'webhook-secret-for-replay-test';
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      config: { channels: { webhook: { secret: SECRET, path: '/hooks/in' } } },
+    });
+  });
+  afterAll(() => gw.stop());
+
+  const post = async (body: string, timestampSec: number) => {
+    const signature = `sha256=${createHmac('sha256', SECRET).update(`${timestampSec}.${body}`).digest('hex')}`;
+    const res = await fetch(`http://127.0.0.1:${gw.port}/hooks/in`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-loopgate-timestamp': String(timestampSec),
+        'x-loopgate-signature': signature,
+      },
+      body,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  /** Agent runs recorded in a session: one `user` entry per run. */
+  const userTurns = async (sessionId: string): Promise<number> => {
+    const op = createGatewayClient({ url: gw.url, token: gw.token });
+    try {
+      const history = await op.sessions.history.query({ sessionId, limit: 200 });
+      return history.entries.filter((e) => e.kind === 'user').length;
+    } finally {
+      await op.close();
+    }
+  };
+
+  it('row 33: the same signed request without an id, replayed 5 times (3 at once), starts one agent run', async () => {
+    const body = JSON.stringify({ from: 'replayer', text: 'run me once' });
+    const now = Math.floor(Date.now() / 1000);
+    const first = await post(body, now);
+    expect(first).toMatchObject({ status: 202, body: { ok: true, deduplicated: false } });
+    const again = [await post(body, now), await post(body, now)];
+    again.push(...(await Promise.all([post(body, now), post(body, now), post(body, now)])));
+    for (const replay of again)
+      expect(replay).toMatchObject({
+        status: 202,
+        body: { runId: first.body.runId, deduplicated: true },
+      });
+    await waitFor(async () => (await userTurns('webhook-replayer')) >= 1, {
+      what: 'the first run in the transcript',
+    });
+    // A fresh signature (new timestamp) is a new request and does run: the transcript counts runs.
+    const fresh = await post(body, now - 1);
+    expect(fresh).toMatchObject({ status: 202, body: { deduplicated: false } });
+    await waitFor(async () => (await userTurns('webhook-replayer')) >= 2, {
+      what: 'the second, freshly signed run',
+    });
+    expect(await userTurns('webhook-replayer')).toBe(2);
+  });
+
+  it('row 33: a timestamp 60 s ahead is refused 401 naming the 30 s limit; 20 s ahead (clock skew) is accepted', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ahead = await post(JSON.stringify({ from: 'future', text: 'from the future' }), now + 60);
+    expect(ahead.status).toBe(401);
+    expect(String(ahead.body.error)).toMatch(/more than 30 s ahead/);
+    const skewed = await post(JSON.stringify({ from: 'skewed', text: 'a bit ahead' }), now + 20);
+    expect(skewed).toMatchObject({ status: 202, body: { ok: true } });
   });
 });

@@ -2,8 +2,15 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'x-loopgate-signature';
 export const TIMESTAMP_HEADER = 'x-loopgate-timestamp';
-/** A signed request older (or newer) than this is refused, so a captured one cannot be replayed later. */
+/** A signed request older than this is refused, so a captured one cannot be replayed later. */
 export const SIGNATURE_TOLERANCE_SEC = 300;
+/**
+ * How far ahead of the gateway clock a timestamp may be: clock skew only.
+ * A timestamp far in the future would stretch the acceptance window (it
+ * stays valid until it is 300 s old), so the replay guard would have to
+ * remember it that much longer.
+ */
+export const SIGNATURE_MAX_FUTURE_SEC = 30;
 
 /**
  * `sha256=<hex>` of HMAC-SHA256(secret, `<timestamp>.<raw body>`), the same
@@ -14,7 +21,9 @@ export function signWebhook(secret: string, timestampSec: number, body: string):
   return `sha256=${createHmac('sha256', secret).update(`${timestampSec}.${body}`).digest('hex')}`;
 }
 
-export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+export type SignatureCheck =
+  | { ok: true; signature: string; timestampSec: number }
+  | { ok: false; reason: string };
 
 export function verifyWebhook(
   secret: string,
@@ -28,10 +37,16 @@ export function verifyWebhook(
   if (!/^\d{1,12}$/.test(headers.timestamp))
     return { ok: false, reason: `${TIMESTAMP_HEADER} must be unix seconds` };
   const timestamp = Number(headers.timestamp);
-  if (Math.abs(nowSec - timestamp) > SIGNATURE_TOLERANCE_SEC) {
+  if (nowSec - timestamp > SIGNATURE_TOLERANCE_SEC) {
     return {
       ok: false,
-      reason: `${TIMESTAMP_HEADER} is more than ${SIGNATURE_TOLERANCE_SEC} s away from the gateway clock`,
+      reason: `${TIMESTAMP_HEADER} is more than ${SIGNATURE_TOLERANCE_SEC} s behind the gateway clock`,
+    };
+  }
+  if (timestamp - nowSec > SIGNATURE_MAX_FUTURE_SEC) {
+    return {
+      ok: false,
+      reason: `${TIMESTAMP_HEADER} is more than ${SIGNATURE_MAX_FUTURE_SEC} s ahead of the gateway clock`,
     };
   }
   const expected = Buffer.from(signWebhook(secret, timestamp, body));
@@ -39,5 +54,5 @@ export function verifyWebhook(
   if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) {
     return { ok: false, reason: 'signature does not match' };
   }
-  return { ok: true };
+  return { ok: true, signature: headers.signature, timestampSec: timestamp };
 }

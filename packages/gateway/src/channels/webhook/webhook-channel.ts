@@ -17,6 +17,7 @@ import {
   type ProbeResult,
 } from '../channel.js';
 import { pause, retryDelayMs } from '../retry-delay.js';
+import { WebhookReplayGuard } from './replay-guard.js';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER, verifyWebhook } from './signature.js';
 
 export type WebhookChannelConfig = NonNullable<LoopgateConfig['channels']['webhook']>;
@@ -55,6 +56,7 @@ export class WebhookChannel implements Channel {
   readonly #options: WebhookChannelOptions;
   readonly #tracker: ChannelStatusTracker;
   readonly #now: () => number;
+  readonly #replays = new WebhookReplayGuard();
   #controller = new AbortController();
 
   constructor(options: WebhookChannelOptions) {
@@ -144,6 +146,7 @@ export class WebhookChannel implements Channel {
       req.destroy();
       return;
     }
+    const nowMs = this.#now();
     const check = verifyWebhook(
       secret,
       {
@@ -151,7 +154,7 @@ export class WebhookChannel implements Channel {
         timestamp: headerValue(req, TIMESTAMP_HEADER),
       },
       body,
-      Math.floor(this.#now() / 1000),
+      Math.floor(nowMs / 1000),
     );
     if (!check.ok) {
       this.#options.log.warn(
@@ -161,29 +164,35 @@ export class WebhookChannel implements Channel {
       reply(401, { ok: false, error: check.reason });
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      reply(400, { ok: false, error: 'body is not JSON' });
+    const inbound = parseInbound(body);
+    if (!inbound.ok) {
+      reply(400, { ok: false, error: inbound.error });
       return;
     }
-    const parsed = WebhookInbound.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues
-        .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
-        .join('; ');
-      reply(400, { ok: false, error: `expected { from, text, id? }: ${issues}` });
-      return;
-    }
-    const { from, text, id } = parsed.data;
-    try {
-      const accepted = await this.#options.host.onInbound(this.name, {
+    const { from, text, id } = inbound.message;
+    const outcome = this.#replays.admit(check.signature, check.timestampSec, nowMs, () =>
+      this.#options.host.onInbound(this.name, {
         peer: from,
         text,
         messageId: id ?? `wh-${randomBytes(8).toString('hex')}`,
+      }),
+    );
+    if (outcome.kind === 'full') {
+      reply(
+        503,
+        { ok: false, error: 'too many signed requests inside the replay window; retry later' },
+        { 'retry-after': String(outcome.retryAfterSec) },
+      );
+      return;
+    }
+    try {
+      const accepted = await outcome.accepted;
+      // A replay is answered like a retried `id`: the first run, not a new one.
+      reply(202, {
+        ok: true,
+        ...accepted,
+        ...(outcome.kind === 'replayed' ? { deduplicated: true } : {}),
       });
-      reply(202, { ok: true, ...accepted });
     } catch (error) {
       const code = isGatewayError(error) ? error.code : 'INTERNAL';
       const status =
@@ -294,6 +303,24 @@ function displayUrl(url: string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** `{ from, text, id? }` from a verified body, or what was wrong with it. */
+function parseInbound(
+  body: string,
+): { ok: true; message: z.infer<typeof WebhookInbound> } | { ok: false; error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { ok: false, error: 'body is not JSON' };
+  }
+  const parsed = WebhookInbound.safeParse(json);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  const issues = parsed.error.issues
+    .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+    .join('; ');
+  return { ok: false, error: `expected { from, text, id? }: ${issues}` };
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
