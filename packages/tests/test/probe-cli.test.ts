@@ -68,7 +68,7 @@ describe('loopgate gateway probe: a healthy gateway', () => {
       'health:ok',
     ]);
     expect(report.steps.find((s) => s.step === 'auth')?.detail).toContain(
-      'token from the token file in the state dir',
+      'accepted: token from the token file in the state dir · scope operator.admin (gateway-token)',
     );
     expect(report.gateway).toEqual({
       version: '0.1.0',

@@ -249,8 +249,6 @@ async function callSteps(
   }
 }
 
-type Whoami = { role?: string; scopes?: string[]; credential?: string };
-
 async function authStep(
   client: GatewayClient,
   options: ProbeOptions,
@@ -261,19 +259,13 @@ async function authStep(
   const start = performance.now();
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    // `whoami` names the scope when the gateway serves it; otherwise a health call proves the credential.
-    const who = await (
-      client as unknown as {
-        whoami: { query(i: undefined, o: { signal: AbortSignal }): Promise<Whoami> };
-      }
-    ).whoami
-      .query(undefined, { signal })
-      .catch(async (error: unknown) => {
-        if (!isGatewayError(toGatewayError(error), 'NOT_FOUND')) throw error;
-        await client.health.query(undefined, { signal });
-        return { role: 'operator' } as Whoami;
-      });
-    const scope = who.scopes?.length ? who.scopes.join(', ') : (who.role ?? 'operator');
+    // `whoami` names the scope; a gateway from before it existed proves the credential with `health`.
+    const who = await client.whoami.query(undefined, { signal }).catch(async (error: unknown) => {
+      if (!isGatewayError(toGatewayError(error), 'NOT_FOUND')) throw error;
+      await client.health.query(undefined, { signal });
+      return undefined;
+    });
+    const scope = who ? `${who.principal} (${who.credential})` : 'operator';
     return {
       step: 'auth',
       verdict: 'ok',
