@@ -77,10 +77,18 @@ export const LimitsConfig = z.strictObject({
 });
 export type LimitsConfig = z.infer<typeof LimitsConfig>;
 
+/** Local processes (loopback, no browser Origin): one shared bucket, higher threshold, short lockout. */
+export const LoopbackRateLimitConfig = z.strictObject({
+  maxFailures: positiveInt.default(30),
+  windowMs: ms.default(60_000),
+  lockoutMs: ms.default(60_000),
+});
+
 export const RateLimitConfig = z.strictObject({
   maxFailures: positiveInt.default(10),
   windowMs: ms.default(60_000),
   lockoutMs: ms.default(5 * 60_000),
+  loopback: LoopbackRateLimitConfig.default(LoopbackRateLimitConfig.parse({})),
 });
 
 export const AuthConfig = z.strictObject({
