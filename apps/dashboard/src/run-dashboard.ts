@@ -1,5 +1,5 @@
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resolveStateDir } from '@loopgate/protocol';
 import { EMPTY_SETTINGS } from './config-file/index.js';
 import { DashboardController } from './controller/index.js';
 import { openDashboardLog, routeConsoleToLog } from './log/dashboard-log.js';
@@ -50,7 +50,7 @@ export function prepareTerminalEnv(env: NodeJS.ProcessEnv): void {
 }
 
 function stateDirOf(env: NodeJS.ProcessEnv): string {
-  return env.LOOPGATE_STATE_DIR ? resolve(env.LOOPGATE_STATE_DIR) : join(homedir(), '.loopgate');
+  return resolveStateDir(env);
 }
 
 /**

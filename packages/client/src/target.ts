@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  activeProfile,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  defaultGatewayPort,
   formatConfigIssues,
   GatewayError,
   LoopgateConfig,
+  profilePort,
+  resolveStateDir,
   type SshTunnelConfig,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
@@ -45,7 +48,7 @@ type Env = Record<string, string | undefined>;
 
 function stateDirOf(flags: GatewayTargetFlags, env: Env): string {
   if (flags.stateDir) return resolve(flags.stateDir);
-  return env.LOOPGATE_STATE_DIR ? resolve(env.LOOPGATE_STATE_DIR) : join(homedir(), '.loopgate');
+  return resolveStateDir(env);
 }
 
 function badConfig(path: string, lines: string[]): GatewayError {
@@ -82,10 +85,22 @@ function readConfig(
     const where = e.lineNumber ? ` at line ${e.lineNumber}, column ${e.columnNumber}` : '';
     throw badConfig(path, [`not valid JSON5${where}: ${e.message.replace(/^JSON5: /, '')}`]);
   }
+  withProfilePort(input, env);
   const result = LoopgateConfig.safeParse(input);
   if (!result.success)
     throw badConfig(path, formatConfigIssues(result.error, input).map(hideSecretValue));
   return result.data;
+}
+
+/** As the gateway's loadConfig does: a profile's config without a port means the profile's derived port. */
+function withProfilePort(input: unknown, env: Env): void {
+  const profile = activeProfile(env);
+  if (!profile || input === null || typeof input !== 'object') return;
+  const gateway = (input as { gateway?: unknown }).gateway;
+  if (gateway === undefined)
+    (input as { gateway?: unknown }).gateway = { port: profilePort(profile) };
+  else if (gateway !== null && typeof gateway === 'object' && !('port' in gateway))
+    (gateway as { port?: number }).port = profilePort(profile);
 }
 
 /** `gateway.auth.token: expected …, got "abc"` must not echo the credential back. */
@@ -184,7 +199,7 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
   );
 
   return {
-    url: url?.[0] ?? `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`,
+    url: url?.[0] ?? `ws://${DEFAULT_HOST}:${defaultGatewayPort(env)}`,
     mode: remote ? 'remote' : 'local',
     ...(token ? { token: token[0] } : {}),
     ...(password ? { password: password[0] } : {}),

@@ -45,7 +45,6 @@ import {
   assertBindAllowed,
   type BoundAddress,
   Listener,
-  PairingQuota,
   RpcConnection,
   resolveBindHosts,
 } from './transport/index.js';
@@ -117,10 +116,9 @@ export function createGateway(
   let listener: Listener | undefined;
   let admissionPolicy: AdmissionPolicy | undefined;
   const limiter = new FailedAttemptLimiter(config.gateway.auth.rateLimit);
-  /** Accepted sockets per address key (authenticated or not; IPv6 by /64), for the per-address cap. */
+  /** Accepted sockets per peer address (authenticated or not), for the per-address cap. */
   const socketsByAddress = new Map<string, number>();
   let socketCount = 0;
-  const pairingQuota = new PairingQuota(config.gateway.limits);
   let healthTimer: NodeJS.Timeout | undefined;
   let started = false;
   let stateLock: StateLock | undefined;
@@ -320,9 +318,7 @@ export function createGateway(
     const role =
       params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
     let nodeId: string | undefined;
-    if (role === 'pairing') {
-      pairingQuota.acquire(admission.addressKey);
-    } else if (role === 'operator') {
+    if (role === 'operator') {
       // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
       if (!(config.gateway.auth.allowTailscale && admission.tailscaleIdentity)) {
         checkOperatorSecret(
@@ -380,7 +376,7 @@ export function createGateway(
         policy: admissionPolicy!,
         connections: {
           total: () => socketCount,
-          forAddress: (key) => socketsByAddress.get(key) ?? 0,
+          forAddress: (address) => socketsByAddress.get(address) ?? 0,
         },
         limiter,
         now: Date.now(),
@@ -392,7 +388,7 @@ export function createGateway(
     request: IncomingMessage,
     admission: AdmissionAccepted,
   ) => {
-    const address = admission.addressKey;
+    const address = admission.remoteAddress;
     socketCount++;
     socketsByAddress.set(address, (socketsByAddress.get(address) ?? 0) + 1);
     socket.once('close', () => {
@@ -413,7 +409,6 @@ export function createGateway(
       },
       onClosed: (ctx, code) => {
         if (!ctx) return;
-        if (ctx.conn.role === 'pairing') pairingQuota.release(admission.addressKey);
         live.delete(ctx.conn.id);
         nodes.onConnectionClosed(ctx.conn, code);
         events.emit({

@@ -17,6 +17,8 @@ export {
 export { type CreateGatewayOptions, createGateway, type Gateway } from './gateway.js';
 export { type AppRouter, servedProcedures } from './router/app-router.js';
 export {
+  describeLockedStateDir,
+  isLockHolderRunning,
   readStateLock,
   STATE_LOCK_FILE,
   StateLockedError,

@@ -8,4 +8,5 @@ export * from './events.js';
 export * from './nodes.js';
 export * from './operator.js';
 export * from './procedures.js';
+export * from './profiles.js';
 export * from './wire-transformer.js';

@@ -1,11 +1,12 @@
 import type { Gateway } from '@loopgate/gateway';
-import { HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
+import { activeProfile, HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
 import { type Command, Option } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
 import { formatDuration, note, printResult } from '../output.js';
+import { stateDirLockLine, targetsLocalGateway } from './state-dir-lock.js';
 
-type RunFlags = { port?: string; bind?: string; config?: string; verbose?: boolean };
+export type RunFlags = { port?: string; bind?: string; config?: string; verbose?: boolean };
 
 export function gatewayRunOptions(command: Command): Command {
   return command
@@ -32,7 +33,9 @@ export async function startGatewayFromFlags(
   options: { quiet?: boolean } = {},
 ): Promise<Gateway> {
   // Loaded here, not at the top: client commands start faster without the server's modules.
-  const { createGateway, loadConfig, StateLockedError } = await import('@loopgate/gateway');
+  const { createGateway, describeLockedStateDir, loadConfig, StateLockedError } = await import(
+    '@loopgate/gateway'
+  );
   const loaded = await loadConfig({
     flags: { port: flags.port, bind: flags.bind },
     ...(flags.config ? { configPath: flags.config } : {}),
@@ -45,7 +48,11 @@ export async function startGatewayFromFlags(
     await gateway.start();
   } catch (error) {
     // Another gateway holds this state dir: nothing was touched; it is the operator's call (exit 2).
-    if (error instanceof StateLockedError) throw new UsageError(error.message);
+    if (error instanceof StateLockedError) {
+      const profile = activeProfile();
+      const stop = `loopgate${profile ? ` --profile ${profile}` : ''} gateway stop`;
+      throw new UsageError(describeLockedStateDir(error.stateDir, error.status, stop));
+    }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       throw new Error(
@@ -126,7 +133,7 @@ function renderStatus(s: StatusOutput): string {
   return lines.join('\n');
 }
 
-function registerClientCommands(parent: Command): void {
+function registerClientCommands(parent: Command, options: { lockLine: boolean }): void {
   addClientOptions(
     parent.command('health').description('liveness and vital signs of the gateway'),
   ).action(async (flags: ClientFlags) => {
@@ -140,6 +147,9 @@ function registerClientCommands(parent: Command): void {
       .description('bind, auth, TLS, nodes, sessions and channels')
       .option('--deep', 'probe channels and nodes live'),
   ).action(async (flags: ClientFlags & { deep?: boolean }) => {
+    // `gateway status` first says which process holds the local state dir, even when it does not answer.
+    if (options.lockLine && !flags.json && targetsLocalGateway(flags))
+      process.stdout.write(`${await stateDirLockLine()}\n`);
     const status = await withClient(flags, (c) => c.status.query({ deep: flags.deep ?? false }));
     printResult(status, { json: flags.json, schema: StatusOutput, human: renderStatus });
   });
@@ -162,9 +172,10 @@ function registerClientCommands(parent: Command): void {
   });
 }
 
-export function registerGatewayCommands(program: Command): void {
+/** The `gateway` command, for the lifecycle commands to hang under. */
+export function registerGatewayCommands(program: Command): Command {
   // Top-level shortcuts, and the same commands under `gateway` as in the reference system.
-  registerClientCommands(program);
+  registerClientCommands(program, { lockLine: false });
   const gateway = program.command('gateway').description('run and query the gateway');
   gatewayRunOptions(gateway.command('run').description('run the gateway in the foreground')).action(
     async (flags: RunFlags) => {
@@ -173,5 +184,6 @@ export function registerGatewayCommands(program: Command): void {
       await stopOnSignals(gw, () => note('stopping…'));
     },
   );
-  registerClientCommands(gateway);
+  registerClientCommands(gateway, { lockLine: true });
+  return gateway;
 }

@@ -1,5 +1,5 @@
-import { homedir, hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import {
   openGatewayTunnel,
   resolveGatewayTarget,
@@ -7,7 +7,7 @@ import {
   webSocketOptionsFor,
 } from '@loopgate/client';
 import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
-import { GatewayError, NodeName } from '@loopgate/protocol';
+import { GatewayError, NodeName, resolveStateDir } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { formatDuration, note } from '../output.js';
@@ -41,7 +41,7 @@ export function registerNodeHostCommands(program: Command): void {
     .option('--name <name>', 'how operators will know this node (default: the host name)')
     .option(
       '--state-dir <dir>',
-      'where the node keeps its token (default: LOOPGATE_STATE_DIR or ~/.loopgate)',
+      "where the node keeps its token (default: the profile's state dir, LOOPGATE_STATE_DIR or ~/.loopgate)",
     )
     .option(
       '--token <token>',
@@ -88,9 +88,7 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
       `--name ${JSON.stringify(name)}: ${parsedName.error.issues[0]?.message ?? 'invalid'}`,
     );
   }
-  const stateDir = resolve(
-    flags.stateDir ?? process.env.LOOPGATE_STATE_DIR ?? join(homedir(), '.loopgate'),
-  );
+  const stateDir = resolve(flags.stateDir ?? resolveStateDir(process.env));
   const emit = flags.json
     ? (record: Record<string, unknown>) =>
         process.stdout.write(`${JSON.stringify({ ...record, ts: Date.now() })}\n`)

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DEFAULT_PORT, GatewayError } from '@loopgate/protocol';
+import { join } from 'node:path';
+import { DEFAULT_PORT, GatewayError, resolveStateDir } from '@loopgate/protocol';
 import type { BackoffOptions } from '../backoff.js';
 import { classifySshExit, type TunnelFailure, tunnelFailure } from './failure.js';
 import {
@@ -448,8 +447,5 @@ function tunnelError(failure: TunnelFailure): GatewayError {
 }
 
 function defaultRegistryDir(env: NodeJS.ProcessEnv = process.env): string {
-  const stateDir = env.LOOPGATE_STATE_DIR
-    ? resolve(env.LOOPGATE_STATE_DIR)
-    : join(homedir(), '.loopgate');
-  return join(stateDir, 'tunnels');
+  return join(resolveStateDir(env), 'tunnels');
 }

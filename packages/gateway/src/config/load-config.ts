@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { formatConfigIssues, LoopgateConfig, type LoopgateConfigInput } from '@loopgate/protocol';
+import {
+  activeProfile,
+  formatConfigIssues,
+  LoopgateConfig,
+  type LoopgateConfigInput,
+  profilePort,
+} from '@loopgate/protocol';
 import JSON5 from 'json5';
 import { defaultConfigPath, type Env } from './paths.js';
 
@@ -112,6 +118,10 @@ export async function loadConfig(
     auth.password = flags.password;
     explicit.password = 'flag';
   }
+
+  // A profile whose config sets no port gets its own derived one, never the default profile's 18789.
+  const profile = activeProfile(env);
+  if (profile && gateway.port === undefined) gateway.port = profilePort(profile);
 
   const result = LoopgateConfig.safeParse(merged);
   if (!result.success) {

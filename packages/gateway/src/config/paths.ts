@@ -1,14 +1,17 @@
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resolveStateDir } from '@loopgate/protocol';
 
 export type Env = Record<string, string | undefined>;
 
-/** `~/.loopgate`, or `LOOPGATE_STATE_DIR`. Holds the token, pairing state, transcripts, logs. */
+/**
+ * `~/.loopgate` (or `LOOPGATE_STATE_DIR`), or with `LOOPGATE_PROFILE=<name>`
+ * its `profiles/<name>` folder. Holds the token, lock, pairing state, transcripts, logs.
+ */
 export function defaultStateDir(env: Env = process.env): string {
-  return env.LOOPGATE_STATE_DIR ? resolve(env.LOOPGATE_STATE_DIR) : join(homedir(), '.loopgate');
+  return resolveStateDir(env);
 }
 
-/** `LOOPGATE_CONFIG`, or `config.json5` in the state dir. */
+/** `LOOPGATE_CONFIG`, or `config.json5` in the (profile's) state dir. */
 export function defaultConfigPath(env: Env = process.env): string {
   return env.LOOPGATE_CONFIG
     ? resolve(env.LOOPGATE_CONFIG)

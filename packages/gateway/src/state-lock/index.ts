@@ -1,5 +1,7 @@
 export {
   acquireStateLock,
+  describeLockedStateDir,
+  isLockHolderRunning,
   readStateLock,
   STATE_LOCK_FILE,
   type StateLock,

@@ -50,10 +50,14 @@ export class StateLockedError extends Error {
   }
 }
 
-/** One line: who holds the state dir, and what to do about it. */
-function describeLockedStateDir(
+/**
+ * One line: who holds the state dir, and what to do about it. `stopCommand`
+ * is how this caller's user stops it (the CLI adds the active `--profile`).
+ */
+export function describeLockedStateDir(
   stateDir: string,
   status: Extract<StateLockStatus, { state: 'held' | 'unreadable' }>,
+  stopCommand = 'loopgate gateway stop',
 ): string {
   if (status.state === 'unreadable') {
     return `state dir ${stateDir} has a lock file that cannot be read (${status.reason}): if no gateway runs on it, remove ${status.path}`;
@@ -61,7 +65,7 @@ function describeLockedStateDir(
   const h = status.holder;
   const where = h.port === undefined ? 'port not bound yet' : `port ${h.port}`;
   const remote = h.host === hostname() ? '' : ` on host ${h.host}`;
-  return `a gateway already runs on state dir ${stateDir} (pid ${h.pid}${remote}, ${where}, loopgate ${h.version}): stop it first (loopgate gateway stop, or kill -TERM ${h.pid}), or give this one another state dir (LOOPGATE_STATE_DIR or --profile <name>)`;
+  return `a gateway already runs on state dir ${stateDir} (pid ${h.pid}${remote}, ${where}, loopgate ${h.version}): stop it first (${stopCommand}, or kill -TERM ${h.pid}), or give this one another state dir (LOOPGATE_STATE_DIR or --profile <name>)`;
 }
 
 /** Lock ids this process holds: a lock naming our own pid but not listed here is an earlier process's. */
@@ -102,6 +106,13 @@ export async function readStateLock(stateDir: string): Promise<StateLockStatus> 
   return liveness.alive
     ? { state: 'held', path, holder }
     : { state: 'stale', path, holder, reason: liveness.reason };
+}
+
+/** Whether a holder's process still runs: `gateway stop` waits for this to turn false. */
+export function isLockHolderRunning(holder: StateLockHolder): boolean {
+  if (holder.host !== hostname()) return true;
+  if (holder.pid === process.pid) return heldHere.has(holder.id);
+  return processLiveness(holder.pid, holder).alive;
 }
 
 export type StateLock = {
