@@ -3,8 +3,10 @@ import {
   type GatewayClient,
   openGatewayTunnel,
   resolveGatewayTarget,
+  type TargetSource,
   type Tunnel,
 } from '@loopgate/client';
+import type { SshTunnelConfig } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { beforeConnecting } from './exit-codes.js';
 
@@ -53,6 +55,48 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** Where a client command goes and with what, before any socket opens. */
+export type ClientTarget = {
+  url: string;
+  token: string | undefined;
+  password: string | undefined;
+  /** The pin for `url`: --tls-fingerprint, or the configured one when `url` is the configured remote. */
+  tlsFingerprint: string | string[] | undefined;
+  ssh: (Partial<SshTunnelConfig> & { target: string }) | undefined;
+  /** Which credential and where it came from, for diagnostics; never its value. */
+  credentialSource: string;
+};
+
+const SOURCE_NAMES: Record<TargetSource, string> = {
+  option: 'the --token/--password flag',
+  env: 'the LOOPGATE_GATEWAY_TOKEN/PASSWORD variable',
+  config: 'the config file',
+  'state-file': 'the token file in the state dir',
+  default: 'the default',
+};
+
+/**
+ * The target every client command uses: flags > environment > config (see
+ * resolveGatewayTarget). A bad config or flag is a usage error (exit 2).
+ */
+export function resolveClientTarget(flags: ClientFlags): ClientTarget {
+  const target = beforeConnecting(() => resolveGatewayTarget(flags));
+  // --ssh names the host; port, key and ssh config still come from gateway.remote.ssh when set.
+  const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
+  // gateway.remote.tlsFingerprint pins gateway.remote.url; an explicit --url (or a tunnel's local end) is another endpoint.
+  const configuredPin = target.source.url === 'config' && !ssh ? target.tlsFingerprint : undefined;
+  const kind = target.token ? 'token' : target.password ? 'password' : undefined;
+  const source = target.token ? target.source.token : target.source.password;
+  return {
+    url: target.url,
+    token: target.token,
+    password: target.password,
+    tlsFingerprint: flags.tlsFingerprint ?? configuredPin,
+    ssh,
+    credentialSource: kind && source ? `${kind} from ${SOURCE_NAMES[source]}` : 'none',
+  };
+}
+
 /**
  * Connects for one command and always closes (tunnel included), so a
  * one-shot command never hangs on an open socket or leaves `ssh` behind.
@@ -63,22 +107,17 @@ export async function withClient<T>(
   flags: ClientFlags,
   run: (client: GatewayClient) => Promise<T>,
 ): Promise<T> {
-  const target = beforeConnecting(() => resolveGatewayTarget(flags));
-  // --ssh names the host; port, key and ssh config still come from gateway.remote.ssh when set.
-  const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
+  const target = resolveClientTarget(flags);
   const credentials = { token: target.token, password: target.password };
   let tunnel: Tunnel | undefined;
-  if (ssh) tunnel = await openGatewayTunnel(ssh, credentials);
-  // gateway.remote.tlsFingerprint pins gateway.remote.url; an explicit --url (or the tunnel's local end) is another endpoint.
-  const configuredPin =
-    target.source.url === 'config' && !tunnel ? target.tlsFingerprint : undefined;
+  if (target.ssh) tunnel = await openGatewayTunnel(target.ssh, credentials);
   let client: GatewayClient | undefined;
   try {
     client = beforeConnecting(() =>
       createGatewayClient({
         url: tunnel?.url ?? target.url,
         ...credentials,
-        tlsFingerprint: flags.tlsFingerprint ?? configuredPin,
+        tlsFingerprint: target.tlsFingerprint,
         insecurePlaintext: flags.insecurePlaintext ?? false,
         retry: false,
         clientName: 'loopgate-cli',

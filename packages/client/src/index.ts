@@ -16,6 +16,7 @@ export {
 } from './connection-state.js';
 export { displayUrl, toGatewayError } from './errors.js';
 export { loopgateLink } from './link.js';
+export * from './probe/index.js';
 export {
   type GatewayTarget,
   type GatewayTargetFlags,

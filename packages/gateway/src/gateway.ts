@@ -45,6 +45,7 @@ import {
   assertBindAllowed,
   type BoundAddress,
   Listener,
+  PairingQuota,
   RpcConnection,
   resolveBindHosts,
 } from './transport/index.js';
@@ -116,9 +117,10 @@ export function createGateway(
   let listener: Listener | undefined;
   let admissionPolicy: AdmissionPolicy | undefined;
   const limiter = new FailedAttemptLimiter(config.gateway.auth.rateLimit);
-  /** Accepted sockets per peer address (authenticated or not), for the per-address cap. */
+  /** Accepted sockets per address key (authenticated or not; IPv6 by /64), for the per-address cap. */
   const socketsByAddress = new Map<string, number>();
   let socketCount = 0;
+  const pairingQuota = new PairingQuota(config.gateway.limits);
   let healthTimer: NodeJS.Timeout | undefined;
   let started = false;
   let stateLock: StateLock | undefined;
@@ -318,7 +320,9 @@ export function createGateway(
     const role =
       params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
     let nodeId: string | undefined;
-    if (role === 'operator') {
+    if (role === 'pairing') {
+      pairingQuota.acquire(admission.addressKey);
+    } else if (role === 'operator') {
       // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
       if (!(config.gateway.auth.allowTailscale && admission.tailscaleIdentity)) {
         checkOperatorSecret(
@@ -376,7 +380,7 @@ export function createGateway(
         policy: admissionPolicy!,
         connections: {
           total: () => socketCount,
-          forAddress: (address) => socketsByAddress.get(address) ?? 0,
+          forAddress: (key) => socketsByAddress.get(key) ?? 0,
         },
         limiter,
         now: Date.now(),
@@ -388,7 +392,7 @@ export function createGateway(
     request: IncomingMessage,
     admission: AdmissionAccepted,
   ) => {
-    const address = admission.remoteAddress;
+    const address = admission.addressKey;
     socketCount++;
     socketsByAddress.set(address, (socketsByAddress.get(address) ?? 0) + 1);
     socket.once('close', () => {
@@ -409,6 +413,7 @@ export function createGateway(
       },
       onClosed: (ctx, code) => {
         if (!ctx) return;
+        if (ctx.conn.role === 'pairing') pairingQuota.release(admission.addressKey);
         live.delete(ctx.conn.id);
         nodes.onConnectionClosed(ctx.conn, code);
         events.emit({

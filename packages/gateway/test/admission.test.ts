@@ -145,6 +145,21 @@ describe('rate-limit lockout and connection caps', () => {
       true,
     );
   });
+
+  it('row 28: IPv6 peers share the per-address cap by their /64, as the lockout keys them', () => {
+    const full = counts(3, { '2001:db8:1:2::/64': 3 });
+    const lan = { ...policy, boundHosts: ['::'] };
+    for (const peer of ['2001:db8:1:2::a', '2001:db8:1:2:ffff:ffff:ffff:fffe']) {
+      expect(
+        admit({ host: '[2001:db8::1]' }, peer, { connections: full, policy: lan }),
+      ).toMatchObject({ status: 429 });
+    }
+    const other = admit({ host: '[2001:db8::1]' }, '2001:db8:1:3::a', {
+      connections: full,
+      policy: lan,
+    });
+    expect(other).toMatchObject({ ok: true, addressKey: '2001:db8:1:3::/64' });
+  });
 });
 
 describe('Tailscale identity headers', () => {

@@ -56,12 +56,27 @@ describe('FailedAttemptLimiter', () => {
     expect(failTimes(limiter, remote, 9, 10_000)).toEqual({ allowed: true });
   });
 
-  it('exempts loopback only without a browser Origin', () => {
+  it('counts local processes in one shared loopback bucket: 30 per 60 s, a 60 s lockout, not cleared by a success', () => {
     const limiter = new FailedAttemptLimiter();
-    expect(failTimes(limiter, localCli, 50, 0, 10)).toEqual({ allowed: true });
-    expect(limiter.check(localCli, 1_000)).toEqual({ allowed: true });
+    const otherLocal: AttemptSource = { address: '::1', isLoopback: true, hasOrigin: false };
+    expect(failTimes(limiter, localCli, 29, 0, 10)).toEqual({ allowed: true });
+    // The operator's success on another connection does not wipe the guesser's count.
+    limiter.recordSuccess(otherLocal, 300);
+    expect(limiter.recordFailure(otherLocal, 400)).toEqual({
+      allowed: false,
+      retryAfterMs: 60_000,
+    });
+    expect(limiter.check(localCli, 1_000)).toEqual({ allowed: false, retryAfterMs: 59_400 });
+    expect(limiter.check(localCli, 60_400)).toEqual({ allowed: true });
+    // A remote address is not caught in the loopback lockout, and vice versa.
+    expect(limiter.check(remote, 1_000)).toEqual({ allowed: true });
+  });
+
+  it('a browser page on loopback counts per address under the main policy', () => {
+    const limiter = new FailedAttemptLimiter();
     expect(failTimes(limiter, localBrowser, 10, 0, 10).allowed).toBe(false);
     expect(limiter.check(localBrowser, 1_000).allowed).toBe(false);
+    expect(limiter.check(localCli, 1_000).allowed).toBe(true);
   });
 
   it('honours a configured policy', () => {

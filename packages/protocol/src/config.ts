@@ -55,7 +55,18 @@ export const LimitsConfig = z.strictObject({
   maxBatchSize: positiveInt.default(64),
   maxSubscriptionsPerConnection: positiveInt.default(64),
   maxConnections: positiveInt.default(4096),
+  /** Per peer address; IPv6 peers are counted by their /64, as the failed-auth lockout keys them. */
   maxConnectionsPerAddress: positiveInt.default(256),
+  /** Unpaired nodes (role `pairing`, no credential) connected at once, from anywhere. */
+  maxPairingConnections: positiveInt.default(64),
+  /** Unpaired nodes connected at once from one address (IPv6: one /64). */
+  maxPairingConnectionsPerAddress: positiveInt.default(16),
+  /**
+   * Places under `maxConnections` an unpaired node may not take, so operators
+   * with a credential still get in while strangers hold sockets open (at most
+   * a quarter of `maxConnections` is reserved, whatever this says).
+   */
+  reservedOperatorConnections: positiveInt.default(64),
   /** A socket that has not authenticated by then is closed. */
   authTimeoutMs: ms.default(5_000),
   /** Protocol-level ping interval; a peer that misses a pong for `pongTimeoutMs` is reaped. */
@@ -66,10 +77,18 @@ export const LimitsConfig = z.strictObject({
 });
 export type LimitsConfig = z.infer<typeof LimitsConfig>;
 
+/** Local processes (loopback, no browser Origin): one shared bucket, higher threshold, short lockout. */
+export const LoopbackRateLimitConfig = z.strictObject({
+  maxFailures: positiveInt.default(30),
+  windowMs: ms.default(60_000),
+  lockoutMs: ms.default(60_000),
+});
+
 export const RateLimitConfig = z.strictObject({
   maxFailures: positiveInt.default(10),
   windowMs: ms.default(60_000),
   lockoutMs: ms.default(5 * 60_000),
+  loopback: LoopbackRateLimitConfig.default(LoopbackRateLimitConfig.parse({})),
 });
 
 export const AuthConfig = z.strictObject({

@@ -63,7 +63,7 @@ const MAY_CALL: Record<Principal, ReadonlySet<string>> = {
 };
 
 let gw: TestGateway;
-let sockets: Map<Principal, OperatorSocket>;
+let sockets: Map<Principal, () => Promise<OperatorSocket>>;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
@@ -100,17 +100,23 @@ async function pairNodeToken(name: string): Promise<string> {
   return update.nodeToken;
 }
 
-/** One authenticated socket per principal, each as a real client would connect. */
-async function socketsByPrincipal(): Promise<Map<Principal, OperatorSocket>> {
+/**
+ * The socket to try each call on, per principal, each as a real client would
+ * connect: one for the whole walk, except that an unpaired node gets a fresh
+ * one per call, since the gateway closes it after anything but its pairing request.
+ */
+async function socketsByPrincipal(): Promise<Map<Principal, () => Promise<OperatorSocket>>> {
   const open = async (params: Record<string, string>) => {
     const socket = await openOperatorSocket(gw.url, '', { params });
     cleanups.push(() => socket.ws.terminate());
     return socket;
   };
-  return new Map<Principal, OperatorSocket>([
-    ['pairing', await open({ role: 'node' })],
-    ['node', await open({ role: 'node', nodeToken: await pairNodeToken('walk-node') })],
-    ['operator.admin', await open({ token: ADMIN_TOKEN })],
+  const node = await open({ role: 'node', nodeToken: await pairNodeToken('walk-node') });
+  const admin = await open({ token: ADMIN_TOKEN });
+  return new Map<Principal, () => Promise<OperatorSocket>>([
+    ['pairing', () => open({ role: 'node' })],
+    ['node', async () => node],
+    ['operator.admin', async () => admin],
   ]);
 }
 
@@ -145,9 +151,9 @@ describe('authorization over the wire', () => {
 
   it('walks every procedure as every principal and gets exactly what the reviewed copy says', async () => {
     const wrong: string[] = [];
-    for (const [principal, socket] of sockets) {
+    for (const [principal, socketFor] of sockets) {
       for (const { path, type } of procedures) {
-        const outcome = await attempt(socket, path, type);
+        const outcome = await attempt(await socketFor(), path, type);
         const expected = expectedOutcome(principal, path);
         if (observedOutcome(outcome) !== expected)
           wrong.push(`${principal} → ${path}: expected ${expected}, got ${outcome}`);
@@ -158,11 +164,16 @@ describe('authorization over the wire', () => {
 
   it('checks callMethod against the entry of the method it names, not its own', async () => {
     const wrong: string[] = [];
-    for (const [principal, socket] of sockets) {
+    for (const [principal, socketFor] of sockets) {
       for (const { path, type } of procedures) {
         if (type === 'subscription' || path === 'callMethod') continue;
         const id = nextId++;
-        const frame = await socket.call(id, 'callMethod', { method: path }, 'mutation');
+        const frame = await (await socketFor()).call(
+          id,
+          'callMethod',
+          { method: path },
+          'mutation',
+        );
         const outcome = frame.error ? frame.error.json.data.gatewayCode : 'ok';
         // The door itself is the table's first word: only operators get through it.
         const expected = MAY_CALL[principal].has('callMethod')

@@ -166,33 +166,40 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
   });
 
   it('lets an unpaired node do nothing but request pairing', async () => {
-    const unpaired = createGatewayClient({ url: gw.url, role: 'node', retry: false });
-    clients.push(unpaired);
-    const attempts: Array<[string, Promise<unknown>]> = [
-      ['health', unpaired.health.query()],
-      ['nodes.list', unpaired.nodes.list.query()],
+    // Each attempt on its own socket: the first thing an unpaired node does
+    // besides asking to be paired gets NOT_PAIRED and closes its socket.
+    const unpairedClient = () => {
+      const client = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+      clients.push(client);
+      return client;
+    };
+    const attempts: Array<[string, (client: GatewayClient) => Promise<unknown>]> = [
+      ['health', (c) => c.health.query()],
+      ['nodes.list', (c) => c.nodes.list.query()],
       [
         'nodes.invoke',
-        unpaired.nodes.invoke.mutate({ nodeId: 'x', command: 'system.info', idempotencyKey: 'k' }),
+        (c) => c.nodes.invoke.mutate({ nodeId: 'x', command: 'system.info', idempotencyKey: 'k' }),
       ],
-      ['nodes.pair.approve', unpaired.nodes.pair.approve.mutate({ requestId: 'x' })],
-      ['node.hello', unpaired.node.hello.mutate({ commands: ['system.info'] })],
-      ['node.result', unpaired.node.result.mutate({ invocationId: 'inv_x', ok: true, payload: 1 })],
+      ['nodes.pair.approve', (c) => c.nodes.pair.approve.mutate({ requestId: 'x' })],
+      ['node.hello', (c) => c.node.hello.mutate({ commands: ['system.info'] })],
+      ['node.result', (c) => c.node.result.mutate({ invocationId: 'inv_x', ok: true, payload: 1 })],
       [
         'node.invocations',
-        new Promise((resolve, reject) => {
-          unpaired.node.invocations.subscribe(
-            { commands: ['system.info'] },
-            { onData: resolve, onError: reject },
-          );
-        }),
+        (c) =>
+          new Promise((resolve, reject) => {
+            c.node.invocations.subscribe(
+              { commands: ['system.info'] },
+              { onData: resolve, onError: reject },
+            );
+          }),
       ],
     ];
     for (const [what, attempt] of attempts) {
-      const error = await rejection(attempt);
+      const error = await rejection(attempt(unpairedClient()));
       expect(error.code, what).toBe('NOT_PAIRED');
       expect(error.message, what).toContain('pairing');
     }
+    const unpaired = unpairedClient();
     // …but it may ask
     const first = await new Promise<NodePairUpdate>((resolve, reject) => {
       unpaired.node.pair.request.subscribe(

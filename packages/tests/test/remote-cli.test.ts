@@ -50,7 +50,9 @@ describe('loopgate gateway tls fingerprint / gateway probe', () => {
   it('probe shows the presented fingerprint, and pins it only when confirmed', async () => {
     const url = `wss://127.0.0.1:${gateway.port}`;
     const probe = await runCli(['gateway', 'probe', '--url', url], { env });
-    expect(probe.code).toBe(0);
+    // Unpinned and self-signed: a client command would refuse it (exit 3) until it is pinned.
+    expect(probe.code).toBe(3);
+    expect(probe.stdout).toContain('[FAIL] tls');
     expect(probe.stdout).toContain(`sha256 fingerprint: ${gateway.gateway.tlsFingerprint}`);
     expect(probe.stdout).toContain('trusted by the system CAs: no');
 
@@ -67,7 +69,7 @@ describe('loopgate gateway tls fingerprint / gateway probe', () => {
       ['gateway', 'probe', '--url', url, '--pin', '--yes', '--config', configPath],
       { env },
     );
-    expect(pinned.code).toBe(0);
+    expect(pinned.code, pinned.stdout + pinned.stderr).toBe(0);
     expect(JSON.parse(await readFile(configPath, 'utf8'))).toEqual({
       gateway: { remote: { url, tlsFingerprint: gateway.gateway.tlsFingerprint } },
     });

@@ -1,11 +1,7 @@
-import { createInterface } from 'node:readline/promises';
 import {
-  type CertificateProbe,
   describeTunnelState,
   gatewayAnswers,
-  probeCertificate,
   resolveGatewayTarget,
-  savePinnedFingerprint,
   startTunnel,
   type TunnelState,
 } from '@loopgate/client';
@@ -14,6 +10,7 @@ import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { note, printResult } from '../output.js';
+import { registerProbeCommand } from './probe.js';
 
 /**
  * Remote access: `loopgate tunnel`, `loopgate gateway probe`,
@@ -109,87 +106,6 @@ function registerTunnelCommand(program: Command): void {
         });
       });
     });
-}
-
-type ProbeFlags = { url?: string; pin?: boolean; yes?: boolean; config?: string; json?: boolean };
-
-function registerProbeCommand(gateway: Command): void {
-  gateway
-    .command('probe')
-    .description(
-      'show the TLS certificate a gateway presents (its fingerprint), to pin it; sends no credentials',
-    )
-    .option('--url <url>', 'wss:// URL of the gateway (default: the configured gateway)')
-    .option(
-      '--pin',
-      'store the presented fingerprint as gateway.remote.tlsFingerprint (asks for confirmation)',
-    )
-    .option(
-      '--yes',
-      'confirm --pin without asking (only after checking the fingerprint out of band)',
-    )
-    .option(
-      '--config <path>',
-      'config file for --pin (default: LOOPGATE_CONFIG or ~/.loopgate/config.json5)',
-    )
-    .option('--json', 'print the result alone as JSON on stdout')
-    .action(async (flags: ProbeFlags) => {
-      const url = flags.url ?? beforeConnecting(() => resolveGatewayTarget()).url;
-      const probe = await probeCertificate(url);
-      printResult(probe, { json: flags.json, human: renderProbe });
-      if (!flags.pin) {
-        if (!flags.json) {
-          note(
-            `to pin it, first compare it with "loopgate gateway tls fingerprint" on the gateway host, then pass --tls-fingerprint ${probe.fingerprint} or run this again with --pin`,
-          );
-        }
-        return;
-      }
-      if (
-        !flags.yes &&
-        !(await confirm(
-          `Pin ${probe.fingerprint} for ${url}? It must match "loopgate gateway tls fingerprint" on the gateway host. [y/N] `,
-        ))
-      ) {
-        throw new UsageError(
-          process.stdin.isTTY
-            ? 'not pinned'
-            : '--pin needs confirmation: run it interactively, or add --yes after checking the fingerprint',
-        );
-      }
-      const { defaultConfigPath } = await import('@loopgate/gateway');
-      const configPath = flags.config ?? defaultConfigPath();
-      const { previous } = await savePinnedFingerprint({
-        configPath,
-        url,
-        fingerprint: probe.fingerprint,
-      });
-      note(
-        `pinned ${probe.fingerprint} as gateway.remote.tlsFingerprint in ${configPath}${previous ? ` (replacing ${[previous].flat().join(', ')})` : ''}`,
-      );
-    });
-}
-
-function renderProbe(p: CertificateProbe): string {
-  return [
-    `${p.host}:${p.port} presents:`,
-    `  sha256 fingerprint: ${p.fingerprint}`,
-    `  subject: ${p.subject.replaceAll('\n', ', ')}`,
-    `  issuer: ${p.issuer.replaceAll('\n', ', ')}`,
-    `  names: ${p.subjectAltName ?? '(none)'}`,
-    `  valid: ${p.validFrom} → ${p.validTo}`,
-    `  trusted by the system CAs: ${p.trustedBySystem ? 'yes' : `no${p.untrustedReason ? ` (${p.untrustedReason})` : ''}`}`,
-  ].join('\n');
-}
-
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) return false;
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 type TlsFlags = { config?: string; json?: boolean };

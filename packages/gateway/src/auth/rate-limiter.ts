@@ -6,19 +6,30 @@ import { isIP } from 'node:net';
  * Pure bookkeeping with the clock passed in, so the transport (upgrade
  * admission) and the auth check share one instance and tests need no timers.
  *
- * Loopback callers are exempt only when no browser `Origin` is present: a
- * page in the user's own browser also arrives from 127.0.0.1, and is exactly
- * the brute-force source this limiter exists for. A request proxied onto
- * loopback (Tailscale Serve) is not exempt either.
+ * Local processes (loopback, no browser `Origin`, not proxied) share one
+ * loopback bucket with its own, higher threshold (`policy.loopback`): every
+ * SSH-tunnelled caller and every local process arrives from 127.0.0.1, so
+ * they cannot be told apart by address, and a mistyped token must not lock
+ * the operator out for long. A success does not clear that shared bucket (it
+ * would wipe a guesser's failures). While it is locked, NEW connections from
+ * loopback are refused even with the right credential — letting the right
+ * one through would tell a guesser when it found it — but connections that
+ * already authenticated are never touched by the limiter. A browser page or a
+ * proxied request on loopback counts per address under the main policy.
  *
  * IPv6 callers are keyed by their /64: one host usually owns a whole /64 and
  * could otherwise rotate addresses to dodge the limit.
  */
 
-export type RateLimitPolicy = {
+export type LockoutPolicy = {
   maxFailures: number;
   windowMs: number;
   lockoutMs: number;
+};
+
+export type RateLimitPolicy = LockoutPolicy & {
+  /** The shared bucket of local processes; default 30 failures per 60 s, 60 s lockout. */
+  loopback?: LockoutPolicy | undefined;
   /** Addresses tracked at most; beyond it expired entries go first, then the oldest. */
   maxTrackedAddresses?: number | undefined;
 };
@@ -32,11 +43,21 @@ export type AttemptSource = {
 
 export type RateLimitDecision = { allowed: true } | { allowed: false; retryAfterMs: number };
 
+export const DEFAULT_LOOPBACK_RATE_LIMIT: LockoutPolicy = {
+  maxFailures: 30,
+  windowMs: 60_000,
+  lockoutMs: 60_000,
+};
+
 export const DEFAULT_RATE_LIMIT: RateLimitPolicy = {
   maxFailures: 10,
   windowMs: 60_000,
   lockoutMs: 5 * 60_000,
+  loopback: DEFAULT_LOOPBACK_RATE_LIMIT,
 };
+
+/** The key of the shared bucket; never a valid address, so it cannot collide with one. */
+const LOOPBACK_BUCKET = 'loopback';
 const DEFAULT_MAX_TRACKED = 10_000;
 
 type Entry = {
@@ -52,14 +73,14 @@ export class FailedAttemptLimiter {
   constructor(policy: RateLimitPolicy = DEFAULT_RATE_LIMIT) {
     this.policy = {
       ...policy,
+      loopback: policy.loopback ?? DEFAULT_LOOPBACK_RATE_LIMIT,
       maxTrackedAddresses: policy.maxTrackedAddresses ?? DEFAULT_MAX_TRACKED,
     };
   }
 
   /** Whether `source` may try to authenticate now. */
   check(source: AttemptSource, now: number): RateLimitDecision {
-    if (isExempt(source)) return { allowed: true };
-    const entry = this.#entries.get(addressKey(source.address));
+    const entry = this.#entries.get(bucketKey(source));
     if (entry && entry.lockedUntil > now)
       return { allowed: false, retryAfterMs: entry.lockedUntil - now };
     return { allowed: true };
@@ -67,8 +88,8 @@ export class FailedAttemptLimiter {
 
   /** Counts one failure; returns the decision for the next attempt (locked once the limit is reached). */
   recordFailure(source: AttemptSource, now: number): RateLimitDecision {
-    if (isExempt(source)) return { allowed: true };
-    const key = addressKey(source.address);
+    const key = bucketKey(source);
+    const policy = key === LOOPBACK_BUCKET ? this.policy.loopback : this.policy;
     let entry = this.#entries.get(key);
     if (entry && entry.lockedUntil > now)
       return { allowed: false, retryAfterMs: entry.lockedUntil - now };
@@ -80,20 +101,25 @@ export class FailedAttemptLimiter {
       this.#entries.delete(key);
     }
     this.#entries.set(key, entry);
-    const windowStart = now - this.policy.windowMs;
+    const windowStart = now - policy.windowMs;
     entry.failures = entry.failures.filter((t) => t > windowStart);
     entry.failures.push(now);
-    if (entry.failures.length >= this.policy.maxFailures) {
+    if (entry.failures.length >= policy.maxFailures) {
       entry.failures = [];
-      entry.lockedUntil = now + this.policy.lockoutMs;
-      return { allowed: false, retryAfterMs: this.policy.lockoutMs };
+      entry.lockedUntil = now + policy.lockoutMs;
+      return { allowed: false, retryAfterMs: policy.lockoutMs };
     }
     return { allowed: true };
   }
 
-  /** A successful authentication clears the address's failures (but not an active lockout, which `check` already refused). */
+  /**
+   * A successful authentication clears the address's failures (but not an
+   * active lockout, which `check` already refused). Not the shared loopback
+   * bucket: the operator's success there would wipe a guesser's count.
+   */
   recordSuccess(source: AttemptSource, now: number): void {
-    const key = addressKey(source.address);
+    const key = bucketKey(source);
+    if (key === LOOPBACK_BUCKET) return;
     const entry = this.#entries.get(key);
     if (entry && entry.lockedUntil <= now) this.#entries.delete(key);
   }
@@ -101,7 +127,9 @@ export class FailedAttemptLimiter {
   /** Drops entries with no lockout and no failure inside the window. */
   prune(now: number): void {
     for (const [key, entry] of this.#entries) {
-      if (isExpired(entry, now, this.policy.windowMs)) this.#entries.delete(key);
+      const windowMs =
+        key === LOOPBACK_BUCKET ? this.policy.loopback.windowMs : this.policy.windowMs;
+      if (isExpired(entry, now, windowMs)) this.#entries.delete(key);
     }
   }
 
@@ -120,8 +148,9 @@ export class FailedAttemptLimiter {
   }
 }
 
-function isExempt(source: AttemptSource): boolean {
-  return source.isLoopback && !source.hasOrigin;
+/** Local processes share the loopback bucket; everyone else counts by address (IPv6 by /64). */
+function bucketKey(source: AttemptSource): string {
+  return source.isLoopback && !source.hasOrigin ? LOOPBACK_BUCKET : addressKey(source.address);
 }
 
 function isExpired(entry: Entry, now: number, windowMs: number): boolean {

@@ -117,6 +117,17 @@ export function classifyNodeResult(
   const result = parsed.data;
   if (!result.ok) {
     const { code, message, details } = result.error;
+    const detailsSize = details === undefined ? 0 : measureJson(details, context.maxResultBytes);
+    if (typeof detailsSize !== 'number') {
+      return {
+        ok: false,
+        error: new GatewayError(
+          'INVALID_RESULT',
+          `${where} failed with error details that are ${describeMeasure(detailsSize, context.maxResultBytes)}`,
+          { details: { nodeCode: code, limit: context.maxResultBytes } },
+        ),
+      };
+    }
     const gatewayCode = PASS_THROUGH_CODES.has(code)
       ? (code as GatewayErrorCode)
       : 'COMMAND_FAILED';
@@ -127,33 +138,127 @@ export function classifyNodeResult(
       }),
     };
   }
-  const size = jsonByteLength(result.payload);
-  if (size === undefined) {
-    return {
-      ok: false,
-      error: new GatewayError(
-        'INVALID_RESULT',
-        `${where} returned a payload that is not plain JSON`,
-      ),
-    };
-  }
-  if (size > context.maxResultBytes) {
+  const size = measureJson(result.payload, context.maxResultBytes);
+  if (size === OVER_LIMIT) {
     return {
       ok: false,
       error: new GatewayError(
         'PAYLOAD_TOO_LARGE',
-        `${where} returned ${size} bytes, over gateway.nodes.maxResultBytes (${context.maxResultBytes})`,
-        { details: { bytes: size, limit: context.maxResultBytes } },
+        `${where} returned more than gateway.nodes.maxResultBytes (${context.maxResultBytes} bytes)`,
+        { details: { limit: context.maxResultBytes } },
+      ),
+    };
+  }
+  if (typeof size !== 'number') {
+    return {
+      ok: false,
+      error: new GatewayError(
+        'INVALID_RESULT',
+        `${where} returned a payload that is ${describeMeasure(size, context.maxResultBytes)}`,
       ),
     };
   }
   return { ok: true, payload: result.payload };
 }
 
-/** UTF-8 size of `value` as JSON; undefined when it is not JSON (cycles, BigInt, functions). */
-export function jsonByteLength(value: unknown): number | undefined {
-  const text = jsonText(value);
-  return text === undefined ? undefined : Buffer.byteLength(text, 'utf8');
+/** Nesting a node's result may have; deeper is refused before anything recurses into it. */
+export const MAX_RESULT_DEPTH = 256;
+const OVER_LIMIT = 'over-limit';
+const TOO_DEEP = 'too-deep';
+const NOT_JSON = 'not-json';
+type Unmeasurable = typeof OVER_LIMIT | typeof TOO_DEEP | typeof NOT_JSON;
+
+function describeMeasure(problem: Unmeasurable, limit: number): string {
+  if (problem === OVER_LIMIT) return `over gateway.nodes.maxResultBytes (${limit} bytes)`;
+  if (problem === TOO_DEEP) return `nested deeper than ${MAX_RESULT_DEPTH} levels`;
+  return 'not plain JSON';
+}
+
+/**
+ * The UTF-8 size `value` would have as JSON, counted by walking it without
+ * building the text, and abandoned as soon as the count passes `limit`: a
+ * shared subtree is counted each time it is reached (as JSON would write
+ * it), so a value made of references to references stops after `limit`
+ * bytes of work instead of expanding to gigabytes. Anything JSON cannot
+ * carry as is (BigInt, a function, a class instance) is not plain JSON.
+ */
+export function measureJson(value: unknown, limit: number): number | Unmeasurable {
+  // Containers still to open, with their depth: primitives are counted where
+  // they are met, so a long array of numbers costs no bookkeeping.
+  const pending: object[] = [];
+  const depths: number[] = [];
+  let bytes = 0;
+  const count = (v: unknown, depth: number): Unmeasurable | undefined => {
+    switch (typeof v) {
+      case 'string':
+        bytes += jsonStringBytes(v);
+        return undefined;
+      case 'number':
+        bytes += Number.isFinite(v) ? String(v).length : 4;
+        return undefined;
+      case 'boolean':
+        bytes += v ? 4 : 5;
+        return undefined;
+      case 'undefined':
+        bytes += 4; // only reached inside arrays, where JSON writes null
+        return undefined;
+      case 'object':
+        if (v === null) bytes += 4;
+        else if (depth >= MAX_RESULT_DEPTH) return TOO_DEEP;
+        else {
+          pending.push(v);
+          depths.push(depth);
+        }
+        return undefined;
+      default:
+        return NOT_JSON;
+    }
+  };
+  let problem = count(value, 0);
+  while (problem === undefined && pending.length > 0) {
+    const container = pending.pop()!;
+    const depth = depths.pop()! + 1;
+    if (Array.isArray(container)) {
+      bytes += container.length === 0 ? 2 : 1 + container.length; // brackets and commas
+      for (let i = 0; i < container.length && problem === undefined && bytes <= limit; i++)
+        problem = count(container[i], depth);
+    } else {
+      const proto = Object.getPrototypeOf(container);
+      if (proto !== Object.prototype && proto !== null) return NOT_JSON;
+      bytes += 2; // braces
+      let members = 0;
+      for (const key in container) {
+        const member = (container as Record<string, unknown>)[key];
+        if (member === undefined) continue;
+        bytes += jsonStringBytes(key) + (members++ === 0 ? 1 : 2); // "key": and a comma before it
+        problem = count(member, depth);
+        if (problem !== undefined || bytes > limit) break;
+      }
+    }
+    if (bytes > limit) return OVER_LIMIT;
+  }
+  if (problem !== undefined) return problem;
+  return bytes > limit ? OVER_LIMIT : bytes;
+}
+
+/** Bytes of `text` as a JSON string literal (quotes and escapes included). */
+function jsonStringBytes(text: string): number {
+  let bytes = Buffer.byteLength(text, 'utf8') + 2;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      c === 0x22 ||
+      c === 0x5c ||
+      c === 0x08 ||
+      c === 0x09 ||
+      c === 0x0a ||
+      c === 0x0c ||
+      c === 0x0d
+    )
+      bytes += 1;
+    else if (c < 0x20) bytes += 5;
+  }
+  return bytes;
 }
 
 /** `value` as JSON text (`''` for undefined), or undefined when it is not plain JSON (a cycle, a BigInt, a function). */

@@ -26,7 +26,7 @@
  *      WebSocket hijacking). No Origin (CLI, native clients) is fine. A
  *      same-origin page (Origin host equals the accepted Host) is fine.
  *   3. Address locked out by the failed-auth limiter → 429 + Retry-After.
- *   4. Per-address connection cap → 429; global cap → 503.
+ *   4. Per-address connection cap (IPv6 counted by /64) → 429; global cap → 503.
  *
  * Tailscale identity headers are returned only when `allowTailscale` is on
  * AND the peer is loopback (Tailscale Serve proxies from 127.0.0.1); from any
@@ -37,6 +37,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { LoopgateConfig } from '@loopgate/protocol';
 import type { AttemptSource, FailedAttemptLimiter } from '../auth/rate-limiter.js';
+import { addressKey } from '../auth/rate-limiter.js';
 import { isLoopbackAddress } from './bind.js';
 
 export type UpgradeRequest = {
@@ -59,7 +60,8 @@ export type AdmissionPolicy = {
 
 export type ConnectionCounts = {
   total(): number;
-  forAddress(address: string): number;
+  /** Sockets open from one `addressKey` (IPv6: one /64). */
+  forAddress(addressKey: string): number;
 };
 
 export type TailscaleIdentity = {
@@ -72,6 +74,8 @@ export type AdmissionAccepted = {
   ok: true;
   remoteAddress: string;
   isLoopback: boolean;
+  /** What the per-address caps count by: the address, or for IPv6 its /64 (as the lockout keys it). */
+  addressKey: string;
   /** For the failed-auth limiter and the auth check: the same source admission judged. */
   attemptSource: AttemptSource;
   /** Set only when allowTailscale is on and the request came through a loopback proxy. */
@@ -163,7 +167,8 @@ export function admitUpgrade(
     );
   }
 
-  if (connections.forAddress(remoteAddress) >= policy.maxConnectionsPerAddress) {
+  const key = addressKey(remoteAddress);
+  if (connections.forAddress(key) >= policy.maxConnectionsPerAddress) {
     return refuse(
       429,
       `too many connections from this address (limit ${policy.maxConnectionsPerAddress})`,
@@ -182,6 +187,7 @@ export function admitUpgrade(
     ok: true,
     remoteAddress,
     isLoopback,
+    addressKey: key,
     attemptSource,
     tailscaleIdentity: tailscaleProxied ? tailscaleIdentityFrom(request.headers) : undefined,
   };

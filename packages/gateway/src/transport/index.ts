@@ -7,6 +7,7 @@ export {
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
 export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
+export { PairingQuota } from './pairing-quota.js';
 export {
   RpcConnection,
   type RpcConnectionLimits,

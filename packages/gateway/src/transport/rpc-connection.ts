@@ -5,6 +5,7 @@ import { isObservable, observableToAsyncIterable } from '@trpc/server/observable
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import { isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
+import { accessFor, refusal } from '../authorization/index.js';
 import type { GatewayContext } from '../router/context.js';
 import { toTrpcError } from '../router/trpc.js';
 import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
@@ -16,6 +17,16 @@ const OPEN = 1;
 const MAX_PROCEDURE_PATH_LENGTH = 256;
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_HANDSHAKE_GRACE_MS = 1_000;
+
+/**
+ * Reads a request's envelope (id, method, path) and leaves its input as the
+ * raw payload, so who may call the procedure is known before any input is
+ * decoded.
+ */
+const ENVELOPE_ONLY = {
+  input: { serialize: (value: unknown) => value, deserialize: (payload: unknown) => payload },
+  output: { serialize: (value: unknown) => value, deserialize: (payload: unknown) => payload },
+};
 
 export type RpcConnectionLimits = {
   preAuthMaxPayloadBytes: number;
@@ -74,6 +85,9 @@ export class RpcConnection {
   #ctx: GatewayContext | undefined;
   #pending: Promise<GatewayContext | undefined> | undefined;
   #authTimer: NodeJS.Timeout | undefined;
+  /** Operators decode input with the router's transformer (superjson); nodes and pairing peers as plain JSON. */
+  #plainInput = true;
+  #maxSubscriptions: number;
   #slow = false;
   /** The TCP/TLS stream under the WebSocket, corked while a tick's frames are written. */
   readonly #raw: CorkableSocket | undefined;
@@ -87,12 +101,10 @@ export class RpcConnection {
     this.#transformer = opts.router._def._config.transformer;
     this.#jsonWire = this.#transformer.output.serialize === fastTransformer.output.serialize;
     this.#raw = underlyingSocket(opts.socket);
+    this.#maxSubscriptions = opts.limits.maxSubscriptionsPerConnection;
 
     setMaxPayload(opts.socket, opts.limits.preAuthMaxPayloadBytes);
-    this.#authTimer = setTimeout(() => {
-      this.close(CloseCode.authDeadline, 'authentication timeout: send connectionParams first');
-    }, opts.limits.authTimeoutMs);
-    this.#authTimer.unref();
+    this.#startDeadline('authentication timeout: send connectionParams first');
 
     const expectsParams =
       new URL(opts.request.url ?? '/', 'http://x').searchParams.get('connectionParams') === '1';
@@ -152,10 +164,39 @@ export class RpcConnection {
   }
 
   #onAuthenticated(ctx: GatewayContext): GatewayContext {
-    clearTimeout(this.#authTimer);
     this.#ctx = ctx;
+    const role = ctx.conn.role;
+    this.#plainInput = role !== 'operator';
+    if (role === 'pairing') {
+      // Nobody vouched for this peer: it keeps the pre-auth frame limit, one
+      // subscription and no batches, and the deadline keeps running until its
+      // pairing request is waiting (bounded by the pairing caps and pendingTtlMs).
+      this.#maxSubscriptions = 1;
+      this.#startDeadline('pairing timeout: request pairing (node.pair.request) first');
+      return ctx;
+    }
+    clearTimeout(this.#authTimer);
     setMaxPayload(this.#socket, this.#limits.maxPayloadBytes);
     return ctx;
+  }
+
+  #startDeadline(reason: string): void {
+    clearTimeout(this.#authTimer);
+    this.#authTimer = setTimeout(
+      () => this.close(CloseCode.authDeadline, reason),
+      this.#limits.authTimeoutMs,
+    );
+    this.#authTimer.unref();
+  }
+
+  /** A pairing peer stepped outside the one thing it may do: it is told why, then closed. */
+  #closeUnpaired(id: Id | null, jsonrpc: '2.0' | undefined, what: string): void {
+    const error = new GatewayError(
+      'NOT_PAIRED',
+      `an unpaired node may only request pairing (node.pair.request), once at a time; it sent ${what}`,
+    );
+    this.#respondError(id, error, undefined, jsonrpc);
+    this.close(CloseCode.forbidden, `NOT_PAIRED: ${error.message}`);
   }
 
   #onAuthFailed(cause: unknown): void {
@@ -167,7 +208,12 @@ export class RpcConnection {
     // Tell the client why in a frame it can parse, then close with a code it
     // must not retry on. Stock clients see the frame; ours also the code.
     this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
-    const code = error.code === 'RATE_LIMITED' ? CloseCode.rateLimited : CloseCode.unauthorized;
+    const code =
+      error.code === 'RATE_LIMITED'
+        ? CloseCode.rateLimited
+        : error.code === 'LIMIT_EXCEEDED'
+          ? CloseCode.tryAgainLater
+          : CloseCode.unauthorized;
     const retry =
       typeof error.details?.retryAfterMs === 'number'
         ? ` retryAfterMs=${error.details.retryAfterMs}`
@@ -210,6 +256,10 @@ export class RpcConnection {
     }
 
     if (Array.isArray(parsed)) {
+      if (this.#ctx?.conn.role === 'pairing') {
+        this.#closeUnpaired(null, undefined, 'a batch');
+        return;
+      }
       if (parsed.length > this.#limits.maxBatchSize) {
         this.#rejectBatch(parsed);
         return;
@@ -223,7 +273,7 @@ export class RpcConnection {
   #dispatch(raw: unknown, batchIndex: number): void {
     let msg: TRPCClientOutgoingMessage;
     try {
-      msg = parseTRPCMessage(raw, this.#transformer);
+      msg = parseTRPCMessage(raw, ENVELOPE_ONLY);
     } catch (cause) {
       const id = idOf(raw);
       const message = cause instanceof Error ? cause.message : 'invalid message';
@@ -276,7 +326,29 @@ export class RpcConnection {
       );
       return;
     }
-    let input = msg.params.input;
+    // Who may call the procedure is settled before its input is decoded: a
+    // peer's payload costs nothing for a procedure it may not call. Paths the
+    // authorization table does not list are left to tRPC (NOT_FOUND).
+    const access = accessFor(path);
+    if (ctx.conn.role === 'pairing') {
+      if (type !== 'subscription' || access !== 'pairing') {
+        this.#closeUnpaired(id, jsonrpc, `a ${type} of "${path.slice(0, 64)}"`);
+        return;
+      }
+      if (this.#subscriptions.size >= this.#maxSubscriptions) {
+        this.#closeUnpaired(id, jsonrpc, 'a second subscription');
+        return;
+      }
+    } else if (access !== undefined) {
+      const denied = refusal(ctx.conn.principal, path);
+      if (denied) {
+        this.#respondError(id, denied, undefined, jsonrpc);
+        return;
+      }
+    }
+    let input = this.#plainInput
+      ? plainJsonInput(msg.params.input)
+      : this.#transformer.input.deserialize(msg.params.input);
     if (lastEventId !== undefined) {
       input =
         input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
@@ -292,12 +364,12 @@ export class RpcConnection {
         );
         return;
       }
-      if (this.#subscriptions.size >= this.#limits.maxSubscriptionsPerConnection) {
+      if (this.#subscriptions.size >= this.#maxSubscriptions) {
         this.#respondError(
           id,
           new GatewayError(
             'LIMIT_EXCEEDED',
-            `at most ${this.#limits.maxSubscriptionsPerConnection} subscriptions per connection`,
+            `at most ${this.#maxSubscriptions} subscriptions per connection`,
           ),
           undefined,
           jsonrpc,
@@ -341,6 +413,9 @@ export class RpcConnection {
   ): Promise<void> {
     const controller = new AbortController();
     this.#subscriptions.set(id, controller);
+    const pairing = ctx.conn.role === 'pairing';
+    // While its request waits for an operator the peer is held by the pairing caps instead.
+    if (pairing) clearTimeout(this.#authTimer);
     let iterator: AsyncIterator<unknown> | undefined;
     const onAbort = () => {
       // A generator parked at `yield` only finishes when asked to.
@@ -407,6 +482,8 @@ export class RpcConnection {
     } finally {
       controller.signal.removeEventListener('abort', onAbort);
       this.#subscriptions.delete(id);
+      if (pairing && this.#socket.readyState === OPEN)
+        this.#startDeadline('pairing timeout: the request ended; ask again or disconnect');
       if (!controller.signal.aborted) controller.abort();
       void iterator?.return?.().catch(() => {});
       if (this.#socket.readyState === OPEN)
@@ -537,6 +614,18 @@ function parseConnectionParams(text: string): Record<string, string> | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A non-operator's input: the `json` part of the superjson payload and
+ * nothing else. Its `meta` is never applied, so a node or an unpaired peer
+ * cannot make the gateway build BigInts from megabytes of digits, Maps, Sets,
+ * Dates or shared references (a tree whose nodes repeat exponentially).
+ */
+function plainJsonInput(payload: unknown): unknown {
+  return payload !== null && typeof payload === 'object'
+    ? (payload as { json?: unknown }).json
+    : payload;
 }
 
 function idOf(raw: unknown): Id | null {

@@ -4,6 +4,8 @@ import {
   advanceInvocation,
   classifyNodeResult,
   type InvocationEvent,
+  MAX_RESULT_DEPTH,
+  measureJson,
 } from '../../src/nodes/invocation.js';
 
 const events: InvocationEvent['type'][] = [
@@ -119,5 +121,56 @@ describe('classifyNodeResult', () => {
       nodeDetails: { n: 1 },
     });
     expect(!custom.ok && custom.error.message).toContain('disk on fire');
+  });
+});
+
+describe('measureJson (row 27)', () => {
+  it('counts exactly the UTF-8 bytes JSON.stringify would write', () => {
+    const values: unknown[] = [
+      [],
+      {},
+      '',
+      0,
+      -1.5e300,
+      [1, 'a', null, true, false, undefined, Number.NaN],
+      { a: { b: [1, 2, { c: 'é"\\\n\t\u0001€😀' }] }, skipped: undefined, e: 12.25 },
+      Object.assign(Object.create(null) as object, { k: [[], {}] }),
+    ];
+    for (const value of values)
+      expect(measureJson(value, 1e6), JSON.stringify(value)).toBe(
+        Buffer.byteLength(JSON.stringify(value), 'utf8'),
+      );
+  });
+
+  it('stops at the limit: a 2^40-leaf DAG of shared arrays is refused after ~limit bytes of work', () => {
+    let dag: unknown = [1, 2, 3];
+    for (let i = 0; i < 40; i++) dag = [dag, dag];
+    const started = performance.now();
+    expect(measureJson(dag, 64 * 1024)).toBe('over-limit');
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(measureJson('x'.repeat(100), 64)).toBe('over-limit');
+  });
+
+  it('refuses what JSON cannot carry as is, and nesting deeper than MAX_RESULT_DEPTH', () => {
+    expect(measureJson({ n: 1n }, 1e6)).toBe('not-json');
+    expect(measureJson([new Date(0)], 1e6)).toBe('not-json');
+    expect(measureJson({ f: () => 1 }, 1e6)).toBe('not-json');
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_RESULT_DEPTH; i++) deep = [deep];
+    expect(measureJson(deep, 1e6)).toBe(1 + 2 * MAX_RESULT_DEPTH);
+    expect(measureJson([deep], 1e6)).toBe('too-deep');
+  });
+
+  it('classifies a result with oversized error details as INVALID_RESULT', () => {
+    const outcome = classifyNodeResult(
+      {
+        invocationId: 'i',
+        ok: false,
+        error: { code: 'EDISK', message: 'x', details: { blob: 'y'.repeat(100) } },
+      },
+      { nodeName: 'box', command: 'system.info', maxResultBytes: 64 },
+    );
+    expect(!outcome.ok && outcome.error.code).toBe('INVALID_RESULT');
+    expect(!outcome.ok && outcome.error.message).toMatch(/error details.*maxResultBytes/);
   });
 });

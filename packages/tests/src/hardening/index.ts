@@ -1,3 +1,4 @@
+export type { AttackSpec } from './attack-child.js';
 export { openFileDescriptors } from './file-descriptors.js';
 export { FUZZ_PATHS, type FuzzFrame, fuzzBurst, fuzzFrame } from './fuzz-frames.js';
 export {
@@ -5,6 +6,22 @@ export {
   type GatewayProcess,
   startGatewayProcess,
 } from './gateway-process.js';
+export {
+  bigintMetaInput,
+  dagResultInput,
+  describeOutcomes,
+  guessPasswords,
+  type HostileNode,
+  holdPairingSockets,
+  type LatencyProbe,
+  type Outcomes,
+  pairHostileNode,
+  pairingBigintFlood,
+  percentile,
+  probeHealth,
+  rssOf,
+  runAttackProcess,
+} from './hostile-peers.js';
 export {
   type OperatorSocket,
   type OperatorSocketOptions,

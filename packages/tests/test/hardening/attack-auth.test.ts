@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
 import { HealthOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRawWebSocket, sendConnectionParams } from '../../src/hardening/index.js';
 import {
   type CliResult,
   makeTempDir,
@@ -228,5 +229,59 @@ describe('row 33: webhook replay', () => {
     expect(String(ahead.body.error)).toMatch(/more than 30 s ahead/);
     const skewed = await post(JSON.stringify({ from: 'skewed', text: 'a bit ahead' }), now + 20);
     expect(skewed).toMatchObject({ status: 202, body: { ok: true } });
+  });
+});
+
+describe('row 30: guessing from loopback', { timeout: 90_000 }, () => {
+  const PASSWORD = 'the-right-password-1234';
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ config: { gateway: { auth: { password: PASSWORD } } } });
+  });
+  afterAll(() => gw.stop());
+
+  /** One wrong-password attempt from a local process: what the gateway answered. */
+  const guess = async (attempt: number): Promise<string> => {
+    // 127.0.0.2 is loopback too: a different local process, counted in the same bucket.
+    const ws = await openRawWebSocket({
+      port: gw.port,
+      path: '/?connectionParams=1',
+      localAddress: '127.0.0.2',
+    });
+    try {
+      if (ws.status !== 101) return String(ws.status);
+      sendConnectionParams(ws, { password: `wrong-guess-${attempt}` });
+      const frame = JSON.parse(await ws.nextText()) as {
+        error: { json: { data: { gatewayCode: string } } };
+      };
+      return frame.error.json.data.gatewayCode;
+    } finally {
+      ws.destroy();
+    }
+  };
+
+  it('row 30: 300 wrong passwords from loopback are locked out after 30; the operator who had already authenticated keeps working', async () => {
+    const operator = createGatewayClient({ url: gw.url, password: PASSWORD, retry: false });
+    try {
+      expect((await operator.health.query()).ok).toBe(true);
+      const answers: Record<string, number> = {};
+      for (let attempt = 1; attempt <= 300; attempt++) {
+        const answer = await guess(attempt);
+        answers[answer] = (answers[answer] ?? 0) + 1;
+        if (attempt % 50 === 0) expect((await operator.health.query()).ok).toBe(true);
+      }
+      expect(answers).toEqual({ UNAUTHORIZED: 30, '429': 270 });
+      // The open operator connection never noticed.
+      expect((await operator.health.query()).ok).toBe(true);
+      // A NEW local connection, even with the right password, waits out the (60 s) lockout:
+      // letting the right one through would tell a guesser when it had found it.
+      const late = await openRawWebSocket({ port: gw.port, path: '/?connectionParams=1' });
+      expect(late.status).toBe(429);
+      expect(Number(late.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(late.headers['retry-after'])).toBeLessThanOrEqual(60);
+      late.destroy();
+    } finally {
+      await operator.close();
+    }
   });
 });
