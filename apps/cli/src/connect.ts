@@ -55,6 +55,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+const ONE_SHOT_HANDSHAKE_MS = 5_000;
+
 /** Where a client command goes and with what, before any socket opens. */
 export type ClientTarget = {
   url: string;
@@ -120,6 +122,8 @@ export async function withClient<T>(
         tlsFingerprint: target.tlsFingerprint,
         insecurePlaintext: flags.insecurePlaintext ?? false,
         retry: false,
+        // a gateway answers the upgrade in milliseconds, even through a tunnel; don't sit for 10 s on something else
+        handshakeTimeoutMs: ONE_SHOT_HANDSHAKE_MS,
         clientName: 'loopgate-cli',
       }),
     );

@@ -8,7 +8,13 @@ import type { GatewayError } from '@loopgate/protocol';
 export type ConnectionState =
   | { readonly state: 'connecting' }
   | { readonly state: 'open'; readonly since: number }
-  | { readonly state: 'reconnecting'; readonly attempt: number; readonly error?: GatewayError }
+  | {
+      readonly state: 'reconnecting';
+      readonly attempt: number;
+      readonly error?: GatewayError;
+      /** When the next attempt starts (the backoff chosen for it), so a client can say so. */
+      readonly retryInMs?: number;
+    }
   | { readonly state: 'unauthorized'; readonly error: GatewayError }
   | { readonly state: 'pin-mismatch'; readonly error: GatewayError }
   | { readonly state: 'closed'; readonly error?: GatewayError };

@@ -3,6 +3,7 @@ import {
   FINAL_CLOSE_CODES,
   GatewayError,
   type GatewayErrorCode,
+  IDENTITY_HEADERS,
 } from '@loopgate/protocol';
 
 /**
@@ -97,7 +98,7 @@ export function classifyConnectFailure(error: unknown, url: string): Disconnect 
       final: false,
       error: new GatewayError(
         'UNAVAILABLE',
-        `cannot connect to ${url}: the WebSocket handshake timed out`,
+        `cannot connect to ${url}: something accepts connections there but did not answer the WebSocket upgrade in time — it does not answer as a Loopgate gateway (wrong port? a wss:// gateway dialled as ws://?)`,
         {
           details: { reason: 'ETIMEDOUT' },
         },
@@ -182,6 +183,7 @@ export function classifyHttpRejection(
       };
     }
     default:
+      if (headers[IDENTITY_HEADERS.version] === undefined) return notAGateway(status, headers, url);
       return {
         final: false,
         error: new GatewayError(
@@ -193,6 +195,31 @@ export function classifyHttpRejection(
         ),
       };
   }
+}
+
+/**
+ * An HTTP answer without the identity header every gateway answer carries:
+ * some other web server listens there. Its body (an HTML page, usually) says
+ * nothing useful to an operator; what kind of server it is does.
+ */
+function notAGateway(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  url: string,
+): Disconnect {
+  const type = [headers['content-type']].flat()[0]?.split(';')[0]?.trim();
+  const server = [headers.server].flat()[0];
+  const what = [`HTTP ${status}`, type, server && `server: ${firstLine(server)}`]
+    .filter(Boolean)
+    .join(', ');
+  return {
+    final: false,
+    error: new GatewayError(
+      'UNAVAILABLE',
+      `cannot connect to ${url}: an HTTP server answered (${what}) but it is not a Loopgate gateway — check the host and port`,
+      { details: { httpStatus: status, reason: 'NOT_A_GATEWAY' } },
+    ),
+  };
 }
 
 /**

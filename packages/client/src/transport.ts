@@ -619,7 +619,12 @@ export class GatewayTransport {
       outcome.retryAfterMs ?? 0,
       nextReconnectDelay(this.#failures - 1, this.#opts.random, backoff),
     );
-    this.#state.set({ state: 'reconnecting', attempt: this.#failures, error: outcome.error });
+    this.#state.set({
+      state: 'reconnecting',
+      attempt: this.#failures,
+      error: outcome.error,
+      retryInMs: delay,
+    });
     // A replacement the gateway asked for may still be scheduled; one timer only.
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(this.#connect, delay);

@@ -1,4 +1,4 @@
-import { GatewayError } from '@loopgate/protocol';
+import { GatewayError, IDENTITY_HEADERS } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   classifyClose,
@@ -153,6 +153,28 @@ describe('classifyHttpRejection', () => {
     expect(classifyHttpRejection(503, {}, 'gateway shutting down', url)).toMatchObject({
       final: false,
     });
+  });
+
+  it('names an HTTP server without the gateway identity header as not a gateway, instead of echoing its page', () => {
+    const page = classifyHttpRejection(
+      200,
+      { 'content-type': 'text/html; charset=utf-8', server: 'nginx' },
+      '<!DOCTYPE HTML><html>',
+      url,
+    );
+    expect(page.final).toBe(false);
+    expect(page.error.message).toBe(
+      'cannot connect to ws://127.0.0.1:18789: an HTTP server answered (HTTP 200, text/html, server: nginx) but it is not a Loopgate gateway — check the host and port',
+    );
+    const gateway = classifyHttpRejection(
+      503,
+      { [IDENTITY_HEADERS.version]: '0.1.0' },
+      'gateway shutting down',
+      url,
+    );
+    expect(gateway.error.message).toBe(
+      'cannot connect to ws://127.0.0.1:18789: HTTP 503: gateway shutting down',
+    );
   });
 
   it('reads retryAfterMs from a reason in either style', () => {

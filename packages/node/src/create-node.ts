@@ -43,7 +43,15 @@ export type NodeEvent =
       errorCode?: string;
     }
   | { type: 'invocation.cancelled'; invocationId: string; command: string; reason: string }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** A connection attempt failed (or a live one dropped); the next one starts in `retryInMs`. */
+  | {
+      type: 'retrying';
+      url: string;
+      attempt: number;
+      retryInMs: number;
+      error?: GatewayError;
+    };
 
 export type CreateNodeOptions = {
   /** How operators will know this node: letters, digits, `.`, `_`, `-`. */
@@ -208,6 +216,7 @@ class NodeRuntime implements LoopgateNode {
       clientVersion: LOOPGATE_VERSION,
     });
     this.#pairingClient = client;
+    client.connection.subscribe((state) => this.#onRetry(client, state));
     try {
       for (let attempt = 0; ; ) {
         this.#throwIfStopped();
@@ -319,7 +328,10 @@ class NodeRuntime implements LoopgateNode {
       clientVersion: LOOPGATE_VERSION,
     });
     this.#client = client;
-    client.connection.subscribe((state) => this.#onConnectionState(state));
+    client.connection.subscribe((state) => {
+      this.#onRetry(client, state);
+      this.#onConnectionState(state);
+    });
     const declaration = {
       commands: Object.keys(this.#opts.commands),
       platform: this.#platform,
@@ -573,6 +585,18 @@ class NodeRuntime implements LoopgateNode {
 
   get #version(): string {
     return this.#opts.version ?? LOOPGATE_VERSION;
+  }
+
+  /** No silent waits: every failed attempt says where it dialled, why it failed and when it retries. */
+  #onRetry(client: GatewayClient, state: ConnectionState): void {
+    if (state.state !== 'reconnecting' || this.#stop.signal.aborted) return;
+    this.#emit({
+      type: 'retrying',
+      url: client.connection.url,
+      attempt: state.attempt,
+      retryInMs: state.retryInMs ?? 0,
+      ...(state.error ? { error: state.error } : {}),
+    });
   }
 
   #setStatus(status: NodeStatus, error?: GatewayError): void {

@@ -125,11 +125,7 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
 
   const onEvent = (event: NodeEvent) => {
     if (emit) {
-      emit(
-        event.type === 'status' && event.error
-          ? { ...event, error: errorRecord(event.error) }
-          : event,
-      );
+      emit('error' in event && event.error ? { ...event, error: errorRecord(event.error) } : event);
       return;
     }
     describeEvent(event, say);
@@ -155,6 +151,7 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
       say(
         `system.run admits exactly: ${host.runAllowlist.map((e) => `${e.name} (${e.path})`).join(', ')}`,
       );
+    say(`connecting to ${url}${tunnel ? ' (through the ssh tunnel)' : ''}`);
   }
 
   let stopping = false;
@@ -227,8 +224,8 @@ function describeEvent(event: NodeEvent, say: (line: string) => void): void {
       return;
     case 'status':
       if (event.status === 'online') say('online');
-      else if (event.status === 'reconnecting')
-        say(`connection lost${event.error ? ` (${event.error.message})` : ''}; reconnecting`);
+      // the 'retrying' line that follows says why and when
+      else if (event.status === 'reconnecting') say('connection lost; reconnecting');
       else if (event.status === 'stopped' && event.error) say(`stopped: ${event.error.describe()}`);
       return;
     case 'invocation.finished':
@@ -242,9 +239,27 @@ function describeEvent(event: NodeEvent, say: (line: string) => void): void {
     case 'warning':
       say(`warning: ${event.message}`);
       return;
+    case 'retrying':
+      say(
+        `${retryReason(event)} — retrying in ${formatDelay(event.retryInMs)} (attempt ${event.attempt})`,
+      );
+      return;
     default:
       return;
   }
+}
+
+/** `connecting to ws://…: connection refused`, whatever words the failure came with. */
+function retryReason(event: Extract<NodeEvent, { type: 'retrying' }>): string {
+  const message = event.error?.message ?? 'connection lost';
+  const prefix = `cannot connect to ${event.url}: `;
+  const why = message.startsWith(prefix) ? message.slice(prefix.length) : message;
+  // the hint after the dash ("is the gateway running?") would repeat on every line
+  return `connecting to ${event.url}: ${why.split(' — ')[0]}`;
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
 function errorRecord(error: GatewayError): Record<string, unknown> {

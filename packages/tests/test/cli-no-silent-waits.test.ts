@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir, runCli, spawnCli, waitForOutput } from '../src/index.js';
+
+/** Servers a test opened, closed after it whatever happened. */
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function listen(server: Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+  return (server.address() as { port: number }).port;
+}
+
+/** A port nobody listens on (the kernel's pick, released at once). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('no silent waits (real processes)', () => {
+  it('node run against a refusing address prints the URL, each failure and the next delay', async () => {
+    const dir = await makeTempDir();
+    const url = `ws://127.0.0.1:${await closedPort()}`;
+    const child = spawnCli(['node', 'run', '--name', 'retry-test', '--url', url], {
+      env: { HOME: dir, LOOPGATE_STATE_DIR: dir },
+    });
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    });
+    const escaped = url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const line = new RegExp(
+      `node retry-test: connecting to ${escaped}: connection refused — retrying in [\\d.]+ (ms|s) \\(attempt 2\\)`,
+    );
+    const stderr = await waitForOutput(child, (text) => line.test(text), {
+      stream: 'stderr',
+      timeoutMs: 20_000,
+    });
+    expect(stderr).toContain(`node retry-test: connecting to ${url}\n`);
+    expect(stderr).toMatch(/\(attempt 1\)/);
+  });
+
+  it('a listener that never answers the upgrade: exit 3 within seconds, saying it is not answering as a gateway', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    // before close(), which waits for every open socket
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+    });
+    const port = await listen(silent);
+    const started = Date.now();
+    const result = await runCli(['health', '--url', `ws://127.0.0.1:${port}`], {
+      installed: true,
+      timeoutMs: 15_000,
+    });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(
+      'something accepts connections there but did not answer the WebSocket upgrade in time — it does not answer as a Loopgate gateway',
+    );
+    expect(Date.now() - started).toBeLessThan(12_000);
+  });
+
+  it('an HTTP server that is not a gateway is named as such, not echoed as its HTML', async () => {
+    const web = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      response.end('<!DOCTYPE HTML><html><body>Directory listing</body></html>');
+    });
+    const port = await listen(web as unknown as Server);
+    const result = await runCli(['health', '--url', `ws://127.0.0.1:${port}`], {
+      installed: true,
+    });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(
+      `cannot connect to ws://127.0.0.1:${port}: an HTTP server answered (HTTP 200, text/html) but it is not a Loopgate gateway`,
+    );
+    expect(result.stderr).not.toContain('DOCTYPE');
+  });
+});
