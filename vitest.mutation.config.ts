@@ -14,6 +14,7 @@ export default defineConfig({
       'packages/gateway/test/admission.test.ts',
       'packages/gateway/test/rate-limiter.test.ts',
       'packages/gateway/test/authorization.test.ts',
+      'packages/gateway/test/router-authorize.test.ts',
       'packages/gateway/test/nodes/node-service.test.ts',
       'packages/gateway/test/nodes/invocation.test.ts',
       'packages/gateway/test/nodes/invoke-broker.test.ts',
