@@ -99,6 +99,14 @@ export function resolveClientTarget(flags: ClientFlags): ClientTarget {
   };
 }
 
+/** How the CLI reached the gateway, which only the client side knows. */
+export type ClientRoute = {
+  /** Through a supervised SSH tunnel (`--ssh` or gateway.remote.ssh). */
+  tunnel: boolean;
+  /** Over TLS with the certificate pinned by fingerprint. */
+  tlsPinned: boolean;
+};
+
 /**
  * Connects for one command and always closes (tunnel included), so a
  * one-shot command never hangs on an open socket or leaves `ssh` behind.
@@ -107,17 +115,18 @@ export function resolveClientTarget(flags: ClientFlags): ClientTarget {
  */
 export async function withClient<T>(
   flags: ClientFlags,
-  run: (client: GatewayClient) => Promise<T>,
+  run: (client: GatewayClient, route: ClientRoute) => Promise<T>,
 ): Promise<T> {
   const target = resolveClientTarget(flags);
   const credentials = { token: target.token, password: target.password };
   let tunnel: Tunnel | undefined;
   if (target.ssh) tunnel = await openGatewayTunnel(target.ssh, credentials);
   let client: GatewayClient | undefined;
+  const url = tunnel?.url ?? target.url;
   try {
     client = beforeConnecting(() =>
       createGatewayClient({
-        url: tunnel?.url ?? target.url,
+        url,
         ...credentials,
         tlsFingerprint: target.tlsFingerprint,
         insecurePlaintext: flags.insecurePlaintext ?? false,
@@ -127,7 +136,10 @@ export async function withClient<T>(
         clientName: 'loopgate-cli',
       }),
     );
-    return await run(client);
+    return await run(client, {
+      tunnel: tunnel !== undefined,
+      tlsPinned: url.startsWith('wss:') && (target.tlsFingerprint?.length ?? 0) > 0,
+    });
   } finally {
     await client?.close();
     await tunnel?.close();

@@ -7,6 +7,7 @@ import { registerNodeHostCommands } from './commands/node-host.js';
 import { registerNodesCommands } from './commands/nodes.js';
 import { registerRemoteCommands } from './commands/remote.js';
 import { registerStartCommand } from './commands/start.js';
+import { registerTokensCommands } from './commands/tokens.js';
 import { registerTuiCommand } from './commands/tui.js';
 import { addProfileOption, applyProfile } from './profile.js';
 import { resolveSecretFlags } from './secret-flags.js';
@@ -33,6 +34,7 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
   registerNodesCommands(program);
   registerNodeHostCommands(program);
   registerAgentCommands(program);
+  registerTokensCommands(program);
   registerTuiCommand(program);
   return program;
 }

@@ -19,11 +19,15 @@ import { callTRPCProcedure } from '@trpc/server';
 import { AgentRuntime, nodeServiceInvoker } from './agent/index.js';
 import {
   type AttemptSource,
+  closeAtExpiry,
   FailedAttemptLimiter,
   type GatewayCredential,
+  OPERATOR_TOKENS_FILE_NAME,
+  type OperatorAccess,
+  OperatorTokens,
   resolveCredential,
+  resolveOperatorAccess,
   rotateGeneratedToken,
-  secretMatches,
 } from './auth/index.js';
 import { ChannelManager } from './channels/index.js';
 import { defaultStateDir } from './config/index.js';
@@ -111,6 +115,11 @@ export function createGateway(
   });
   const channels = new ChannelManager({ config, stateDir, events, log, sessions, agent });
   const live = new Map<string, LiveConnection>();
+  const operatorTokens = new OperatorTokens({
+    path: join(stateDir, OPERATOR_TOKENS_FILE_NAME),
+    connections: { all: () => [...live.values()].map((c) => c.info) },
+    events,
+  });
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   let credential: GatewayCredential | undefined;
   let certificate: GatewayCertificate | undefined;
@@ -233,10 +242,11 @@ export function createGateway(
     }
     credential = await rotateGeneratedToken(stateDir);
     events.emit({ type: 'auth.rotated' });
-    // Let the caller's reply go out first, then drop every operator on the old token.
+    // Let the caller's reply go out first, then drop every socket on the old token
+    // (named operator tokens and Tailscale identities are not the gateway token).
     setImmediate(() => {
       for (const { info } of live.values()) {
-        if (info.role === 'operator')
+        if (info.credential === 'gateway-token')
           info.close(CloseCode.unauthorized, 'UNAUTHORIZED: the gateway token was rotated');
       }
     });
@@ -258,6 +268,7 @@ export function createGateway(
     status,
     dispatch,
     rotateToken,
+    operatorTokens,
   };
 
   /**
@@ -268,7 +279,7 @@ export function createGateway(
   const checkCredential = <T>(
     source: AttemptSource,
     verify: () => T | undefined,
-    failure: string,
+    failure: string | (() => string),
   ): T => {
     const now = Date.now();
     const gate = limiter.check(source, now);
@@ -289,22 +300,25 @@ export function createGateway(
     const after = limiter.recordFailure(source, now);
     throw new GatewayError(
       'UNAUTHORIZED',
-      failure,
+      typeof failure === 'string' ? failure : failure(),
       after.allowed ? undefined : { details: { retryAfterMs: after.retryAfterMs } },
     );
   };
 
-  const checkOperatorSecret = (presented: string | undefined, source: AttemptSource): void => {
-    if (!credential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
-    const { mode, digest } = credential;
-    const failure =
-      presented === undefined
-        ? `missing ${mode}: pass it in connectionParams (never in the URL)`
-        : `invalid ${mode}`;
-    checkCredential(
+  /** The gateway's own secret (admin) or a named operator token (its scope), through the limiter. */
+  const checkOperator = (params: ConnectionParams, source: AttemptSource): OperatorAccess => {
+    const gatewayCredential = credential;
+    if (!gatewayCredential) throw new GatewayError('UNAVAILABLE', 'gateway is not ready');
+    let failure = 'invalid token';
+    return checkCredential(
       source,
-      () => (presented !== undefined && secretMatches(presented, digest) ? true : undefined),
-      failure,
+      () => {
+        const result = resolveOperatorAccess(params, gatewayCredential, operatorTokens, Date.now());
+        if (result.ok) return result.access;
+        failure = result.failure;
+        return undefined;
+      },
+      () => failure,
     );
   };
 
@@ -320,16 +334,22 @@ export function createGateway(
     const role =
       params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
     let nodeId: string | undefined;
+    let operator: OperatorAccess | undefined;
     if (role === 'pairing') {
       pairingQuota.acquire(admission.addressKey);
     } else if (role === 'operator') {
       // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
-      if (!(config.gateway.auth.allowTailscale && admission.tailscaleIdentity)) {
-        checkOperatorSecret(
-          credential?.mode === 'password' ? params.password : params.token,
-          admission.attemptSource,
-        );
-      }
+      const tailscale = config.gateway.auth.allowTailscale
+        ? admission.tailscaleIdentity
+        : undefined;
+      operator = tailscale
+        ? {
+            principal: 'operator.admin',
+            credential: 'tailscale',
+            name: tailscale.login,
+            expiresAt: undefined,
+          }
+        : checkOperator(params, admission.attemptSource);
     } else if (role === 'node') {
       nodeId = checkCredential(
         admission.attemptSource,
@@ -340,17 +360,10 @@ export function createGateway(
     const info: ConnectionInfo = {
       id: randomUUID(),
       role,
-      principal: role === 'operator' ? 'operator.admin' : role,
-      credential:
-        role === 'pairing'
-          ? 'none'
-          : role === 'node'
-            ? 'node-token'
-            : credential?.mode === 'password'
-              ? 'gateway-password'
-              : 'gateway-token',
-      credentialName: undefined,
-      expiresAt: undefined,
+      principal: operator?.principal ?? (role === 'node' ? 'node' : 'pairing'),
+      credential: operator?.credential ?? (role === 'node' ? 'node-token' : 'none'),
+      credentialName: operator?.name,
+      expiresAt: operator?.expiresAt,
       tls: certificate !== undefined,
       remoteAddress,
       isLoopback: admission.isLoopback,
@@ -362,6 +375,7 @@ export function createGateway(
       closed: rpc.closedSignal,
     };
     live.set(info.id, { info, rpc });
+    closeAtExpiry(info);
     nodes.onConnectionOpened(info);
     events.emit({
       type: 'connection.opened',
@@ -554,6 +568,7 @@ export function createGateway(
       await agent.close();
       await sessions.close();
       await nodes.close();
+      await operatorTokens.close();
       loopDelay.disable();
       await events.close();
       await stateLock?.release();

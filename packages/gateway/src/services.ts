@@ -1,6 +1,7 @@
 import type { HealthOutput, LoopgateConfig, StatusOutput } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import type { AgentRuntime } from './agent/index.js';
+import type { OperatorTokens } from './auth/index.js';
 import type { ChannelManager } from './channels/index.js';
 import type { EventBus } from './events/index.js';
 import type { NodeService } from './nodes/index.js';
@@ -35,11 +36,14 @@ export interface GatewayServices {
   health(): HealthOutput;
   status(options: { deep: boolean }): Promise<StatusOutput>;
   /**
-   * Replaces the generated operator token and closes every operator socket
-   * that authenticated with the old one. Configured tokens are changed in
-   * the config instead (refused here with a hint).
+   * Replaces the generated gateway token and closes every socket that
+   * authenticated with the old one (named operator tokens stay valid).
+   * Configured tokens are changed in the config instead (refused here with
+   * a hint).
    */
   rotateToken(): Promise<{ tokenPath: string }>;
+  /** Named, scoped operator tokens; revoking one closes the sockets using it. */
+  operatorTokens: OperatorTokens;
   /** Runs a procedure by dotted name (the `call` door) with the caller's context. */
   dispatch(
     method: string,

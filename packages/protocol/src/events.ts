@@ -102,6 +102,14 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     detail: z.string().optional(),
   }),
   z.object({ ...base, type: z.literal('auth.rotated') }),
+  /** An operator token was created or revoked (never its secret). */
+  z.object({
+    ...base,
+    type: z.literal('auth.token'),
+    action: z.enum(['created', 'revoked']),
+    name: z.string(),
+    scope: z.enum(['operator.read', 'operator.write', 'operator.admin']),
+  }),
 ]);
 export type GatewayEvent = z.infer<typeof GatewayEvent>;
 export type GatewayEventType = GatewayEvent['type'];

@@ -37,6 +37,9 @@ export const GATEWAY_PROCEDURES: Readonly<Record<string, ProcedureKind>> = {
   'sessions.list': 'query',
   'sessions.reset': 'mutation',
   status: 'query',
+  'tokens.create': 'mutation',
+  'tokens.list': 'query',
+  'tokens.revoke': 'mutation',
   whoami: 'query',
 };
 

@@ -2,7 +2,8 @@
  * The authorization table over the wire: every procedure the router serves,
  * called as every kind of principal on a real socket, must be allowed or
  * refused exactly as the reviewed copy below says — NOT_PAIRED for an
- * unpaired node, FORBIDDEN for the wrong role or scope. "Allowed" means the
+ * unpaired node, FORBIDDEN for the wrong role or scope, UNAUTHORIZED for a
+ * revoked or expired operator token. "Allowed" means the
  * answer is not an authorization error: a call with no input may well fail
  * validation, which proves it got past the door.
  *
@@ -10,9 +11,9 @@
  * `accessTable`, so loosening one entry of the table (or the middleware)
  * fails this test instead of moving its yardstick along with it.
  */
-import { createGatewayClient } from '@loopgate/client';
+import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import { accessTable, servedProcedures } from '@loopgate/gateway';
-import type { NodePairUpdate, Principal, ProcedureKind } from '@loopgate/protocol';
+import type { NodePairUpdate, OperatorScope, Principal, ProcedureKind } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OperatorSocket, openOperatorSocket } from '../src/hardening/index.js';
 import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
@@ -50,6 +51,9 @@ const ADMIN = [
   'nodes.pair.approve',
   'nodes.pair.reject',
   'nodes.pair.remove',
+  'tokens.create',
+  'tokens.list',
+  'tokens.revoke',
   'auth.rotateToken',
 ];
 
@@ -63,14 +67,20 @@ const MAY_CALL: Record<Principal, ReadonlySet<string>> = {
 };
 
 let gw: TestGateway;
+let op: GatewayClient;
 let sockets: Map<Principal, () => Promise<OperatorSocket>>;
+/** Credentials that no longer work: one revoked, one expired. */
+let deadTokens: { revoked: string; expired: string };
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   // A configured token: `auth.rotateToken` then answers CONFLICT instead of
   // disconnecting the walk halfway through.
   gw = await startTestGateway({ config: { gateway: { auth: { token: ADMIN_TOKEN } } } });
+  op = createGatewayClient({ url: gw.url, token: ADMIN_TOKEN, retry: false });
+  cleanups.push(() => op.close());
   sockets = await socketsByPrincipal();
+  deadTokens = await revokedAndExpiredTokens();
 });
 afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -79,12 +89,8 @@ afterAll(async () => {
 
 /** Pairs a node through the real pairing flow and returns its node token. */
 async function pairNodeToken(name: string): Promise<string> {
-  const op = createGatewayClient({ url: gw.url, token: ADMIN_TOKEN, retry: false });
   const asker = createGatewayClient({ url: gw.url, role: 'node', retry: false });
-  cleanups.push(
-    () => op.close(),
-    () => asker.close(),
-  );
+  cleanups.push(() => asker.close());
   const decided = new Promise<NodePairUpdate>((resolve, reject) => {
     asker.node.pair.request.subscribe(
       { name, platform: 'test', commands: ['echo'], pairingKey: `${name}-${'k'.repeat(40)}` },
@@ -112,12 +118,46 @@ async function socketsByPrincipal(): Promise<Map<Principal, () => Promise<Operat
     return socket;
   };
   const node = await open({ role: 'node', nodeToken: await pairNodeToken('walk-node') });
+  const read = await open({ token: await scopedToken('walk-read', 'operator.read') });
+  const write = await open({ token: await scopedToken('walk-write', 'operator.write') });
   const admin = await open({ token: ADMIN_TOKEN });
   return new Map<Principal, () => Promise<OperatorSocket>>([
     ['pairing', () => open({ role: 'node' })],
     ['node', async () => node],
+    ['operator.read', async () => read],
+    ['operator.write', async () => write],
     ['operator.admin', async () => admin],
   ]);
+}
+
+async function scopedToken(name: string, scope: OperatorScope, expiresInMs?: number) {
+  const created = await op.tokens.create.mutate({
+    name,
+    scope,
+    ...(expiresInMs ? { expiresInMs } : {}),
+  });
+  return created.token;
+}
+
+async function revokedAndExpiredTokens(): Promise<{ revoked: string; expired: string }> {
+  const revoked = await scopedToken('walk-revoked', 'operator.admin');
+  await op.tokens.revoke.mutate({ name: 'walk-revoked' });
+  const expired = await op.tokens.create.mutate({
+    name: 'walk-expired',
+    scope: 'operator.admin',
+    expiresInMs: 1_000,
+  });
+  await waitFor(() => Date.now() > expired.expiresAt!, { what: 'the token to expire' });
+  return { revoked, expired: expired.token };
+}
+
+/** Connects with a dead credential and calls `path`: the refusal's code and the close code. */
+async function attemptDead(token: string, path: string, type: ProcedureKind) {
+  const socket = await openOperatorSocket(gw.url, token);
+  cleanups.push(() => socket.ws.terminate());
+  socket.ws.send(JSON.stringify({ id: nextId++, method: type, params: { path } }));
+  const frame = await socket.next();
+  return { code: frame.error?.json.data.gatewayCode, close: (await socket.closed).code };
 }
 
 let nextId = 1;
@@ -161,6 +201,18 @@ describe('authorization over the wire', () => {
     }
     expect(wrong).toEqual([]);
   }, 30_000);
+
+  it('refuses every procedure to a revoked and to an expired token with UNAUTHORIZED, then closes 4001', async () => {
+    const wrong: string[] = [];
+    for (const [kind, token] of Object.entries(deadTokens)) {
+      for (const { path, type } of procedures) {
+        const { code, close } = await attemptDead(token, path, type);
+        if (code !== 'UNAUTHORIZED' || close !== 4001)
+          wrong.push(`${kind} → ${path}: expected UNAUTHORIZED/4001, got ${code}/${close}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  }, 60_000);
 
   it('checks callMethod against the entry of the method it names, not its own', async () => {
     const wrong: string[] = [];

@@ -81,5 +81,10 @@ export function describeEvent(event: GatewayEvent): { text: string; level: Level
       };
     case 'auth.rotated':
       return { text: 'gateway token rotated', level: 'warn' };
+    case 'auth.token':
+      return {
+        text: `operator token ${event.name} (${event.scope}) ${event.action}`,
+        level: event.action === 'revoked' ? 'warn' : 'info',
+      };
   }
 }

@@ -7,4 +7,11 @@ export {
   secretMatches,
   TOKEN_FILE_NAME,
 } from './credentials.js';
+export { type OperatorAccess, resolveOperatorAccess } from './operator-access.js';
+export {
+  closeAtExpiry,
+  OPERATOR_TOKENS_FILE_NAME,
+  OperatorTokens,
+  type TokenCheck,
+} from './operator-tokens.js';
 export { type AttemptSource, FailedAttemptLimiter } from './rate-limiter.js';

@@ -53,6 +53,9 @@ export const accessTable = {
   'nodes.pair.approve': 'operator.admin',
   'nodes.pair.reject': 'operator.admin',
   'nodes.pair.remove': 'operator.admin',
+  'tokens.create': 'operator.admin',
+  'tokens.list': 'operator.admin',
+  'tokens.revoke': 'operator.admin',
   'auth.rotateToken': 'operator.admin',
 
   'node.hello': 'node',

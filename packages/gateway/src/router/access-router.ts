@@ -1,4 +1,11 @@
-import { WhoamiOutput } from '@loopgate/protocol';
+import {
+  TokensCreateInput,
+  TokensCreateOutput,
+  TokensListOutput,
+  TokensRevokeInput,
+  TokensRevokeOutput,
+  WhoamiOutput,
+} from '@loopgate/protocol';
 import { procedure, router } from './trpc.js';
 
 /** Who the caller is and, for admins, the operator tokens the gateway honours. */
@@ -17,5 +24,24 @@ export const accessRouter = router({
       connectionId: conn.id,
       connectedAt: conn.connectedAt,
     };
+  }),
+
+  tokens: router({
+    /** A new named token with a scope (and maybe an expiry); the secret is in this reply only. */
+    create: procedure
+      .input(TokensCreateInput)
+      .output(TokensCreateOutput)
+      .mutation(({ ctx, input }) => ctx.services.operatorTokens.create(input)),
+
+    /** Every named token: scope, created, expires, last used, live connections — never the secret. */
+    list: procedure
+      .output(TokensListOutput)
+      .query(({ ctx }) => ({ tokens: ctx.services.operatorTokens.list() })),
+
+    /** The token stops working and every socket using it closes (4010, with the reason). */
+    revoke: procedure
+      .input(TokensRevokeInput)
+      .output(TokensRevokeOutput)
+      .mutation(({ ctx, input }) => ctx.services.operatorTokens.revoke(input.name)),
   }),
 });
