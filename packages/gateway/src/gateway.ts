@@ -455,6 +455,7 @@ export function createGateway(
     }
     await events.open();
     await nodes.open();
+    await operatorTokens.open();
     await sessions.open();
     await agent.open();
     loopDelay.enable();
