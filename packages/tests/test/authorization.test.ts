@@ -75,8 +75,13 @@ const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   // A configured token: `auth.rotateToken` then answers CONFLICT instead of
-  // disconnecting the walk halfway through.
-  gw = await startTestGateway({ config: { gateway: { auth: { token: ADMIN_TOKEN } } } });
+  // disconnecting the walk halfway through. The dead-credential walk fails on
+  // purpose once per procedure, well past the loopback lockout threshold.
+  gw = await startTestGateway({
+    config: {
+      gateway: { auth: { token: ADMIN_TOKEN, rateLimit: { loopback: { maxFailures: 10_000 } } } },
+    },
+  });
   op = createGatewayClient({ url: gw.url, token: ADMIN_TOKEN, retry: false });
   cleanups.push(() => op.close());
   sockets = await socketsByPrincipal();
