@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerLifecycleCommands } from './commands/lifecycle.js';
+import { registerLogCommands } from './commands/logs.js';
 import { registerNodeHostCommands } from './commands/node-host.js';
 import { registerNodesCommands } from './commands/nodes.js';
 import { registerRemoteCommands } from './commands/remote.js';
@@ -31,6 +32,7 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
   registerStartCommand(program);
   registerLifecycleCommands(registerGatewayCommands(program));
   registerRemoteCommands(program);
+  registerLogCommands(program);
   registerNodesCommands(program);
   registerNodeHostCommands(program);
   registerAgentCommands(program);

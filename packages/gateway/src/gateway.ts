@@ -32,7 +32,7 @@ import {
 import { ChannelManager } from './channels/index.js';
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
-import { createLogger, type Logger } from './log/index.js';
+import { createLogger, type Logger, LogRing } from './log/index.js';
 import { NodeService } from './nodes/index.js';
 import { appRouter, servedProcedures } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
@@ -92,12 +92,15 @@ export function createGateway(
 ): Gateway {
   const config = LoopgateConfig.parse(configInput);
   const stateDir = options.stateDir ?? defaultStateDir();
+  const logFile = config.logging.file ?? join(stateDir, 'logs', 'gateway.log');
+  const logRing = new LogRing();
   const log =
     options.logger ??
     createLogger({
       level: config.logging.level,
-      file: config.logging.file ?? join(stateDir, 'logs', 'gateway.log'),
+      file: logFile,
       stderr: config.logging.stderr,
+      ring: logRing,
     });
   const startedAt = Date.now();
   const events = new EventBus({
@@ -257,6 +260,7 @@ export function createGateway(
     config,
     stateDir,
     log,
+    logs: { ring: logRing, file: options.logger ? undefined : logFile },
     events,
     startedAt,
     connections,

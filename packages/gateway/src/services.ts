@@ -4,6 +4,7 @@ import type { AgentRuntime } from './agent/index.js';
 import type { OperatorTokens } from './auth/index.js';
 import type { ChannelManager } from './channels/index.js';
 import type { EventBus } from './events/index.js';
+import type { LogRing } from './log/index.js';
 import type { NodeService } from './nodes/index.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { SessionStore } from './sessions/index.js';
@@ -22,6 +23,8 @@ export interface GatewayServices {
   config: LoopgateConfig;
   stateDir: string;
   log: Logger;
+  /** What `logs` serves: the recent lines in memory and the file behind them. */
+  logs: { ring: LogRing; file: string | undefined };
   events: EventBus;
   startedAt: number;
   connections: ConnectionTracker;

@@ -101,3 +101,38 @@ export const EventsInput = z
     types: z.array(z.string()).max(32).optional(),
   })
   .optional();
+
+export const LogLevelName = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+export type LogLevelName = z.infer<typeof LogLevelName>;
+
+/** pino's numeric levels. */
+export const LOG_LEVELS: Readonly<Record<LogLevelName, number>> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+};
+
+export const LogsInput = z
+  .object({
+    /** Lines at or after this time (epoch ms), from the ring and then the log file. */
+    since: z.number().int().nonnegative().optional(),
+    /** Without `since`: the last N lines (default 100). */
+    tail: z.number().int().min(0).max(10_000).optional(),
+    /** Lowest level shown (default: everything the gateway logs). */
+    level: LogLevelName.optional(),
+    /** Keep streaming new lines after the backlog. */
+    follow: z.boolean().optional(),
+  })
+  .optional();
+export type LogsInput = z.infer<typeof LogsInput>;
+
+/** One structured log line as the gateway wrote it (already redacted): pino's fields and the call's own. */
+export const LogRecord = z.looseObject({
+  time: z.number(),
+  level: z.number(),
+  msg: z.string().optional(),
+});
+export type LogRecord = z.infer<typeof LogRecord>;

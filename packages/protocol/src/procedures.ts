@@ -20,6 +20,7 @@ export const GATEWAY_PROCEDURES: Readonly<Record<string, ProcedureKind>> = {
   callMethod: 'mutation',
   events: 'subscription',
   health: 'query',
+  logs: 'subscription',
   'node.hello': 'mutation',
   'node.invocations': 'subscription',
   'node.pair.request': 'subscription',

@@ -55,6 +55,7 @@ const ADMIN = [
   'tokens.list',
   'tokens.revoke',
   'auth.rotateToken',
+  'logs',
 ];
 
 /** Who may call what, by hand: the reviewed copy of `accessTable`. */

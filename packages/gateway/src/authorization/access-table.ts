@@ -26,7 +26,7 @@ export type Access = 'pairing' | 'node' | OperatorScope;
  * - `operator.write`: act — send, the agent and its companions, invoke a
  *   node command, reset a session.
  * - `operator.admin`: decide who gets in — pairing decisions, operator
- *   tokens, rotating the gateway token.
+ *   tokens, rotating the gateway token, reading the gateway log.
  */
 export const accessTable = {
   health: 'operator.read',
@@ -57,6 +57,8 @@ export const accessTable = {
   'tokens.list': 'operator.admin',
   'tokens.revoke': 'operator.admin',
   'auth.rotateToken': 'operator.admin',
+  // The log names peers, sessions and nodes: operational detail for whoever runs the gateway.
+  logs: 'operator.admin',
 
   'node.hello': 'node',
   'node.invocations': 'node',

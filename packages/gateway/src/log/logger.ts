@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import type { LogRing } from './log-ring.js';
 
 export type { Logger };
 
@@ -28,6 +29,8 @@ export type LoggerOptions = {
   /** Append JSON lines here (created with its directory). */
   file?: string | undefined;
   stderr?: boolean;
+  /** Also keep the lines (redacted, as written) in memory for the `logs` subscription. */
+  ring?: LogRing | undefined;
 };
 
 /**
@@ -36,9 +39,10 @@ export type LoggerOptions = {
  * redaction, no credentials.
  */
 export function createLogger(options: LoggerOptions): Logger {
-  if (options.level === 'silent' || (!options.file && !options.stderr))
+  if (options.level === 'silent' || (!options.file && !options.stderr && !options.ring))
     return pino({ level: 'silent' });
   const streams: pino.StreamEntry[] = [];
+  if (options.ring) streams.push({ stream: options.ring });
   if (options.file) {
     mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
     // 0600 like every other file under the state dir: a log line may carry a peer address or a session key.

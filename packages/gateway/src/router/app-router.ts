@@ -1,6 +1,7 @@
 import type { ProcedureKind } from '@loopgate/protocol';
 import { accessRouter } from './access-router.js';
 import { agentRouter } from './agent-router.js';
+import { logsRouter } from './logs-router.js';
 import { nodesRouter } from './nodes-router.js';
 import { operatorRouter } from './operator-router.js';
 import { mergeRouters } from './trpc.js';
@@ -10,7 +11,13 @@ import { mergeRouters } from './trpc.js';
  * ones here (nodes.*, node.*, agent.*, sessions.*, send). Who may call each
  * procedure is in `authorization/access-table.ts`, and nowhere else.
  */
-export const appRouter = mergeRouters(operatorRouter, accessRouter, nodesRouter, agentRouter);
+export const appRouter = mergeRouters(
+  operatorRouter,
+  accessRouter,
+  logsRouter,
+  nodesRouter,
+  agentRouter,
+);
 
 export type AppRouter = typeof appRouter;
 
