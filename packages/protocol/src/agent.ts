@@ -286,6 +286,8 @@ export const SendInput = z.object({
   to: z.string().min(1).max(256),
   text: messageText,
   idempotencyKey: IdempotencyKey,
+  /** webchat only: create the session `to` names when it does not exist (otherwise NOT_FOUND). */
+  createSession: z.boolean().optional(),
 });
 export type SendInput = z.infer<typeof SendInput>;
 export const SendOutput = z.object({

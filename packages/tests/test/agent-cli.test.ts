@@ -82,6 +82,42 @@ describe('loopgate agent / send / sessions', { timeout: 90_000 }, () => {
     expect(usage.code).toBe(2);
   });
 
+  it('send to an unknown webchat session is refused with NOT_FOUND unless --create-session', async () => {
+    const typo = await cli('send', '--channel', 'webchat', '--to', 'cli-dsek', 'hello');
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('NOT_FOUND: no session "cli-dsek"');
+    const listed = await cli('sessions', 'list', '--json');
+    expect(listed.stdout).not.toContain('cli-dsek');
+    // `gateway send` is the same command (the reference system's spelling)
+    const created = await cli(
+      'gateway',
+      'send',
+      '--channel',
+      'webchat',
+      '--to',
+      'cli-new-desk',
+      '--create-session',
+      'hello',
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^sent via webchat to cli-new-desk/);
+  });
+
+  it('gateway call send/agent default an idempotency key as the dedicated commands do', async () => {
+    const params = JSON.stringify({ channel: 'webchat', to: 'cli-desk', text: 'via call' });
+    const first = await cli('gateway', 'call', 'send', '--params', params, '--json');
+    expect(first.code).toBe(0);
+    const second = await cli('gateway', 'call', 'send', '--params', params, '--json');
+    expect(second.code).toBe(0);
+    // two calls, two fresh keys: two messages, neither a replay
+    expect(JSON.parse(first.stdout).deduplicated).toBe(false);
+    expect(JSON.parse(second.stdout).deduplicated).toBe(false);
+    expect(JSON.parse(second.stdout).messageId).not.toBe(JSON.parse(first.stdout).messageId);
+    const agent = await cli('gateway', 'agent', '--session', 'cli-desk', '--json', '/help');
+    expect(agent.code).toBe(0);
+    expect(JSON.parse(agent.stdout).state).toBe('completed');
+  });
+
   it('shows tool calls on stderr while the answer goes to stdout', async () => {
     const op = createGatewayClient({ url: gw.url, token: gw.token });
     const node = await startPairedNode(gw, op, { name: 'cli-worker' });

@@ -17,12 +17,25 @@ import { ExitCode, UsageError } from '../exit-codes.js';
 import { formatDuration, note, printResult } from '../output.js';
 
 type AgentFlags = ClientFlags & { session?: string; timeout?: string; idempotencyKey?: string };
-type SendFlags = ClientFlags & { channel: string; to: string; idempotencyKey?: string };
+type SendFlags = ClientFlags & {
+  channel: string;
+  to: string;
+  idempotencyKey?: string;
+  createSession?: boolean;
+};
 
 const DEFAULT_WAIT_MS = 10 * 60_000;
 
 /** `loopgate send`, `loopgate agent`, `loopgate sessions …`: talking through channels and to the agent. */
 export function registerAgentCommands(program: Command): void {
+  registerSendAndAgent(program);
+  // `gateway send` / `gateway agent`: the reference system's remote-access spelling, same commands
+  const gateway = program.commands.find((c) => c.name() === 'gateway');
+  if (gateway) registerSendAndAgent(gateway);
+  registerSessionsCommands(program);
+}
+
+function registerSendAndAgent(program: Command): void {
   addClientOptions(
     program
       .command('send')
@@ -30,6 +43,7 @@ export function registerAgentCommands(program: Command): void {
       .requiredOption('--channel <channel>', 'telegram, webhook or webchat')
       .requiredOption('--to <peer>', 'Telegram chat id, webhook recipient, or webchat session id')
       .option('--idempotency-key <key>', 'repeating a key never sends twice (default: a new key)')
+      .option('--create-session', 'webchat: start the session --to names if it does not exist')
       .argument('<text...>', 'the message'),
   ).action(async (words: string[], flags: SendFlags) => {
     const text = words.join(' ');
@@ -39,6 +53,7 @@ export function registerAgentCommands(program: Command): void {
         to: flags.to,
         text,
         idempotencyKey: flags.idempotencyKey ?? randomUUID(),
+        ...(flags.createSession ? { createSession: true } : {}),
       }),
     );
     printResult(out, {
@@ -86,7 +101,9 @@ export function registerAgentCommands(program: Command): void {
       );
     if (result.state !== 'completed') process.exitCode = ExitCode.gatewayError;
   });
+}
 
+function registerSessionsCommands(program: Command): void {
   const sessions = program
     .command('sessions')
     .description('conversations with the agent and their transcripts');

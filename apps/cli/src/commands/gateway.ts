@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Gateway } from '@loopgate/gateway';
 import { activeProfile, HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
 import { type Command, Option } from 'commander';
@@ -167,9 +168,21 @@ function registerClientCommands(parent: Command, options: { lockLine: boolean })
     } catch (error) {
       throw new UsageError(`--params is not valid JSON: ${(error as Error).message}`);
     }
-    const result = await withClient(flags, (c) => c.callMethod.mutate({ method, params }));
+    const result = await withClient(flags, (c) =>
+      c.callMethod.mutate({ method, params: withDefaultIdempotencyKey(method, params) }),
+    );
     printResult(result, { json: flags.json, human: (v) => JSON.stringify(v, null, 2) });
   });
+}
+
+/** Procedures whose dedicated commands (`loopgate agent`, `loopgate send`) default a fresh key. */
+const KEYED_METHODS = new Set(['agent', 'send']);
+
+/** `gateway call agent|send` behaves as `loopgate agent|send`: no key given, a fresh one. */
+function withDefaultIdempotencyKey(method: string, params: unknown): unknown {
+  if (!KEYED_METHODS.has(method) || typeof params !== 'object' || params === null) return params;
+  if (Array.isArray(params) || 'idempotencyKey' in params) return params;
+  return { ...params, idempotencyKey: randomUUID() };
 }
 
 /** The `gateway` command, for the lifecycle commands to hang under. */

@@ -196,7 +196,12 @@ export class ChannelManager {
             `unknown channel "${input.channel}" (channels: ${CHANNEL_NAMES.join(', ')})`,
           );
     }
-    const request = { channel: input.channel, to: input.to, text: input.text };
+    const request = {
+      channel: input.channel,
+      to: input.to,
+      text: input.text,
+      createSession: input.createSession ?? false,
+    };
     const { value, deduplicated } = this.#idempotency.run(input.idempotencyKey, request, () =>
       this.#deliver(channel, input),
     );
@@ -212,7 +217,7 @@ export class ChannelManager {
     if (problem) throw new GatewayError('BAD_REQUEST', problem);
     const session =
       channel.name === 'webchat'
-        ? await this.#options.sessions.ensure(input.to, { channel: 'webchat' })
+        ? await this.#webchatSession(input)
         : await this.#options.sessions.forPeer(channel.name, input.to);
     const sessionId = session.id;
     const messageId = `msg-${randomBytes(8).toString('hex')}`;
@@ -230,6 +235,19 @@ export class ChannelManager {
       to: input.to,
       deduplicated: false,
     };
+  }
+
+  /** A mistyped session id must not silently open a new, unwatched conversation. */
+  async #webchatSession(input: SendInput) {
+    const sessions = this.#options.sessions;
+    if (input.createSession) return sessions.ensure(input.to, { channel: 'webchat' });
+    const existing = sessions.get(input.to);
+    if (existing) return existing;
+    throw new GatewayError(
+      'NOT_FOUND',
+      `no session "${input.to}": list them with loopgate sessions list, or pass --create-session to start it`,
+      { details: { sessionId: input.to } },
+    );
   }
 
   async #onInbound(channelName: string, message: InboundMessage): Promise<InboundAccepted> {

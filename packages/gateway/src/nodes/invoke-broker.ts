@@ -181,7 +181,11 @@ export class InvokeBroker {
       throw new GatewayError('CANCELLED', 'the invocation was cancelled');
 
     const key = request.idempotencyKey;
-    const fingerprint = key === undefined ? '' : fingerprintOf(request.command, paramsJson);
+    // omitted params and {} are the same call: a retry that spells them differently must not be a CONFLICT
+    const fingerprint =
+      key === undefined
+        ? ''
+        : fingerprintOf(request.command, paramsJson === '' ? '{}' : paramsJson);
     if (key !== undefined) {
       const seen = this.#remembered.get(key);
       if (seen) {

@@ -216,6 +216,7 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
       to: 'desk',
       text: 'hello desk',
       idempotencyKey: 'w1',
+      createSession: true,
     });
     const [, event] = (await next).value as [
       string,
@@ -230,6 +231,26 @@ describe('ChannelManager: channel → session → agent → node → reply', () 
     await expect(
       channels.send({ channel: 'webchat', to: '../etc', text: 'x', idempotencyKey: 'w2' }),
     ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('send to an unknown webchat session is NOT_FOUND and creates nothing, unless asked to create it', async () => {
+    const { channels, sessions } = await stack({});
+    const refused = channels.send({
+      channel: 'webchat',
+      to: 'typo-desk',
+      text: 'hello',
+      idempotencyKey: 'w3',
+    });
+    await expect(refused).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(sessions.get('typo-desk')).toBeUndefined();
+    await channels.send({
+      channel: 'webchat',
+      to: 'typo-desk',
+      text: 'hello',
+      idempotencyKey: 'w4',
+      createSession: true,
+    });
+    expect(sessions.get('typo-desk')).toBeDefined();
   });
 
   it('tells a peer when their session is too busy to take another message', async () => {

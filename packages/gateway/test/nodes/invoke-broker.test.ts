@@ -227,6 +227,15 @@ describe('InvokeBroker', () => {
     broker.closeAll();
   });
 
+  it('treats omitted params and {} as the same call for a repeated key', async () => {
+    const { broker, conn } = setup();
+    void broker.invoke({ ...call, idempotencyKey: 'k5' }).catch(() => {});
+    const joined = broker.invoke({ ...call, idempotencyKey: 'k5', params: {} });
+    expect(conn.invokes()).toHaveLength(1);
+    broker.closeAll();
+    expect((await rejection(joined)).code).toBe('NODE_DISCONNECTED');
+  });
+
   it('tells large calls apart too (their identity is a hash, not their text)', async () => {
     const { broker, conn } = setup();
     const big = (tail: string) => ({ text: `${'x'.repeat(1_000)}${tail}` });
