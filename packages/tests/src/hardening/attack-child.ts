@@ -4,7 +4,12 @@
  * with the attack. Spec in `LOOPGATE_ATTACK_SPEC`; outcomes go back over IPC
  * when the time is up.
  */
-import { guessPasswords, type Outcomes, pairingBigintFlood } from './hostile-peers.js';
+import {
+  guessPasswords,
+  type Outcomes,
+  pairingBigintFlood,
+  pairingCrowd,
+} from './hostile-peers.js';
 
 export type AttackSpec =
   | {
@@ -15,6 +20,7 @@ export type AttackSpec =
       frameBytes: number;
       framesPerSocket: number;
     }
+  | { kind: 'pairing-crowd'; url: string; seconds: number; sockets: number; addresses: string[] }
   | { kind: 'password-guessing'; url: string; seconds: number; lanes: number };
 
 const spec = JSON.parse(process.env.LOOPGATE_ATTACK_SPEC ?? '{}') as AttackSpec;
@@ -24,6 +30,9 @@ let outcomes: Outcomes;
 switch (spec.kind) {
   case 'pairing-bigint-flood':
     outcomes = await pairingBigintFlood({ ...spec, signal: stop.signal });
+    break;
+  case 'pairing-crowd':
+    outcomes = await pairingCrowd({ ...spec, signal: stop.signal });
     break;
   case 'password-guessing':
     outcomes = await guessPasswords({ ...spec, signal: stop.signal });

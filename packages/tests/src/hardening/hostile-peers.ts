@@ -33,9 +33,9 @@ export type LatencyProbe = {
 export async function probeHealth(
   url: string,
   token: string,
-  options: { gapMs?: number } = {},
+  options: { gapMs?: number; params?: Record<string, string> } = {},
 ): Promise<LatencyProbe> {
-  const op = await openOperatorSocket(url, token);
+  const op = await openOperatorSocket(url, token, options.params ? { params: options.params } : {});
   const samples: number[] = [];
   let running = true;
   const loop = (async () => {
@@ -326,6 +326,59 @@ export async function holdPairingSockets(
     ),
   );
   return { open, outcomes, ended: Promise.all(ends).then(() => undefined) };
+}
+
+/**
+ * Finding 3 kept up: `sockets` pairing peers from `addresses` that sit idle,
+ * each replaced as soon as the gateway closes or refuses it, until `signal`.
+ */
+export async function pairingCrowd(options: {
+  url: string;
+  sockets: number;
+  addresses: readonly string[];
+  signal: AbortSignal;
+}): Promise<Outcomes> {
+  const outcomes: Outcomes = new Map();
+  const lane = async (i: number) => {
+    const localAddress = options.addresses[i % options.addresses.length]!;
+    while (!options.signal.aborted) {
+      tally(outcomes, await oneIdlePairingSocket(options.url, localAddress, options.signal));
+      // A refused dial is retried after a breath, not in a hot loop.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  await Promise.all(Array.from({ length: options.sockets }, (_, i) => lane(i)));
+  return outcomes;
+}
+
+function oneIdlePairingSocket(
+  url: string,
+  localAddress: string,
+  signal: AbortSignal,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${url}?connectionParams=1`, { localAddress });
+    const onStop = () => {
+      ws.terminate();
+      resolve('still open at the end');
+    };
+    signal.addEventListener('abort', onStop, { once: true });
+    const done = (what: string) => {
+      signal.removeEventListener('abort', onStop);
+      resolve(what);
+    };
+    ws.on('error', () => {
+      // counted at close
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      done(`refused ${res.statusCode}`);
+    });
+    ws.once('open', () =>
+      ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'pairing' } })),
+    );
+    ws.once('close', (code) => done(`closed ${code}`));
+  });
 }
 
 /**

@@ -17,6 +17,7 @@ export {
   type Outcomes,
   pairHostileNode,
   pairingBigintFlood,
+  pairingCrowd,
   percentile,
   probeHealth,
   rssOf,
