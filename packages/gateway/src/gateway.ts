@@ -28,6 +28,7 @@ import {
   resolveCredential,
   resolveOperatorAccess,
   rotateGeneratedToken,
+  TailscaleWhois,
 } from './auth/index.js';
 import { ChannelManager } from './channels/index.js';
 import { defaultStateDir } from './config/index.js';
@@ -52,6 +53,7 @@ import {
   PairingQuota,
   RpcConnection,
   resolveBindHosts,
+  type TailscaleIdentity,
 } from './transport/index.js';
 
 export type CreateGatewayOptions = {
@@ -129,6 +131,7 @@ export function createGateway(
   let listener: Listener | undefined;
   let admissionPolicy: AdmissionPolicy | undefined;
   const limiter = new FailedAttemptLimiter(config.gateway.auth.rateLimit);
+  const tailscaleWhois = new TailscaleWhois();
   /** Accepted sockets per address key (authenticated or not; IPv6 by /64), for the per-address cap. */
   const socketsByAddress = new Map<string, number>();
   let socketCount = 0;
@@ -197,6 +200,9 @@ export function createGateway(
         mode: credential?.mode ?? 'token',
         source: credential?.source ?? 'generated',
         allowTailscale: config.gateway.auth.allowTailscale,
+        ...(config.gateway.auth.allowTailscale
+          ? { tailscale: `tailscale identity: ${await tailscaleWhois.availability()}` }
+          : {}),
       },
       tls: {
         enabled: config.gateway.tls.enabled,
@@ -326,11 +332,36 @@ export function createGateway(
     );
   };
 
+  /**
+   * A Tailscale Serve identity is only a claim until the local daemon confirms
+   * it (`tailscale whois`); resolves with the confirmed login, or undefined
+   * when it is not confirmed and the request must authenticate like any other.
+   */
+  const confirmTailscale = async (
+    claim: TailscaleIdentity,
+    source: AttemptSource,
+  ): Promise<string | undefined> => {
+    const gate = limiter.check(source, Date.now());
+    if (!gate.allowed)
+      throw new GatewayError(
+        'RATE_LIMITED',
+        'too many failed authentication attempts from this address',
+        {
+          details: { retryAfterMs: gate.retryAfterMs },
+        },
+      );
+    const verdict = await tailscaleWhois.verify(claim.login, claim.clientAddress);
+    if (verdict.ok) return verdict.login;
+    log.warn({ reason: verdict.reason }, 'tailscale identity headers not confirmed; ignored');
+    return undefined;
+  };
+
   const authenticate = (
     rawParams: Record<string, string> | null,
     admission: AdmissionAccepted,
     rpc: RpcConnection,
-  ): GatewayContext => {
+    tailscaleLogin?: string,
+  ): GatewayContext | Promise<GatewayContext> => {
     const parsed = ConnectionParams.safeParse(rawParams ?? {});
     if (!parsed.success) throw new GatewayError('UNAUTHORIZED', 'malformed connection params');
     const params = parsed.data;
@@ -342,18 +373,24 @@ export function createGateway(
     if (role === 'pairing') {
       pairingQuota.acquire(admission.addressKey);
     } else if (role === 'operator') {
-      // Tailscale Serve already authenticated the user; admission only passes its identity from loopback.
-      const tailscale = config.gateway.auth.allowTailscale
-        ? admission.tailscaleIdentity
-        : undefined;
-      operator = tailscale
-        ? {
-            principal: 'operator.admin',
-            credential: 'tailscale',
-            name: tailscale.login,
-            expiresAt: undefined,
-          }
-        : checkOperator(params, admission.attemptSource);
+      const claim = config.gateway.auth.allowTailscale ? admission.tailscaleIdentity : undefined;
+      if (claim && tailscaleLogin === undefined) {
+        // Unconfirmed headers are dropped, so the request has no credential from them.
+        return confirmTailscale(claim, admission.attemptSource).then((login) =>
+          login
+            ? authenticate(rawParams, admission, rpc, login)
+            : authenticate(rawParams, { ...admission, tailscaleIdentity: undefined }, rpc),
+        );
+      }
+      operator =
+        tailscaleLogin !== undefined
+          ? {
+              principal: 'operator.admin',
+              credential: 'tailscale',
+              name: tailscaleLogin,
+              expiresAt: undefined,
+            }
+          : checkOperator(params, admission.attemptSource);
     } else if (role === 'node') {
       nodeId = checkCredential(
         admission.attemptSource,

@@ -166,16 +166,34 @@ describe('Tailscale identity headers', () => {
   const tsHeaders = {
     'tailscale-user-login': 'alice@example.com',
     'tailscale-user-name': 'Alice',
+    'x-forwarded-for': '100.101.102.103',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'box.tail1234.ts.net',
     host: 'box.tail1234.ts.net',
   };
 
-  it('are honoured from a loopback peer when allowTailscale is on, and lose the loopback exemption', () => {
+  it('are passed on (as a claim for whois to confirm) from a loopback peer when allowTailscale is on, and lose the loopback exemption', () => {
     const decision = admit(tsHeaders, '127.0.0.1');
     expect(decision).toMatchObject({
       ok: true,
-      tailscaleIdentity: { login: 'alice@example.com', name: 'Alice' },
+      tailscaleIdentity: {
+        login: 'alice@example.com',
+        name: 'Alice',
+        clientAddress: '100.101.102.103',
+      },
       attemptSource: { isLoopback: true, hasOrigin: true },
     });
+  });
+
+  it("are ignored without all three of Serve's forwarding headers", () => {
+    for (const missing of ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
+      const headers: Record<string, string> = { ...tsHeaders, host: '127.0.0.1' };
+      delete headers[missing];
+      expect(admit(headers, '127.0.0.1'), missing).toMatchObject({
+        ok: true,
+        tailscaleIdentity: undefined,
+      });
+    }
   });
 
   it('are ignored from any other peer', () => {

@@ -59,6 +59,8 @@ export const StatusOutput = z.object({
     /** Where the credential came from (never the credential itself). */
     source: z.enum(['config', 'env', 'generated']),
     allowTailscale: z.boolean(),
+    /** With allowTailscale: "tailscale identity: verified via whois", or why it is unavailable. */
+    tailscale: z.string().optional(),
   }),
   tls: z.object({ enabled: z.boolean(), fingerprint: z.string().optional() }),
   connections: z.object({ operators: z.number(), nodes: z.number(), total: z.number() }),

@@ -119,7 +119,7 @@ function renderStatus(s: StatusOutput): string {
   const lines = [
     `loopgate ${s.version} · pid ${s.pid} · up ${formatDuration(Date.now() - s.startedAt)}`,
     `bind: ${s.bind.mode} → ${s.bind.urls.join(', ')}`,
-    `auth: ${s.auth.mode} (${s.auth.source})${s.auth.allowTailscale ? ' · tailscale identity allowed' : ''}`,
+    `auth: ${s.auth.mode} (${s.auth.source})${s.auth.allowTailscale ? ` · ${s.auth.tailscale ?? 'tailscale identity allowed'}` : ''}`,
     `tls: ${s.tls.enabled ? `on · sha256 ${s.tls.fingerprint ?? '?'}` : 'off'}`,
     `connections: ${s.connections.total} (${s.connections.operators} operator, ${s.connections.nodes} node)`,
     `nodes: ${s.nodes.paired} paired, ${s.nodes.online} online, ${s.nodes.pending} pending`,

@@ -15,3 +15,4 @@ export {
   type TokenCheck,
 } from './operator-tokens.js';
 export { type AttemptSource, FailedAttemptLimiter } from './rate-limiter.js';
+export { TailscaleWhois, type WhoisVerdict } from './tailscale-whois.js';

@@ -28,9 +28,11 @@
  *   3. Address locked out by the failed-auth limiter → 429 + Retry-After.
  *   4. Per-address connection cap (IPv6 counted by /64) → 429; global cap → 503.
  *
- * Tailscale identity headers are returned only when `allowTailscale` is on
- * AND the peer is loopback (Tailscale Serve proxies from 127.0.0.1); from any
- * other peer they are ignored, since anyone can send them.
+ * Tailscale identity headers are returned only when `allowTailscale` is on,
+ * the peer is loopback and the request carries Serve's forwarding headers
+ * (`x-forwarded-for`, `-proto`, `-host`); from any other peer they are
+ * ignored. Even then they are only a claim: the auth check confirms it with
+ * `tailscale whois` before it counts (see auth/tailscale-whois.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
@@ -66,6 +68,8 @@ export type ConnectionCounts = {
 
 export type TailscaleIdentity = {
   login: string;
+  /** The tailnet client address Serve forwarded for: what `tailscale whois` is asked about. */
+  clientAddress: string;
   name: string | undefined;
   profilePicture: string | undefined;
 };
@@ -129,7 +133,10 @@ export function admitUpgrade(
   const host = parseHostHeader(header('host'));
   if (host === undefined) return refuse(400, 'missing or malformed Host header');
   const tailscaleProxied =
-    policy.allowTailscale && isLoopback && header('tailscale-user-login') !== undefined;
+    policy.allowTailscale &&
+    isLoopback &&
+    header('tailscale-user-login') !== undefined &&
+    SERVE_FORWARDING_HEADERS.every((name) => header(name) !== undefined);
   if (!isHostAccepted(host.hostname, policy, tailscaleProxied)) {
     return refuse(
       421,
@@ -275,11 +282,17 @@ function normaliseAddress(address: string): string {
   return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
+/** What Tailscale Serve adds to every request it proxies onto loopback. */
+const SERVE_FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+
 function tailscaleIdentityFrom(headers: IncomingHttpHeaders): TailscaleIdentity | undefined {
-  const login = firstHeader(headers['tailscale-user-login']);
-  if (!login) return undefined;
+  const login = firstHeader(headers['tailscale-user-login'])?.trim();
+  // Serve sends one address; anything else is not Serve's header.
+  const clientAddress = firstHeader(headers['x-forwarded-for'])?.trim();
+  if (!login || !clientAddress) return undefined;
   return {
     login,
+    clientAddress,
     name: firstHeader(headers['tailscale-user-name']),
     profilePicture: firstHeader(headers['tailscale-user-profile-pic']),
   };

@@ -4,6 +4,7 @@ export {
   type AdmissionPolicy,
   admissionPolicyFrom,
   admitUpgrade,
+  type TailscaleIdentity,
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
 export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';

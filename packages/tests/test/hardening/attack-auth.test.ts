@@ -6,12 +6,19 @@
  */
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
 import { HealthOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRawWebSocket, sendConnectionParams } from '../../src/hardening/index.js';
+import {
+  type GatewayProcess,
+  openOperatorSocket,
+  openRawWebSocket,
+  resultData,
+  sendConnectionParams,
+  startGatewayProcess,
+} from '../../src/hardening/index.js';
 import {
   type CliResult,
   makeTempDir,
@@ -283,5 +290,147 @@ describe('row 30: guessing from loopback', { timeout: 90_000 }, () => {
     } finally {
       await operator.close();
     }
+  });
+});
+
+/**
+ * A stand-in for the `tailscale` CLI (Tailscale cannot run here): answers
+ * `version` and `whois --json <addr>` in the real CLI's shape
+ * (apitype.WhoIsResponse: Node, UserProfile, CapMap) for one tailnet
+ * address, "no match" (exit 1) for any other, and logs every argv it got.
+ */
+async function tailscaleStandIn(dir: string, owner: { address: string; login: string }) {
+  const log = join(dir, 'calls.log');
+  const script = `#!${process.execPath}
+const { appendFileSync } = require('node:fs');
+const args = process.argv.slice(2);
+appendFileSync(${JSON.stringify(log)}, JSON.stringify(args) + '\\n');
+if (args[0] === 'version') { console.log('1.76.6\\n  tailscale commit: stand-in'); process.exit(0); }
+if (args[0] === 'whois' && args[1] === '--json' && args[2] === ${JSON.stringify(owner.address)}) {
+  console.log(JSON.stringify({
+    Node: {
+      ID: 7340101, StableID: 'nT1ABCDEF11CNTRL', Name: 'alice-laptop.tail1234.ts.net.', User: 9876543,
+      Key: 'nodekey:6d1e5a0b', KeyExpiry: '2027-01-01T00:00:00Z',
+      Addresses: [${JSON.stringify(`${owner.address}/32`)}, 'fd7a:115c:a1e0::1234/128'],
+      Hostinfo: { OS: 'macOS', Hostname: 'alice-laptop' }, Created: '2026-01-02T03:04:05Z',
+      ComputedName: 'alice-laptop', ComputedNameWithHost: 'alice-laptop',
+    },
+    UserProfile: { ID: 9876543, LoginName: ${JSON.stringify(owner.login)}, DisplayName: 'Alice Example', ProfilePicURL: 'https://example.com/alice.png' },
+    CapMap: null,
+  }, null, 2));
+  process.exit(0);
+}
+console.error('no match for IP:port ' + (args[2] ?? ''));
+process.exit(1);
+`;
+  const path = join(dir, 'tailscale');
+  await writeFile(path, script);
+  await chmod(path, 0o755);
+  return {
+    calls: async (): Promise<string[][]> =>
+      (await readFile(log, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as string[]),
+  };
+}
+
+describe('row 29: Tailscale identity headers', { timeout: 90_000 }, () => {
+  const ALICE = { address: '100.101.102.103', login: 'alice@example.com' };
+  /** What Tailscale Serve adds when it proxies a tailnet request onto loopback. */
+  const serve = (login: string, clientAddress: string) => ({
+    'tailscale-user-login': login,
+    'tailscale-user-name': 'Alice Example',
+    'x-forwarded-for': clientAddress,
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'box.tail1234.ts.net',
+  });
+  const gateways: GatewayProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+  });
+  const start = async (path: string) => {
+    const gp = await startGatewayProcess({
+      config: { gateway: { auth: { allowTailscale: true } } },
+      env: { PATH: path },
+    });
+    gateways.push(gp);
+    return gp;
+  };
+
+  /** Opens a socket with `headers` and no credential; what `whoami` answered (or the auth error). */
+  const whoamiWith = async (gp: GatewayProcess, headers: Record<string, string>) => {
+    const socket = await openOperatorSocket(gp.url, '', { params: {}, headers });
+    try {
+      socket.ws.send(
+        JSON.stringify({
+          id: 1,
+          method: 'query',
+          params: { path: 'whoami', input: { json: null } },
+        }),
+      );
+      const frame = await socket.next(10_000);
+      return frame.error
+        ? { error: frame.error.json.data.gatewayCode }
+        : { who: resultData<{ credential: string; name?: string; principal: string }>(frame) };
+    } finally {
+      socket.ws.close();
+    }
+  };
+  const tailscaleStatus = async (gp: GatewayProcess): Promise<string | undefined> => {
+    const op = createGatewayClient({ url: gp.url, token: gp.token, retry: false });
+    try {
+      return (await op.status.query()).auth.tailscale;
+    } finally {
+      await op.close();
+    }
+  };
+
+  it('row 29: a plain local process sending tailscale-user-login with no credential gets UNAUTHORIZED, even with a working tailscale CLI', async () => {
+    const dir = await makeTempDir('loopgate-ts-');
+    const standIn = await tailscaleStandIn(dir, ALICE);
+    const gp = await start(`${dir}:/usr/bin:/bin`);
+    expect(await whoamiWith(gp, { 'tailscale-user-login': ALICE.login })).toEqual({
+      error: 'UNAUTHORIZED',
+    });
+    // No Serve forwarding headers: the daemon is not even asked.
+    expect((await standIn.calls()).filter((c) => c[0] === 'whois')).toEqual([]);
+  });
+
+  it('row 29: through Serve, a login tailscale whois confirms is an operator; one it does not is UNAUTHORIZED; status says verified via whois', async () => {
+    const dir = await makeTempDir('loopgate-ts-');
+    const standIn = await tailscaleStandIn(dir, ALICE);
+    const gp = await start(`${dir}:/usr/bin:/bin`);
+    expect(await whoamiWith(gp, serve(ALICE.login, ALICE.address))).toMatchObject({
+      who: { credential: 'tailscale', name: ALICE.login, principal: 'operator.admin' },
+    });
+    // Someone else's login on Alice's address, and Alice's login on an address whois does not know.
+    expect(await whoamiWith(gp, serve('mallory@example.com', ALICE.address))).toEqual({
+      error: 'UNAUTHORIZED',
+    });
+    expect(await whoamiWith(gp, serve(ALICE.login, '100.64.0.99'))).toEqual({
+      error: 'UNAUTHORIZED',
+    });
+    // Not an address at all: refused without running the CLI.
+    expect(await whoamiWith(gp, serve(ALICE.login, '$(touch /tmp/pwned) ; x'))).toEqual({
+      error: 'UNAUTHORIZED',
+    });
+    const whois = (await standIn.calls()).filter((c) => c[0] === 'whois');
+    // Alice's address asked once (the answer is cached), the unknown one once; argv exactly as sent.
+    expect(whois).toEqual([
+      ['whois', '--json', ALICE.address],
+      ['whois', '--json', '100.64.0.99'],
+    ]);
+    expect(await tailscaleStatus(gp)).toBe('tailscale identity: verified via whois');
+  });
+
+  it('row 29: without a tailscale CLI on PATH the Serve headers are ignored (UNAUTHORIZED) and status says why', async () => {
+    const gp = await start('/usr/bin:/bin');
+    expect(await whoamiWith(gp, serve(ALICE.login, ALICE.address))).toEqual({
+      error: 'UNAUTHORIZED',
+    });
+    expect(await tailscaleStatus(gp)).toMatch(
+      /^tailscale identity: unavailable: the tailscale CLI was not found on PATH/,
+    );
   });
 });
