@@ -37,7 +37,8 @@ function staleReason() {
 const reason = staleReason();
 if (reason) {
   process.stderr.write(`loopgate: rebuilding apps/cli/dist (${reason}) …\n`);
-  const { bundleCli } = await import('../scripts/bundle.mjs');
-  await bundleCli();
+  const { bundleCli, bundleLibraries } = await import('../scripts/bundle.mjs');
+  // the libraries' dist/index.js (what a user's script runs) come from the same sources
+  await Promise.all([bundleCli(), bundleLibraries()]);
 }
 await import(entry.href);

@@ -90,6 +90,37 @@ export async function bundleCli() {
   return { ms: Math.round(performance.now() - started), entryBytes, inputs: inputs.length };
 }
 
+/**
+ * The workspace libraries a user's own script imports at run time
+ * (`@loopgate/client`, `/protocol`, `/node`, `/gateway`): each package's
+ * `dist/index.js`, what its `exports` name for plain Node. One file per
+ * package with every package import left external, so the libraries share
+ * one `GatewayError` class as they do from source; types come from `src`
+ * (the `types` condition), so a script type-checks without `pnpm build`.
+ * `tsc -b` writes the same file later, equivalent.
+ */
+const LIBRARIES = ['protocol', 'client', 'node', 'gateway'];
+
+export async function bundleLibraries() {
+  await Promise.all(
+    LIBRARIES.map((name) => {
+      const dir = join(REPO_ROOT, 'packages', name);
+      return build({
+        absWorkingDir: REPO_ROOT,
+        entryPoints: [join(dir, 'src', 'index.ts')],
+        outfile: join(dir, 'dist', 'index.js'),
+        bundle: true,
+        packages: 'external',
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        sourcemap: true,
+        logLevel: 'warning',
+      });
+    }),
+  );
+}
+
 /** Removes chunks no longer referenced (only from an explicit build: a running CLI may still load old ones). */
 export async function cleanDist() {
   await rm(join(DIST_DIR, 'chunks'), { recursive: true, force: true });
@@ -97,8 +128,9 @@ export async function cleanDist() {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await cleanDist();
-  const { ms, inputs } = await bundleCli();
+  const started = performance.now();
+  const [{ inputs }] = await Promise.all([bundleCli(), bundleLibraries()]);
   process.stderr.write(
-    `loopgate: built apps/cli/dist/loopgate.mjs from ${inputs} workspace sources in ${ms} ms\n`,
+    `loopgate: built apps/cli/dist/loopgate.mjs from ${inputs} workspace sources, and packages/{${LIBRARIES.join(',')}}/dist/index.js, in ${Math.round(performance.now() - started)} ms\n`,
   );
 }
