@@ -1,6 +1,7 @@
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerLifecycleCommands } from './commands/lifecycle.js';
 import { registerLogCommands } from './commands/logs.js';
@@ -33,6 +34,7 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
   registerLifecycleCommands(registerGatewayCommands(program));
   registerRemoteCommands(program);
   registerLogCommands(program);
+  registerDoctorCommand(program);
   registerNodesCommands(program);
   registerNodeHostCommands(program);
   registerAgentCommands(program);
