@@ -2,7 +2,8 @@
 # Installs the real programs the tests drive, only what is missing (apt-get as
 # root): sshd and ssh (tunnel tests), tmux (the dashboard's end-to-end test),
 # iproute2's `ip` (the exposure tests make a non-loopback interface) and
-# util-linux's `mount` (the full-disk tests mount a tmpfs). Under CI a test
+# util-linux's `mount` (the full-disk tests mount a tmpfs), systemd's
+# `systemd-analyze` (verifies the unit `gateway install` writes). Under CI a test
 # whose real part is missing fails, so this list must stay complete.
 set -euo pipefail
 missing=()
@@ -12,6 +13,7 @@ command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v mount >/dev/null 2>&1 || missing+=(mount)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

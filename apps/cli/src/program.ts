@@ -8,6 +8,7 @@ import { registerLogCommands } from './commands/logs.js';
 import { registerNodeHostCommands } from './commands/node-host.js';
 import { registerNodesCommands } from './commands/nodes.js';
 import { registerRemoteCommands } from './commands/remote.js';
+import { registerServiceCommands } from './commands/service.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTokensCommands } from './commands/tokens.js';
 import { registerTuiCommand } from './commands/tui.js';
@@ -31,7 +32,9 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
     .hook('preAction', (_program, action) => resolveSecretFlags(action));
   addProfileOption(program);
   registerStartCommand(program);
-  registerLifecycleCommands(registerGatewayCommands(program));
+  const gateway = registerGatewayCommands(program);
+  registerLifecycleCommands(gateway);
+  registerServiceCommands(gateway);
   registerRemoteCommands(program);
   registerLogCommands(program);
   registerDoctorCommand(program);
