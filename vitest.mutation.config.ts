@@ -12,6 +12,7 @@ export default defineConfig({
     ...base.test,
     include: [
       'packages/gateway/test/admission.test.ts',
+      'packages/gateway/test/data-frames.test.ts',
       'packages/gateway/test/rate-limiter.test.ts',
       'packages/gateway/test/authorization.test.ts',
       'packages/gateway/test/router-authorize.test.ts',

@@ -8,9 +8,20 @@ import {
   plainJsonText,
   trackedDataFrame,
 } from '../src/transport/data-frames.js';
+import { prototypeKeyPath } from '../src/transport/prototype-keys.js';
 
 const ids = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.string({ maxLength: 12 }));
 const jsonrpc = fc.constantFrom<'2.0' | undefined>(undefined, '2.0');
+/**
+ * Values as a procedure returns them: JSON as it reads back (so no -0, which
+ * the transformer annotates; that case is checked below), and no `__proto__`
+ * key, which the gateway refuses in every input (prototype-keys.test.ts), so
+ * none reaches an output; superjson would drop it on the way back.
+ */
+const plainValues = fc
+  .jsonValue()
+  .map((value) => JSON.parse(JSON.stringify(value)) as unknown)
+  .filter((value) => prototypeKeyPath(value) === undefined);
 
 /** What the adapter sent before the text fast path: the envelope objects, transformed, stringified. */
 function objectFrame(
@@ -34,20 +45,20 @@ function objectFrame(
 describe('data frames written as text', () => {
   it('are byte for byte the stringified envelope for any plain JSON value', () => {
     fc.assert(
-      fc.property(ids, jsonrpc, fc.jsonValue(), (id, rpc, value) => {
+      fc.property(ids, jsonrpc, plainValues, (id, rpc, value) => {
         const text = plainJsonText(value);
-        if (text === undefined) return; // -0 and friends take the transformer path
-        expect(dataFrame(id, rpc, text)).toBe(objectFrame(id, rpc, value));
+        expect(text).toBeDefined();
+        expect(dataFrame(id, rpc, text as string)).toBe(objectFrame(id, rpc, value));
       }),
     );
   });
 
   it('are byte for byte the stringified tracked envelope, which superjson reads back', () => {
     fc.assert(
-      fc.property(ids, jsonrpc, fc.string(), fc.jsonValue(), (id, rpc, trackedId, value) => {
+      fc.property(ids, jsonrpc, fc.string(), plainValues, (id, rpc, trackedId, value) => {
         const text = plainJsonText(value);
-        if (text === undefined) return;
-        const frame = trackedDataFrame(id, rpc, trackedId, text);
+        expect(text).toBeDefined();
+        const frame = trackedDataFrame(id, rpc, trackedId, text as string);
         expect(frame).toBe(objectFrame(id, rpc, value, trackedId));
         const parsed = JSON.parse(frame) as {
           result: { data: Parameters<typeof superjson.deserialize>[0] };
@@ -70,6 +81,15 @@ describe('data frames written as text', () => {
     ]) {
       expect(plainJsonText(value)).toBeUndefined();
     }
+  });
+});
+
+describe('prototypeKeyPath', () => {
+  it('finds an own "__proto__" key at any depth, escaped or not, and nothing else', () => {
+    expect(prototypeKeyPath(JSON.parse('{"a":[1,{"__proto__":{}}]}'))).toBe('a[1].__proto__');
+    expect(prototypeKeyPath(JSON.parse('{"\\u005f_proto__":1}'))).toBe('__proto__');
+    expect(prototypeKeyPath(JSON.parse('{"name":"__proto__","proto":{"x":1}}'))).toBeUndefined();
+    expect(prototypeKeyPath({ constructor: 1 })).toBeUndefined();
   });
 });
 

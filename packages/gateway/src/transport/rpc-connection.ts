@@ -10,6 +10,7 @@ import type { GatewayContext } from '../router/context.js';
 import { toTrpcError } from '../router/trpc.js';
 import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
+import { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
 import { type CorkableSocket, setMaxPayload, underlyingSocket } from './ws-internals.js';
 
 const OPEN = 1;
@@ -255,6 +256,7 @@ export class RpcConnection {
       return;
     }
 
+    const screen = mayHavePrototypeKey(text);
     if (Array.isArray(parsed)) {
       if (this.#ctx?.conn.role === 'pairing') {
         this.#closeUnpaired(null, undefined, 'a batch');
@@ -264,10 +266,23 @@ export class RpcConnection {
         this.#rejectBatch(parsed);
         return;
       }
-      for (let i = 0; i < parsed.length; i++) this.#dispatch(parsed[i], i);
+      for (let i = 0; i < parsed.length; i++) {
+        if (!screen || !this.#refusedPrototypeKey(parsed[i])) this.#dispatch(parsed[i], i);
+      }
       return;
     }
-    this.#dispatch(parsed, 0);
+    if (!screen || !this.#refusedPrototypeKey(parsed)) this.#dispatch(parsed, 0);
+  }
+
+  /** Answers BAD_REQUEST for a message holding a `__proto__` key (see prototype-keys.ts). */
+  #refusedPrototypeKey(raw: unknown): boolean {
+    const at = prototypeKeyPath(raw);
+    if (at === undefined) return false;
+    this.#respondError(
+      idOf(raw),
+      new GatewayError('BAD_REQUEST', `a "__proto__" key is not accepted (at ${at.slice(0, 128)})`),
+    );
+    return true;
   }
 
   #dispatch(raw: unknown, batchIndex: number): void {
