@@ -11,6 +11,7 @@ import {
   SessionsHistoryOutput,
   SessionsListOutput,
   type TranscriptEntry,
+  WhoamiOutput,
 } from '@loopgate/protocol';
 import {
   type AgentRunUpdate,
@@ -98,6 +99,10 @@ export function createClientPort(
     link,
     transport: extras.transport ?? { get: () => staticTransport, subscribe: () => () => {} },
     health: () => client.health.query(),
+    async whoami() {
+      const who = await call('whoami', 'query', undefined, WhoamiOutput);
+      return { principal: who.principal, denied: who.denied };
+    },
     status: (deep) => client.status.query({ deep }),
     subscribeEvents(lastEventId, handlers) {
       const subscription = client.events.subscribe(lastEventId ? { lastEventId } : {}, {

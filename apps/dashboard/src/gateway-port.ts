@@ -25,6 +25,8 @@ export interface GatewayPort {
   readonly transport: Observable<TransportInfo>;
 
   health(): Promise<HealthOutput>;
+  /** Who this connection is and which procedures it may not call (a gateway without scopes lacks it). */
+  whoami(): Promise<AccessView>;
   status(deep: boolean): Promise<StatusOutput>;
   /** The gateway's event stream; resumes after `lastEventId` (the client resubscribes on reconnect). */
   subscribeEvents(lastEventId: string | undefined, handlers: EventHandlers): Unsubscribe;
@@ -50,6 +52,14 @@ export interface GatewayPort {
   restartTunnel(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The scope of this connection and what it may not call. */
+export type AccessView = {
+  /** `operator.read`, `operator.write` or `operator.admin`. */
+  principal: string;
+  /** Procedure path → the scope it needs, for each one this connection may not call. */
+  denied: Readonly<Record<string, string>>;
+};
 
 export type Unsubscribe = () => void;
 

@@ -72,7 +72,7 @@ afterEach(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-function startDashboard(): DashboardStore {
+function startDashboard(as = token): DashboardStore {
   const store = createDashboardStore(
     initialState({
       columns: 80,
@@ -86,7 +86,7 @@ function startDashboard(): DashboardStore {
   controller = new DashboardController({
     store,
     openPort: gatewayPortFactory({ configPath: undefined, log: openDashboardLog(undefined) }),
-    target: { url: gateway.url, token },
+    target: { url: gateway.url, token: as },
     log: openDashboardLog(undefined),
     onQuit: () => {},
     pollMs: 200,
@@ -113,6 +113,18 @@ describe('the dashboard controller against a real gateway', () => {
     expect(state.gateway.status?.bind.port).toBe(gateway.port);
     expect(state.connection.target).toBe(gateway.url);
     expect(state.features.status).toBe('available');
+  });
+
+  it('learns its scope from whoami: a read token sees which procedures it may not call and why', async () => {
+    const admin = createGatewayClient({ url: gateway.url, token, retry: false });
+    const reader = await admin.tokens.create.mutate({ name: 'dash', scope: 'operator.read' });
+    await admin.close();
+    const store = startDashboard(reader.token);
+    const state = await until(store, 'the scope', (s) => s.access !== undefined);
+    expect(state.access?.principal).toBe('operator.read');
+    expect(state.access?.denied['nodes.invoke']).toBe('operator.write');
+    expect(state.access?.denied['nodes.pair.approve']).toBe('operator.admin');
+    expect(state.access?.denied.health).toBeUndefined();
   });
 
   it('sees a node ask to pair, approves it, and invokes system.info with a result and a typed error', async () => {

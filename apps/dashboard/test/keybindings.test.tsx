@@ -1,3 +1,4 @@
+import { deniedProcedures } from '@loopgate/gateway';
 import { afterEach, describe, expect, it } from 'vitest';
 import { footerHints, helpRows, KEY_BINDINGS, parseCommand } from '../src/keys/index.js';
 import { liveState, reduce } from './fixtures.js';
@@ -238,6 +239,44 @@ describe.each(WIDTHS)('keys at %i columns', (columns) => {
       'read-only mode: approve the selected pairing request (asks first) is turned off',
     );
     expect(dashboard.intents).toEqual([]);
+  });
+
+  it('follows the scope: keys a read token may not use show as unavailable with the scope they need', async () => {
+    // The denied list as the gateway's whoami builds it, from the real table.
+    const access = { principal: 'operator.read', denied: deniedProcedures('operator.read') };
+    const state = reduce(
+      liveState({ columns, rows: 24 }),
+      { type: 'access.known', access },
+      { type: 'pane.selected', pane: 'nodes' },
+    );
+    const reasons = Object.fromEntries(footerHints(state).map((h) => [h.label, h.disabledReason]));
+    expect(reasons.invoke).toBe('needs operator.write (this connection is operator.read)');
+    expect(reasons.approve).toBe('needs operator.admin (this connection is operator.read)');
+    expect(reasons.select).toBeUndefined();
+    const remove = helpRows(state, 'remove the selected node').at(0);
+    expect(remove?.status).toBe('needs operator.admin (this connection is operator.read)');
+
+    dashboard = await liveDashboard(state);
+    expect(dashboard.frame()).toContain('[operator.read]');
+    await dashboard.press('i');
+    expect(dashboard.frame()).toContain(
+      'invoke: needs operator.write (this connection is operator.read)',
+    );
+    expect(dashboard.intents).toEqual([]);
+    expect(dashboard.store.getState().mode.kind).toBe('normal');
+  });
+
+  it('shows every key to an admin connection, with no scope badge', async () => {
+    const access = { principal: 'operator.admin', denied: deniedProcedures('operator.admin') };
+    const state = reduce(
+      liveState({ columns, rows: 24 }),
+      { type: 'access.known', access },
+      { type: 'pane.selected', pane: 'nodes' },
+    );
+    const invoke = footerHints(state).find((h) => h.label === 'invoke');
+    expect(invoke?.disabledReason).toBeUndefined();
+    dashboard = await liveDashboard(state);
+    expect(dashboard.frame()).not.toContain('[operator.');
   });
 
   it('lays itself out again when the window is resized, and says when it got too small', async () => {

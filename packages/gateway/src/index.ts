@@ -2,6 +2,7 @@ export {
   type Access,
   accessTable,
   allowedPrincipals,
+  deniedProcedures,
   isAllowed,
   type ProcedurePath,
   refusal,

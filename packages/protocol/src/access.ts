@@ -48,6 +48,12 @@ export const WhoamiOutput = z.object({
   tls: z.boolean(),
   connectionId: z.string(),
   connectedAt: z.number(),
+  /**
+   * Every procedure this connection may not call, with who may (the lowest
+   * operator scope, or `node` / `pairing`): a UI greys out what the gateway
+   * would refuse, and says why, without a copy of the table.
+   */
+  denied: z.record(z.string(), z.string()),
 });
 export type WhoamiOutput = z.infer<typeof WhoamiOutput>;
 

@@ -200,8 +200,20 @@ export class DashboardController {
 
   #onOpen(port: GatewayPort): void {
     if (this.#eventsEnded) this.#subscribeEvents(port);
+    void this.#loadAccess(port);
     void this.#poll();
     void this.#refreshAll(false);
+  }
+
+  /** The connection's scope, so keys it may not use say so before they are pressed. */
+  async #loadAccess(port: GatewayPort): Promise<void> {
+    try {
+      const access = await port.whoami();
+      if (this.#port === port) this.#store.dispatch({ type: 'access.known', access });
+    } catch (error) {
+      // A gateway from before scopes has no whoami: every key stays as it is, the gateway still decides.
+      this.#log.debug('whoami failed', { error: errorViewOf(error).message });
+    }
   }
 
   #subscribeEvents(port: GatewayPort): void {

@@ -29,6 +29,11 @@ export type KeyBinding = {
   hint?: string;
   /** Changes the gateway or the config file: hidden and refused in `--read-only`. */
   mutating?: boolean;
+  /**
+   * The gateway procedure it calls: unavailable, with the scope it needs,
+   * when the connection's `whoami` lists it as denied.
+   */
+  calls?: string;
   /** Whether it can be done now, or why not (shown in the footer, help, and when pressed). */
   enabled?: (state: DashboardState) => true | string;
   run: (state: DashboardState, press: KeyPress) => Effect[];
@@ -248,6 +253,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     scope: 'nodes',
     hint: 'approve',
     mutating: true,
+    calls: 'nodes.pair.approve',
     enabled: all(needs('pairing', 'pairing'), (s) =>
       selectedPending(s) ? true : 'select a pending request',
     ),
@@ -265,6 +271,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     scope: 'nodes',
     hint: 'reject',
     mutating: true,
+    calls: 'nodes.pair.reject',
     enabled: all(needs('pairing', 'pairing'), (s) =>
       selectedPending(s) ? true : 'select a pending request',
     ),
@@ -282,6 +289,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     scope: 'nodes',
     hint: 'invoke',
     mutating: true,
+    calls: 'nodes.invoke',
     enabled: all(needs('nodes', 'nodes'), (s) => {
       const node = selectedNode(s);
       if (!node) return 'select a node';
@@ -302,6 +310,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     description: 'remove the selected node: revoke its token (asks first)',
     scope: 'nodes',
     mutating: true,
+    calls: 'nodes.pair.remove',
     enabled: all(needs('pairing', 'pairing'), (s) => (selectedNode(s) ? true : 'select a node')),
     run: (state) => {
       const node = selectedNode(state)!;
@@ -398,6 +407,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     scope: 'chat',
     hint: 'message',
     mutating: true,
+    calls: 'agent',
     enabled: all(needs('agent', 'the agent'), (s) =>
       s.chat.run ? 'wait for the running turn' : true,
     ),
@@ -410,6 +420,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     scope: 'chat',
     hint: 'new',
     mutating: true,
+    calls: 'agent',
     enabled: needs('agent', 'the agent'),
     run: () => [
       dispatch({ type: 'chat.session-opened', sessionId: undefined }),
@@ -805,6 +816,9 @@ export function isHidden(binding: KeyBinding, state: DashboardState): boolean {
 }
 
 export function bindingStatus(binding: KeyBinding, state: DashboardState): true | string {
+  const needs = binding.calls === undefined ? undefined : state.access?.denied[binding.calls];
+  if (needs !== undefined)
+    return `needs ${needs} (this connection is ${state.access?.principal ?? 'unknown'})`;
   return binding.enabled ? binding.enabled(state) : true;
 }
 

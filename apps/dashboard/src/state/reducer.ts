@@ -42,6 +42,7 @@ export function initialState(options: InitialStateOptions): DashboardState {
   return {
     terminal: { columns: options.columns, rows: options.rows },
     readOnly: options.readOnly,
+    access: undefined,
     pane: 'overview',
     mode: { kind: 'normal' },
     notice: undefined,
@@ -129,6 +130,8 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
       };
     case 'notice':
       return { ...state, notice: action.notice };
+    case 'access.known':
+      return { ...state, access: action.access };
     case 'feature.availability':
       if (state.features[action.feature] === action.availability) return state;
       return { ...state, features: { ...state.features, [action.feature]: action.availability } };

@@ -1,5 +1,6 @@
 import type { GatewayEvent, HealthOutput, StatusOutput } from '@loopgate/protocol';
 import type {
+  AccessView,
   AgentRunState,
   AgentRunUpdate,
   ChatEntry,
@@ -209,6 +210,8 @@ export type GatewayInfo = {
 export type DashboardState = {
   terminal: { columns: number; rows: number };
   readOnly: boolean;
+  /** What this connection may call, as the gateway's `whoami` says; unknown until it answers. */
+  access: AccessView | undefined;
   pane: PaneId;
   mode: Mode;
   notice: Notice | undefined;
@@ -231,6 +234,7 @@ export type DashboardAction =
   | { type: 'confirm.requested'; intent: OperatorIntent }
   | { type: 'notice'; notice: Notice | undefined }
   | { type: 'feature.availability'; feature: Feature; availability: Availability }
+  | { type: 'access.known'; access: AccessView }
   | { type: 'link.changed'; link: LinkStatus; at: number }
   | { type: 'transport.changed'; transport: TransportInfo }
   | { type: 'target.changed'; target: string }

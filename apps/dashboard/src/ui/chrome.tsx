@@ -35,6 +35,9 @@ export function Header({ state, now }: { state: DashboardState; now: number }): 
         <Text bold>Loopgate</Text>
         <Text> {parts.join(' · ')}</Text>
         {state.readOnly ? <Text color="yellow"> [read-only]</Text> : null}
+        {state.access && state.access.principal !== 'operator.admin' ? (
+          <Text color="yellow"> [{state.access.principal}]</Text>
+        ) : null}
       </Text>
     </Box>
   );

@@ -128,6 +128,14 @@ export function refusal(principal: Principal, path: string): GatewayError | unde
   );
 }
 
+/** What `principal` may not call, each with the access its entry asks for. */
+export function deniedProcedures(principal: Principal): Record<string, Access> {
+  const denied: Record<string, Access> = {};
+  for (const [path, access] of Object.entries(accessTable) as [ProcedurePath, Access][])
+    if (!isAllowed(principal, path)) denied[path] = access;
+  return denied;
+}
+
 /** The principals `path` admits, lowest first (for the generated docs and the tests). */
 export function allowedPrincipals(path: string): Principal[] {
   return Principal.options.filter((principal) => isAllowed(principal, path));

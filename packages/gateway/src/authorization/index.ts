@@ -4,6 +4,7 @@ export {
   accessFor,
   accessTable,
   allowedPrincipals,
+  deniedProcedures,
   isAllowed,
   type ProcedurePath,
   refusal,

@@ -6,6 +6,7 @@ import {
   TokensRevokeOutput,
   WhoamiOutput,
 } from '@loopgate/protocol';
+import { deniedProcedures } from '../authorization/index.js';
 import { procedure, router } from './trpc.js';
 
 /** Who the caller is and, for admins, the operator tokens the gateway honours. */
@@ -23,6 +24,7 @@ export const accessRouter = router({
       tls: conn.tls,
       connectionId: conn.id,
       connectedAt: conn.connectedAt,
+      denied: deniedProcedures(conn.principal),
     };
   }),
 
