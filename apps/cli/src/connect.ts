@@ -1,12 +1,14 @@
 import {
   createGatewayClient,
+  describeTunnelState,
   type GatewayClient,
-  openGatewayTunnel,
   resolveGatewayTarget,
+  startGatewayTunnel,
   type TargetSource,
   type Tunnel,
+  type TunnelFailure,
 } from '@loopgate/client';
-import type { SshTunnelConfig } from '@loopgate/protocol';
+import { GatewayError, type SshTunnelConfig } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { beforeConnecting } from './exit-codes.js';
 
@@ -107,6 +109,51 @@ export type ClientRoute = {
   tlsPinned: boolean;
 };
 
+/** The longest a one-shot command waits for its ssh tunnel before it ends with the last reason. */
+const ONE_SHOT_TUNNEL_MS = 15_000;
+
+/**
+ * A supervised tunnel for one command: each failed attempt and the next
+ * delay go to stderr while it waits, and after ONE_SHOT_TUNNEL_MS it gives
+ * up with the last classified reason (TUNNEL_FAILED, exit 3) instead of
+ * retrying for a minute in silence.
+ */
+async function openOneShotTunnel(
+  ssh: Partial<SshTunnelConfig> & { target: string },
+  credentials: { token?: string | undefined; password?: string | undefined },
+): Promise<Tunnel> {
+  const tunnel = startGatewayTunnel(ssh, credentials, { connectTimeoutSec: 5 });
+  let last: TunnelFailure | undefined;
+  const off = tunnel.onState((state) => {
+    if (state.status !== 'retrying') return;
+    last = state.reason;
+    process.stderr.write(`loopgate: ssh tunnel to ${ssh.target}: ${describeTunnelState(state)}\n`);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const why = last ? `: ${last.message}` : '';
+      const seconds = ONE_SHOT_TUNNEL_MS / 1000;
+      reject(
+        new GatewayError(
+          'TUNNEL_FAILED',
+          `ssh tunnel to ${ssh.target} not up after ${seconds} s${why}`,
+        ),
+      );
+    }, ONE_SHOT_TUNNEL_MS);
+  });
+  try {
+    await Promise.race([tunnel.ready(), deadline]);
+    return tunnel;
+  } catch (error) {
+    await tunnel.close();
+    throw error;
+  } finally {
+    off();
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Connects for one command and always closes (tunnel included), so a
  * one-shot command never hangs on an open socket or leaves `ssh` behind.
@@ -120,7 +167,7 @@ export async function withClient<T>(
   const target = resolveClientTarget(flags);
   const credentials = { token: target.token, password: target.password };
   let tunnel: Tunnel | undefined;
-  if (target.ssh) tunnel = await openGatewayTunnel(target.ssh, credentials);
+  if (target.ssh) tunnel = await openOneShotTunnel(target.ssh, credentials);
   let client: GatewayClient | undefined;
   const url = tunnel?.url ?? target.url;
   try {

@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import {
-  openGatewayTunnel,
+  describeTunnelState,
   resolveGatewayTarget,
+  startGatewayTunnel,
   type Tunnel,
   webSocketOptionsFor,
 } from '@loopgate/client';
 import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
-import { GatewayError, NodeName, resolveStateDir } from '@loopgate/protocol';
+import { GatewayError, NodeName, resolveStateDir, type SshTunnelConfig } from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { formatDuration, note } from '../output.js';
@@ -130,7 +131,7 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     }
     describeEvent(event, say);
   };
-  const { url, tlsFingerprint, tunnel } = await nodeEndpoint(flags, stateDir);
+  const { url, tlsFingerprint, tunnel } = await nodeEndpoint(flags, stateDir, say);
   const node = createNode({
     name,
     commands: host.commands,
@@ -186,13 +187,17 @@ type NodeEndpoint = { url: string; tlsFingerprint?: string | string[]; tunnel?: 
  * reconnects through it on its own. A bad config file, URL or pin is a
  * usage error (exit 2) before anything is dialled.
  */
-async function nodeEndpoint(flags: NodeRunFlags, stateDir: string): Promise<NodeEndpoint> {
+async function nodeEndpoint(
+  flags: NodeRunFlags,
+  stateDir: string,
+  say: (line: string) => void,
+): Promise<NodeEndpoint> {
   if (flags.ssh && flags.url) throw new UsageError('give either --url or --ssh, not both');
   const target = beforeConnecting(() =>
     resolveGatewayTarget({ ...(flags.url ? { url: flags.url } : {}), stateDir }),
   );
   const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
-  const tunnel = ssh ? await openGatewayTunnel(ssh) : undefined;
+  const tunnel = ssh ? await openSupervisedTunnel(ssh, say) : undefined;
   const url = tunnel?.url ?? target.url;
   // gateway.remote.tlsFingerprint pins gateway.remote.url, not --url or the tunnel's local end
   const tlsFingerprint =
@@ -207,6 +212,23 @@ async function nodeEndpoint(flags: NodeRunFlags, stateDir: string): Promise<Node
     throw error;
   }
   return { url, ...(tlsFingerprint ? { tlsFingerprint } : {}), ...(tunnel ? { tunnel } : {}) };
+}
+
+/** The node's tunnel, saying every state change (retries, why, when) for as long as it runs. */
+async function openSupervisedTunnel(
+  ssh: Partial<SshTunnelConfig> & { target: string },
+  say: (line: string) => void,
+): Promise<Tunnel> {
+  say(`opening an ssh tunnel to ${ssh.target}`);
+  const tunnel = startGatewayTunnel(ssh);
+  tunnel.onState((state) => say(`ssh tunnel to ${ssh.target}: ${describeTunnelState(state)}`));
+  try {
+    await tunnel.ready();
+    return tunnel;
+  } catch (error) {
+    await tunnel.close();
+    throw error;
+  }
 }
 
 function describeEvent(event: NodeEvent, say: (line: string) => void): void {
