@@ -133,7 +133,9 @@ export async function runCommand(
 
   let payload: unknown;
   try {
-    payload = await definition.run(params, context);
+    // A command that ignores its signal (a read stuck in the kernel) is let go at
+    // cancel or deadline: its invocation ends now, whatever the command does.
+    payload = await untilAborted(definition.run(params, context), context.signal);
   } catch (error) {
     if (context.signal.aborted) return undefined;
     return fail(toCommandError(error));
@@ -157,4 +159,23 @@ export async function runCommand(
     });
   }
   return { invocationId, ok: true, payload };
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (the work itself is left to finish on its own). */
+function untilAborted<T>(work: Promise<T> | T, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(work).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

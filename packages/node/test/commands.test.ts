@@ -117,6 +117,26 @@ describe('runCommand', () => {
     await expect(pending).resolves.toBeUndefined();
   });
 
+  it('row 32: a wedged command that ignores its signal still ends its invocation at cancel or deadline', {
+    timeout: 3_000,
+  }, async () => {
+    const controller = new AbortController();
+    const pending = runCommand(
+      {
+        // Never settles; the timer only keeps the test's event loop alive, as a stuck read would.
+        wedged: () =>
+          new Promise(() => {
+            setTimeout(() => {}, 6_000);
+          }),
+      },
+      invocation('wedged'),
+      context(controller.signal),
+      limits,
+    );
+    setTimeout(() => controller.abort(new Error('deadline')), 20);
+    await expect(pending).resolves.toBeUndefined();
+  });
+
   it('refuses payloads over the gateway limit and values that are not JSON', async () => {
     const big = await runCommand(
       { big: () => 'x'.repeat(2_000) },

@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, open, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { type CommandDefinition, CommandError, defineCommand } from '../commands.js';
@@ -99,16 +99,24 @@ export function fsReadCommand(
     params: FsReadParams,
     run: async (params) => {
       const real = await resolveInsideRoots(params.path, roots);
-      // O_NOFOLLOW: the file cannot have been swapped for a symlink since the check.
-      const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-        (error: unknown) => {
-          throw fsError(error, params.path);
-        },
-      );
+      // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer,
+      // holding one of libuv's four threads until the node stops serving fs.read
+      // and system.run altogether. O_NOFOLLOW: the last component is no symlink.
+      const handle = await open(
+        real,
+        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      ).catch((error: unknown) => {
+        throw fsError(error, params.path);
+      });
       try {
+        // Both before a byte is read: the path checked above may have changed since.
+        await assertOpenedInsideRoots(handle, real, roots, params.path);
         const stat = await handle.stat();
         if (!stat.isFile())
-          throw new CommandError('BAD_REQUEST', `${params.path} is not a regular file`);
+          throw new CommandError(
+            'BAD_REQUEST',
+            `${params.path} is ${fileKind(stat)}, not a regular file`,
+          );
         const remaining = Math.max(0, stat.size - params.offset);
         if (params.length === undefined && remaining > maxBytes) {
           throw new CommandError(
@@ -134,4 +142,45 @@ export function fsReadCommand(
       }
     },
   });
+}
+
+/**
+ * The file actually opened must lie inside a root. A directory on the path
+ * can be swapped for a symlink between `realpath` and `open` (O_NOFOLLOW
+ * guards only the last component), so the check is made on the descriptor:
+ * on Linux its real path from /proc/self/fd; elsewhere its device and inode
+ * must be those of the checked path.
+ */
+async function assertOpenedInsideRoots(
+  handle: FileHandle,
+  checked: string,
+  roots: ResolvedRoot[],
+  requested: string,
+): Promise<void> {
+  const escaped = () =>
+    new CommandError('FORBIDDEN', `${requested} changed while it was being opened`);
+  let opened: string | undefined;
+  try {
+    opened = await readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    // no /proc (not Linux): compare identities instead
+  }
+  if (opened !== undefined) {
+    if (!roots.some((r) => isInside(r.real, opened))) throw escaped();
+    return;
+  }
+  const [fromHandle, fromPath] = await Promise.all([
+    handle.stat(),
+    stat(checked).catch(() => undefined),
+  ]);
+  if (!fromPath || fromHandle.dev !== fromPath.dev || fromHandle.ino !== fromPath.ino)
+    throw escaped();
+}
+
+function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'a special file';
 }

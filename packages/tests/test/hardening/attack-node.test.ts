@@ -4,7 +4,7 @@
  * `loopgate node run` processes, paired to a real gateway, invoked over the
  * wire.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { access, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GatewayClient } from '@loopgate/client';
@@ -141,5 +141,88 @@ describe('row 34: the system.run output cap', { timeout: 90_000 }, () => {
     expect(out.stdout.length).toBe(256 * 1024);
     // Generous on a loaded machine; the old `>` comparison ran until the 20 s timeout.
     expect(out.durationMs).toBeLessThan(5_000);
+  });
+});
+
+async function readFile(
+  nodeId: string,
+  path: string,
+  timeoutMs = 10_000,
+): Promise<{ content?: string; error?: string }> {
+  try {
+    const out = await op.nodes.invoke.mutate({
+      nodeId,
+      command: 'fs.read',
+      params: { path },
+      timeoutMs,
+      idempotencyKey: `read-${++keys}`,
+    });
+    return { content: (out.payload as { content: string }).content };
+  } catch (error) {
+    return { error: (error as { code?: string }).code ?? String(error) };
+  }
+}
+
+describe('row 32: fs.read escapes and wedges', { timeout: 120_000 }, () => {
+  let work: string;
+  let shared: string;
+  beforeAll(async () => {
+    work = await makeTempDir('loopgate-fsread-');
+    shared = join(work, 'shared');
+    await mkdir(join(shared, 'sub'), { recursive: true });
+    await writeFile(join(shared, 'sub', 'file.txt'), 'inside');
+    await writeFile(join(shared, 'plain.txt'), 'plain');
+    await mkdir(join(work, 'outside'));
+    await writeFile(join(work, 'outside', 'file.txt'), 'SECRET');
+  });
+
+  it('row 32: 300 reads while another process swaps a directory inside the root for a symlink out of it: 0 escapes', async () => {
+    const node = await pairedNode('fs-race', ['--fs-root', shared]);
+    // The attacker: a real process flipping shared/sub between the real directory and a symlink to ../outside.
+    const racer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs');
+         const [sub, real, outside] = process.argv.slice(1);
+         for (;;) {
+           try { fs.renameSync(sub, real); fs.symlinkSync(outside, sub); fs.unlinkSync(sub); fs.renameSync(real, sub); } catch {}
+         }`,
+        join(shared, 'sub'),
+        join(shared, 'sub-real'),
+        join(work, 'outside'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const outcomes: Record<string, number> = {};
+    try {
+      for (let i = 0; i < 300; i++) {
+        const got = await readFile(node.nodeId, 'sub/file.txt');
+        const key = got.content ?? got.error ?? '?';
+        outcomes[key] = (outcomes[key] ?? 0) + 1;
+      }
+    } finally {
+      racer.kill('SIGKILL');
+    }
+    expect(outcomes.SECRET ?? 0, JSON.stringify(outcomes)).toBe(0);
+    // The race really ran: some reads saw the directory, some saw it swapped or missing.
+    expect(outcomes.inside ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(0);
+    expect(300 - (outcomes.inside ?? 0), JSON.stringify(outcomes)).toBeGreaterThan(0);
+  });
+
+  it('row 32: a FIFO is refused at once with a typed error; five FIFO reads do not block later fs.read and system.run', async () => {
+    const fifo = join(shared, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const node = await pairedNode('fs-fifo', ['--fs-root', shared, '--allow-exec', 'echo']);
+    const started = Date.now();
+    const one = await readFile(node.nodeId, 'pipe');
+    expect(one).toEqual({ error: 'BAD_REQUEST' });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    // More than libuv's four threads: if each open waited for a writer, nothing else could run.
+    const five = await Promise.all([1, 2, 3, 4, 5].map(() => readFile(node.nodeId, 'pipe', 5_000)));
+    expect(five).toEqual(Array(5).fill({ error: 'BAD_REQUEST' }));
+    expect(await readFile(node.nodeId, 'plain.txt', 5_000)).toEqual({ content: 'plain' });
+    const echoed = await run(node.nodeId, { command: 'echo', args: ['still serving'] }, 5_000);
+    expect(echoed).toMatchObject({ exitCode: 0, stdout: 'still serving\n' });
   });
 });
