@@ -17,6 +17,7 @@ export type ClientFlags = {
   token?: string;
   password?: string;
   ssh?: string;
+  context?: string;
   tlsFingerprint?: string[];
   insecurePlaintext?: boolean;
   json?: boolean;
@@ -44,6 +45,10 @@ export function addClientOptions(command: Command): Command {
     )
     .option('--ssh <user@host>', 'reach the gateway through a supervised SSH tunnel')
     .option(
+      '--context <name>',
+      'a named gateway from the config (contexts; default LOOPGATE_CONTEXT or currentContext)',
+    )
+    .option(
       '--tls-fingerprint <sha256>',
       'pin the gateway certificate (repeatable for rotation)',
       collect,
@@ -69,12 +74,15 @@ export type ClientTarget = {
   ssh: (Partial<SshTunnelConfig> & { target: string }) | undefined;
   /** Which credential and where it came from, for diagnostics; never its value. */
   credentialSource: string;
+  /** The named context in use, if any. */
+  context: string | undefined;
 };
 
 const SOURCE_NAMES: Record<TargetSource, string> = {
   option: 'the --token/--password flag',
   env: 'the LOOPGATE_GATEWAY_TOKEN/PASSWORD variable',
   config: 'the config file',
+  context: "the context's tokenFile/tokenEnv",
   'state-file': 'the token file in the state dir',
   default: 'the default',
 };
@@ -88,7 +96,10 @@ export function resolveClientTarget(flags: ClientFlags): ClientTarget {
   // --ssh names the host; port, key and ssh config still come from gateway.remote.ssh when set.
   const ssh = flags.ssh ? { ...target.ssh, target: flags.ssh } : flags.url ? undefined : target.ssh;
   // gateway.remote.tlsFingerprint pins gateway.remote.url; an explicit --url (or a tunnel's local end) is another endpoint.
-  const configuredPin = target.source.url === 'config' && !ssh ? target.tlsFingerprint : undefined;
+  const configuredPin =
+    (target.source.url === 'config' || target.source.url === 'context') && !ssh
+      ? target.tlsFingerprint
+      : undefined;
   const kind = target.token ? 'token' : target.password ? 'password' : undefined;
   const source = target.token ? target.source.token : target.source.password;
   return {
@@ -98,6 +109,7 @@ export function resolveClientTarget(flags: ClientFlags): ClientTarget {
     tlsFingerprint: flags.tlsFingerprint ?? configuredPin,
     ssh,
     credentialSource: kind && source ? `${kind} from ${SOURCE_NAMES[source]}` : 'none',
+    context: target.context,
   };
 }
 

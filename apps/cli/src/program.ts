@@ -1,6 +1,7 @@
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerContextCommands } from './commands/context.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerGatewayCommands } from './commands/gateway.js';
 import { registerLifecycleCommands } from './commands/lifecycle.js';
@@ -38,6 +39,7 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
   registerRemoteCommands(program);
   registerLogCommands(program);
   registerDoctorCommand(program);
+  registerContextCommands(program);
   registerNodesCommands(program);
   registerNodeHostCommands(program);
   registerAgentCommands(program);

@@ -14,6 +14,7 @@ export {
   type ConnectionStateListener,
   isFinalState,
 } from './connection-state.js';
+export * from './contexts/index.js';
 export { displayUrl, toGatewayError } from './errors.js';
 export { loopgateLink } from './link.js';
 export * from './probe/index.js';

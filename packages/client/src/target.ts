@@ -13,9 +13,10 @@ import {
   type SshTunnelConfig,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
+import { chosenContext, contextAsRemote } from './contexts/index.js';
 
 /** Where a value of the target came from, for `status`-style output (never the value itself). */
-export type TargetSource = 'option' | 'env' | 'config' | 'state-file' | 'default';
+export type TargetSource = 'option' | 'env' | 'config' | 'context' | 'state-file' | 'default';
 
 export type GatewayTargetFlags = {
   url?: string;
@@ -25,6 +26,8 @@ export type GatewayTargetFlags = {
   stateDir?: string;
   /** Default `LOOPGATE_CONFIG` or `<stateDir>/config.json5`. */
   configPath?: string;
+  /** A named context from the config's `contexts` (default `LOOPGATE_CONTEXT`, then `currentContext`). */
+  context?: string;
   /** Default `process.env`. */
   env?: Record<string, string | undefined>;
 };
@@ -39,6 +42,8 @@ export type GatewayTarget = {
   tlsFingerprint?: string | string[];
   /** `gateway.remote.ssh`, for the SSH tunnel supervisor. */
   ssh?: SshTunnelConfig;
+  /** The context in use, if any. */
+  context?: string;
   source: { url: TargetSource; token?: TargetSource; password?: TargetSource };
 };
 
@@ -157,7 +162,21 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
   const stateDir = stateDirOf(flags, env);
   const config = readConfig(flags, env, stateDir);
   const gw = config?.gateway;
-  const remote = gw?.mode === 'remote' ? (gw.remote ?? {}) : undefined;
+  const configPath = resolve(
+    flags.configPath ?? env.LOOPGATE_CONFIG ?? join(stateDir, 'config.json5'),
+  );
+  const contextName = chosenContext(config, {
+    flag: flags.context,
+    env,
+    urlGiven: Boolean(flags.url || env.LOOPGATE_GATEWAY_URL),
+  });
+  // A context stands for a remote gateway: it replaces gateway.remote, whatever gateway.mode says.
+  const remote = contextName
+    ? contextAsRemote(config, contextName, configPath, env)
+    : gw?.mode === 'remote'
+      ? (gw.remote ?? {})
+      : undefined;
+  const fromRemote: TargetSource = contextName ? 'context' : 'config';
 
   let configUrl: string | undefined;
   if (remote) {
@@ -177,7 +196,7 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
   const url = pick<string>(
     [flags.url, 'option'],
     [env.LOOPGATE_GATEWAY_URL, 'env'],
-    [configUrl, 'config'],
+    [configUrl, remote ? fromRemote : 'config'],
   );
   if (!url && remote) {
     throw badConfig(flags.configPath ?? env.LOOPGATE_CONFIG ?? join(stateDir, 'config.json5'), [
@@ -188,14 +207,14 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
   const token = pick<string>(
     [flags.token, 'option'],
     [env.LOOPGATE_GATEWAY_TOKEN, 'env'],
-    [remote ? remote.token : gw?.auth.token, 'config'],
+    [remote ? remote.token : gw?.auth.token, remote ? fromRemote : 'config'],
     // The local gateway's generated token belongs to the local gateway only.
     [remote ? undefined : readTokenFile(stateDir), 'state-file'],
   );
   const password = pick<string>(
     [flags.password, 'option'],
     [env.LOOPGATE_GATEWAY_PASSWORD, 'env'],
-    [remote ? remote.password : gw?.auth.password, 'config'],
+    [remote ? remote.password : gw?.auth.password, remote ? fromRemote : 'config'],
   );
 
   return {
@@ -205,6 +224,7 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
     ...(password ? { password: password[0] } : {}),
     ...(remote?.tlsFingerprint ? { tlsFingerprint: remote.tlsFingerprint } : {}),
     ...(remote?.ssh ? { ssh: remote.ssh } : {}),
+    ...(contextName ? { context: contextName } : {}),
     source: {
       url: url?.[1] ?? 'default',
       ...(token ? { token: token[1] } : {}),

@@ -45,6 +45,31 @@ export const RemoteConfig = z.strictObject({
 });
 export type RemoteConfig = z.infer<typeof RemoteConfig>;
 
+/** A context's name: what `loopgate context use` and `--context` take. */
+export const ContextName = z
+  .string()
+  .regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'letters, digits, ".", "_" and "-", at most 64');
+
+/**
+ * A named gateway for operators (k9s / kubectl style). Secrets are named by
+ * file or environment variable, never written inline: the config is often
+ * shared or committed, and the CLI edits it (`context use`).
+ */
+export const GatewayContext = z
+  .strictObject({
+    url: z.string().optional(),
+    ssh: SshTunnelConfig.optional(),
+    tlsFingerprint: TlsFingerprintSetting.optional(),
+    tokenFile: z.string().optional(),
+    tokenEnv: z.string().optional(),
+    passwordFile: z.string().optional(),
+    passwordEnv: z.string().optional(),
+  })
+  .refine((c) => c.url !== undefined || c.ssh !== undefined, {
+    error: 'a context needs a url or an ssh target',
+  });
+export type GatewayContext = z.infer<typeof GatewayContext>;
+
 export const LimitsConfig = z.strictObject({
   /** Largest frame accepted before the connection has authenticated. */
   preAuthMaxPayloadBytes: positiveInt.default(64 * 1024),
@@ -193,12 +218,24 @@ export const LoggingConfig = z.strictObject({
   stderr: z.boolean().default(false),
 });
 
-export const LoopgateConfig = z.strictObject({
-  gateway: GatewayConfig.default(GatewayConfig.parse({})),
-  agent: AgentConfig.default(AgentConfig.parse({})),
-  channels: ChannelsConfig.default(ChannelsConfig.parse({})),
-  logging: LoggingConfig.default(LoggingConfig.parse({})),
-});
+export const LoopgateConfig = z
+  .strictObject({
+    gateway: GatewayConfig.default(GatewayConfig.parse({})),
+    agent: AgentConfig.default(AgentConfig.parse({})),
+    channels: ChannelsConfig.default(ChannelsConfig.parse({})),
+    logging: LoggingConfig.default(LoggingConfig.parse({})),
+    /** Named gateways for client commands (`--context`, `loopgate context use`). */
+    contexts: z.record(ContextName, GatewayContext).optional(),
+    /** The context client commands use when none is named; must be one of `contexts`. */
+    currentContext: z.string().optional(),
+  })
+  .refine(
+    (c) => c.currentContext === undefined || Object.hasOwn(c.contexts ?? {}, c.currentContext),
+    {
+      error: 'currentContext must name one of contexts',
+      path: ['currentContext'],
+    },
+  );
 export type LoopgateConfig = z.infer<typeof LoopgateConfig>;
 /** What a config file or a programmatic caller may give: every key optional. */
 export type LoopgateConfigInput = z.input<typeof LoopgateConfig>;

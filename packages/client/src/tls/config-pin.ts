@@ -65,7 +65,7 @@ export async function savePinnedFingerprint(options: {
 }
 
 /** True when JSON5 text has a comment outside string literals. */
-function hasComments(text: string): boolean {
+export function hasComments(text: string): boolean {
   const withoutStrings = text.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
   return /\/\/|\/\*/.test(withoutStrings);
 }

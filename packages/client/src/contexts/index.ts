@@ -1,0 +1,2 @@
+export { saveCurrentContext } from './current-context.js';
+export { chosenContext, contextAsRemote } from './resolve-context.js';
