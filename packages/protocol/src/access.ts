@@ -78,21 +78,21 @@ export const TokensCreateInput = z.object({
 });
 export type TokensCreateInput = z.infer<typeof TokensCreateInput>;
 
-export const TokensCreateOutput = z.object({
+/** What names and bounds an operator token, in every answer about one. */
+const OperatorTokenBasics = z.object({
   name: z.string(),
   scope: OperatorScope,
   createdAt: z.number(),
   expiresAt: z.number().nullable(),
+});
+
+export const TokensCreateOutput = OperatorTokenBasics.extend({
   /** The secret, shown this once: the gateway keeps only its SHA-256. */
   token: z.string(),
 });
 export type TokensCreateOutput = z.infer<typeof TokensCreateOutput>;
 
-export const OperatorTokenInfo = z.object({
-  name: z.string(),
-  scope: OperatorScope,
-  createdAt: z.number(),
-  expiresAt: z.number().nullable(),
+export const OperatorTokenInfo = OperatorTokenBasics.extend({
   lastUsedAt: z.number().nullable(),
   expired: z.boolean(),
   /** Sockets authenticated with it right now. */

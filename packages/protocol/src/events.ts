@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OperatorScope } from './access.js';
 import { HealthOutput } from './operator.js';
 
 const base = { ts: z.number() };
@@ -108,7 +109,7 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     type: z.literal('auth.token'),
     action: z.enum(['created', 'revoked']),
     name: z.string(),
-    scope: z.enum(['operator.read', 'operator.write', 'operator.admin']),
+    scope: OperatorScope,
   }),
 ]);
 export type GatewayEvent = z.infer<typeof GatewayEvent>;

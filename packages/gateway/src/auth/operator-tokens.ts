@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import {
   CloseCode,
   GatewayError,
+  type GatewayEventInput,
   type OperatorScope,
   OperatorScope as OperatorScopeSchema,
   type OperatorTokenInfo,
@@ -11,7 +12,6 @@ import {
   type TokensRevokeOutput,
 } from '@loopgate/protocol';
 import { z } from 'zod';
-import type { EventBus } from '../events/index.js';
 import type { ConnectionInfo } from '../router/context.js';
 import { writeJsonAtomic } from '../store/index.js';
 import { digestSecret } from './credentials.js';
@@ -39,6 +39,9 @@ export type TokenCheck =
   | { ok: true; name: string; scope: OperatorScope; expiresAt: number | undefined }
   | { ok: false; name: string; expiredAt: number };
 
+/** Where creations and revocations are announced; the gateway's event bus. */
+export type TokenEvents = { emit(event: GatewayEventInput): unknown };
+
 /** The sockets the store may close; the gateway's live-connection tracker. */
 export type TokenConnections = { all(): Iterable<ConnectionInfo> };
 
@@ -50,7 +53,7 @@ export type TokenConnections = { all(): Iterable<ConnectionInfo> };
 export class OperatorTokens {
   readonly #path: string;
   readonly #connections: TokenConnections;
-  readonly #events: Pick<EventBus, 'emit'>;
+  readonly #events: TokenEvents;
   readonly #byName = new Map<string, TokenRecord>();
   readonly #byDigest = new Map<string, TokenRecord>();
   #writes: Promise<void> = Promise.resolve();
@@ -60,7 +63,7 @@ export class OperatorTokens {
   constructor(options: {
     path: string;
     connections: TokenConnections;
-    events: Pick<EventBus, 'emit'>;
+    events: TokenEvents;
   }) {
     this.#path = options.path;
     this.#connections = options.connections;
@@ -114,12 +117,7 @@ export class OperatorTokens {
       lastUsedAt: null,
     };
     this.#add(record);
-    try {
-      await this.#save();
-    } catch (error) {
-      this.#remove(record);
-      throw error;
-    }
+    await this.#saveOrUndo(() => this.#remove(record));
     const { name, scope, createdAt, expiresAt } = record;
     this.#events.emit({ type: 'auth.token', action: 'created', name, scope });
     return { name, scope, createdAt, expiresAt, token };
@@ -147,12 +145,7 @@ export class OperatorTokens {
     const record = this.#byName.get(name);
     if (!record) throw new GatewayError('NOT_FOUND', `no operator token named "${name}"`);
     this.#remove(record);
-    try {
-      await this.#save();
-    } catch (error) {
-      this.#add(record);
-      throw error;
-    }
+    await this.#saveOrUndo(() => this.#add(record));
     this.#events.emit({ type: 'auth.token', action: 'revoked', name, scope: record.scope });
     const users = [...this.#connections.all()].filter(
       (c) => c.credential === 'operator-token' && c.credentialName === name,
@@ -189,6 +182,16 @@ export class OperatorTokens {
   #remove(record: TokenRecord): void {
     this.#byName.delete(record.name);
     this.#byDigest.delete(record.digest);
+  }
+
+  /** A change an operator asked for counts only once it is on disk; a failed write undoes it. */
+  async #saveOrUndo(undo: () => void): Promise<void> {
+    try {
+      await this.#save();
+    } catch (error) {
+      undo();
+      throw error;
+    }
   }
 
   /** Writes are serialised, each one a complete snapshot taken when it starts. */
