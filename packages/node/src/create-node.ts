@@ -468,7 +468,8 @@ class NodeRuntime implements LoopgateNode {
   #onMessage(message: NodeInvocationMessage): void {
     if (message.kind === 'cancel') {
       const running = this.#running.get(message.invocationId);
-      if (!running) return;
+      // Finished, or already stopped by its own deadline: nothing left to cancel.
+      if (!running || running.controller.signal.aborted) return;
       running.controller.abort(
         new GatewayError('CANCELLED', `cancelled by the gateway (${message.reason})`),
       );
@@ -498,10 +499,14 @@ class NodeRuntime implements LoopgateNode {
     }
     const controller = new AbortController();
     this.#running.set(invocationId, { controller, command });
-    const timer = setTimeout(
-      () => controller.abort(new GatewayError('TIMEOUT', 'the deadline passed')),
-      message.timeoutMs,
-    );
+    // The node's own deadline is the gateway's timeout: whichever fires first stops the
+    // command (the gateway's cancel can arrive after this, and is then ignored), and
+    // either way the node says it stopped it.
+    const timer = setTimeout(() => {
+      if (controller.signal.aborted) return;
+      controller.abort(new GatewayError('TIMEOUT', 'the deadline passed'));
+      this.#emit({ type: 'invocation.cancelled', invocationId, command, reason: 'timeout' });
+    }, message.timeoutMs);
     const started = Date.now();
     this.#emit({ type: 'invocation.started', invocationId, command });
     const context: CommandContext = {
