@@ -26,6 +26,8 @@ export type CliOptions = {
   cwd?: string;
   /** Run the installed `loopgate` command (the user's path) instead of the source through tsx. */
   installed?: boolean;
+  /** Written to the child's stdin, which is then closed; without it stdin is not connected. */
+  stdin?: string;
 };
 
 /** Spawns the real `loopgate` CLI (from source unless `installed`) as a child process. */
@@ -33,11 +35,13 @@ export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess
   const [command, argv] = options.installed
     ? [INSTALLED_CLI, args]
     : [process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args]];
-  return spawn(command, argv, {
+  const child = spawn(command, argv, {
     cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  return child;
 }
 
 /** Runs the CLI to completion (bounded) and collects its output. */

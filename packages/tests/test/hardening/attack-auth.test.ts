@@ -4,7 +4,6 @@
  * webhook replay, secrets in argv and file modes under the state dir.
  * Real gateway processes, real CLI processes, real sockets.
  */
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { chmod, lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,19 +19,14 @@ import {
   startGatewayProcess,
 } from '../../src/hardening/index.js';
 import {
-  type CliResult,
   makeTempDir,
-  REPO_ROOT,
   runCli,
-  sourceNodeArgs,
   spawnCli,
   startTestGateway,
   type TestGateway,
   waitFor,
   waitForOutput,
 } from '../../src/index.js';
-
-const CLI_ENTRY = join(REPO_ROOT, 'apps/cli/src/main.ts');
 
 /** Every file and directory below `root` with its permission bits. */
 async function walk(root: string): Promise<{ path: string; dir: boolean; mode: number }[]> {
@@ -44,38 +38,6 @@ async function walk(root: string): Promise<{ path: string; dir: boolean; mode: n
     if (stat.isDirectory()) out.push(...(await walk(path)));
   }
   return out;
-}
-
-/** The CLI with `input` on its stdin (spawnCli leaves stdin closed). */
-function runCliWithStdin(
-  args: string[],
-  input: string,
-  env: NodeJS.ProcessEnv,
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...sourceNodeArgs(CLI_ENTRY), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`loopgate ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, 20_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
 }
 
 describe('row 34: secrets and file modes', () => {
@@ -112,7 +74,8 @@ describe('row 34: secrets and file modes', () => {
     beforeAll(async () => {
       gw = await startTestGateway();
       // A state dir of its own, so the CLI cannot fall back to the gateway's token file.
-      env = { LOOPGATE_STATE_DIR: await makeTempDir('loopgate-cli-'), HOME: REPO_ROOT };
+      const home = await makeTempDir('loopgate-cli-');
+      env = { LOOPGATE_STATE_DIR: home, HOME: home };
     });
     afterAll(() => gw.stop());
     const WARNING = /warning: a token given with --token is visible to other users/;
@@ -129,11 +92,10 @@ describe('row 34: secrets and file modes', () => {
     });
 
     it('row 34: --token - reads the token from stdin and prints no warning', async () => {
-      const out = await runCliWithStdin(
-        ['health', '--json', '--url', gw.url, '--token', '-'],
-        `${gw.token}\n`,
+      const out = await runCli(['health', '--json', '--url', gw.url, '--token', '-'], {
         env,
-      );
+        stdin: `${gw.token}\n`,
+      });
       expect(out.code, out.stderr).toBe(0);
       expect(out.stderr).not.toMatch(WARNING);
     });
