@@ -311,3 +311,24 @@ describe('loopgate tokens and whoami', () => {
     expect(badExpiry.stderr).toContain('--expires');
   }, 60_000);
 });
+
+describe('loopgate whoami over TLS', () => {
+  it('reports tls-pinned when the CLI pinned the certificate, and the gateway saw TLS', async () => {
+    const secure = await startTestGateway({ config: { gateway: { tls: { enabled: true } } } });
+    cleanups.push(() => secure.stop());
+    const url = `wss://127.0.0.1:${secure.port}`;
+    const env = { LOOPGATE_STATE_DIR: secure.stateDir, LOOPGATE_GATEWAY_TOKEN: secure.token };
+    const fingerprint = secure.gateway.tlsFingerprint!;
+    const who = await runCli(['whoami', '--json', '--url', url, '--tls-fingerprint', fingerprint], {
+      env,
+    });
+    expect(who.code, who.stderr).toBe(0);
+    expect(JSON.parse(who.stdout)).toMatchObject({
+      principal: 'operator',
+      scope: 'operator.admin',
+      credential: 'gateway-token',
+      expiresAt: null,
+      transport: 'tls-pinned',
+    });
+  }, 30_000);
+});
