@@ -1,4 +1,4 @@
-import { errorHints, GatewayError } from '@loopgate/protocol';
+import { GatewayError } from '@loopgate/protocol';
 
 /** The CLI's exit-code contract, the same for every command. */
 export const ExitCode = {
@@ -84,7 +84,10 @@ export type ErrorRecord = { code: string; message: string; hint?: string };
 
 export function errorRecord(error: unknown): ErrorRecord {
   if (error instanceof GatewayError) {
-    const hint = errorHints[error.code];
+    // the hint describe() appends (a command may give its own, for its own audience)
+    const described = error.describe();
+    const prefix = `${error.message} — `;
+    const hint = described.startsWith(prefix) ? described.slice(prefix.length) : undefined;
     return { code: error.code, message: error.message, ...(hint ? { hint } : {}) };
   }
   if (error instanceof UsageError) return { code: error.code, message: error.message };

@@ -38,7 +38,7 @@ describe('gateway close codes and refusals', () => {
     const error = await rejectionOf(c.health.query());
     expect(error.code).toBe('UNAUTHORIZED');
     expect(error.message).toBe('invalid token');
-    expect(error.describe()).toMatch(/check the token/);
+    expect(error.describe()).toMatch(/check the credential: --token/);
     await waitForState(c, (s) => s.state === 'unauthorized', 1_000);
     await retryWindow();
     expect(server.connections).toBe(1);

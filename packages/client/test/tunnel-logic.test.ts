@@ -121,6 +121,19 @@ describe('classifySshExit', () => {
     expect(failure.message).toContain('SHA256:RgdfJ7m1Ql/pH6XoftpzxixNQQA2BpIw8W7ktY8SBpo');
   });
 
+  it('an unknown host key names the ssh port in the command to run, when one is configured', () => {
+    const failure = classifySshExit({
+      code: 255,
+      signal: null,
+      stderr: 'Host key verification failed.\r\n',
+      target: 'me@gw',
+      port: 2222,
+      localPort: 1,
+    });
+    expect(failure.message).toContain('the host key of me@gw (port 2222) is not in known_hosts');
+    expect(failure.message).toContain('connect once with "ssh -p 2222 me@gw"');
+  });
+
   it('ignores failures of connections made through the forward', () => {
     const stderr =
       'channel 2: open failed: connect failed: Connection refused\r\nConnection to 1.2.3.4 closed by remote host.\r\n';

@@ -114,7 +114,8 @@ export type GatewayErrorData = z.infer<typeof GatewayErrorData>;
 
 /** A short operator-facing hint for each code: what to try next. */
 export const errorHints: Partial<Record<GatewayErrorCode, string>> = {
-  UNAUTHORIZED: 'check the token (--token, LOOPGATE_GATEWAY_TOKEN, or the state dir token file)',
+  UNAUTHORIZED:
+    'check the credential: --token / --token-file, LOOPGATE_GATEWAY_TOKEN, gateway.remote.token in remote mode, or the state dir token file (in password mode: --password, LOOPGATE_GATEWAY_PASSWORD, gateway.remote.password)',
   NOT_PAIRED: 'pair the node first: loopgate nodes pending / loopgate nodes approve <id>',
   NOT_CONNECTED: 'the node is known but offline: start it with loopgate node run',
   NODE_DISCONNECTED: 'the node went away mid-call; it will be invocable again when it reconnects',

@@ -9,7 +9,14 @@ import {
   PendingPairRequest,
 } from '@loopgate/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, runCli, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import {
+  makeTempDir,
+  runCli,
+  spawnCli,
+  startTestGateway,
+  type TestGateway,
+  waitFor,
+} from '../src/index.js';
 import { rejection } from '../src/rejection.js';
 import {
   cliEnv,
@@ -248,6 +255,27 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
       op.nodes.invoke.mutate({ nodeId: 'unwanted', command: 'system.info', idempotencyKey: 'r' }),
     );
     expect(error.code).toBe('NOT_PAIRED');
+  });
+
+  it('a rejected node host says why once, with advice for whoever runs the node', async () => {
+    const stateDir = await makeTempDir();
+    const child = spawnCli(['node', 'run', '--name', 'refused-host', '--url', gw.url], {
+      env: { HOME: stateDir, LOOPGATE_STATE_DIR: stateDir },
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const request = await waitFor(
+      async () => (await op.nodes.pair.list.query()).find((r) => r.name === 'refused-host'),
+      { what: 'the pairing request', timeoutMs: 20_000 },
+    );
+    await op.nodes.pair.reject.mutate({ requestId: request.requestId, reason: 'not this one' });
+    expect(await exited).toBe(1);
+    expect(stderr.split('not this one').length - 1).toBe(1);
+    expect(stderr).toContain('run loopgate node run again to send a new pairing request');
+    expect(stderr).not.toContain('pair the node first');
   });
 
   it('caps pending requests and refuses a second node with a taken name', async () => {

@@ -212,7 +212,7 @@ async function streamRun(
         reject(
           new GatewayError(
             'TIMEOUT',
-            `run ${runId} is still going after ${timeoutMs} ms; it keeps running (loopgate call agent.wait --params '{"runId":"${runId}"}')`,
+            `run ${runId} is still going after ${timeoutMs} ms; it keeps running (loopgate gateway call agent.wait --params '{"runId":"${runId}"}')`,
           ),
         ),
       timeoutMs,
@@ -230,7 +230,7 @@ async function streamRun(
     if (error instanceof GatewayError && error.code !== 'TIMEOUT') {
       throw new GatewayError(
         error.code,
-        `${error.message} — the run goes on without this terminal; follow it with: loopgate call agent.wait --params '{"runId":"${runId}"}'`,
+        `${error.message} — if the gateway is still running, run ${runId} goes on without this terminal (follow it: loopgate gateway call agent.wait --params '{"runId":"${runId}"}'); if the gateway stopped or restarted, the run ended with it (see loopgate sessions history)`,
       );
     }
     throw error;

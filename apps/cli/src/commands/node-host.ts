@@ -169,11 +169,28 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     await node.done;
   } catch (error) {
     if (stopping && error instanceof GatewayError && error.code === 'CANCELLED') return;
+    if (error instanceof GatewayError && error.code === 'NOT_PAIRED')
+      throw new NodeRefusedError(error.message, { details: error.details, cause: error });
     throw error;
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await tunnel?.close();
+  }
+}
+
+/**
+ * The gateway refused this node (a rejected pairing, a revoked node): the
+ * advice is for whoever runs the node, not the operator's
+ * "loopgate nodes approve".
+ */
+class NodeRefusedError extends GatewayError {
+  constructor(message: string, options: { details?: Record<string, unknown>; cause?: unknown }) {
+    super('NOT_PAIRED', message, options);
+  }
+
+  override describe(): string {
+    return `${this.message} — run loopgate node run again to send a new pairing request; an operator approves it on the gateway host`;
   }
 }
 
@@ -248,7 +265,7 @@ function describeEvent(event: NodeEvent, say: (line: string) => void): void {
       if (event.status === 'online') say('online');
       // the 'retrying' line that follows says why and when
       else if (event.status === 'reconnecting') say('connection lost; reconnecting');
-      else if (event.status === 'stopped' && event.error) say(`stopped: ${event.error.describe()}`);
+      // a node stopped by an error ends the command, whose one final line says why
       return;
     case 'invocation.finished':
       say(

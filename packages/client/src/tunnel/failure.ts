@@ -62,12 +62,16 @@ export type SshExit = {
   stderr: string;
   /** `user@host` as configured, for the messages. */
   target: string;
+  /** The sshd port when one was configured, so the advice names it too. */
+  port?: number | undefined;
   localPort: number;
 };
 
 /** Classifies one ssh exit. Pure: exit status and stderr in, failure out. */
 export function classifySshExit(exit: SshExit): TunnelFailure {
   const { stderr, target } = exit;
+  const sshCommand = exit.port ? `ssh -p ${exit.port} ${target}` : `ssh ${target}`;
+  const where = exit.port ? `${target} (port ${exit.port})` : target;
   // "channel N: open failed: connect failed: Connection refused" lines are about
   // connections made THROUGH the forward, not about ssh's own connection: ignore them.
   const lines = stderr
@@ -96,7 +100,7 @@ export function classifySshExit(exit: SshExit): TunnelFailure {
   if (has(/Host key verification failed|No [A-Z0-9-]+ host key is known for/)) {
     return tunnelFailure(
       'host-key-unknown',
-      `the host key of ${target} is not in known_hosts: connect once with "ssh ${target}" and check its fingerprint, then start the tunnel again`,
+      `the host key of ${where} is not in known_hosts: connect once with "${sshCommand}" and check its fingerprint, then start the tunnel again`,
     );
   }
   if (has(/Permission denied \(|Too many authentication failures|no mutual signature algorithm/)) {
@@ -135,7 +139,7 @@ export function classifySshExit(exit: SshExit): TunnelFailure {
     );
   }
   if (has(/ssh: connect to host .*: Connection refused/)) {
-    return tunnelFailure('refused', `${target} refused the ssh connection: is sshd running?`);
+    return tunnelFailure('refused', `${where} refused the ssh connection: is sshd running?`);
   }
   if (
     has(

@@ -364,7 +364,14 @@ class TunnelSupervisor implements Tunnel {
           this.#killReason ??
           (spawnError
             ? tunnelFailure('ssh-missing', `cannot start ssh: ${spawnError.code ?? 'spawn failed'}`)
-            : classifySshExit({ code, signal, stderr, target: this.#options.target, localPort }));
+            : classifySshExit({
+                code,
+                signal,
+                stderr,
+                target: this.#options.target,
+                port: this.#options.port,
+                localPort,
+              }));
         this.#dispatch({ type: 'ended', failure: this.#withFallback(failure) });
       };
       // The watchdog exits right after ssh; anything left in its group must not outlive it

@@ -11,7 +11,7 @@ export type Directive =
   | { kind: 'text' };
 
 const INVOKE_USAGE =
-  'usage: /invoke <node> <command> [json params], e.g. /invoke kitchen-pi system.run {"argv":["uptime"]}';
+  'usage: /invoke <node> <command> [json params], e.g. /invoke kitchen-pi system.run {"command":"uptime"}';
 
 /**
  * Reads a message as a directive. `/name@bot` (how Telegram addresses a bot
@@ -58,7 +58,7 @@ export function parseDirective(text: string): Directive {
 export const LOCAL_HELP = [
   'Directives:',
   '/nodes — list the nodes and their commands',
-  '/invoke <node> <command> [json] — run a command on a node, e.g. /invoke kitchen-pi system.run {"argv":["uptime"]}',
+  '/invoke <node> <command> [json] — run a command on a node, e.g. /invoke kitchen-pi system.run {"command":"uptime"}',
   '/help — this list',
 ].join('\n');
 

@@ -56,7 +56,7 @@ export function resolveOperatorAccess(
   if (ownSecret === undefined && presented.token === undefined) {
     return {
       ok: false,
-      failure: `missing ${gateway.mode}: pass it in connectionParams (never in the URL)`,
+      failure: `missing ${gateway.mode}: ${gateway.mode === 'password' ? 'the CLI takes --password (or --password-file, LOOPGATE_GATEWAY_PASSWORD, gateway.remote.password in remote mode)' : 'the CLI takes --token (or --token-file, LOOPGATE_GATEWAY_TOKEN, gateway.remote.token in remote mode)'}; a script passes it in connectionParams, never in the URL`,
     };
   }
   return { ok: false, failure: `invalid ${ownSecret === undefined ? 'token' : gateway.mode}` };

@@ -164,6 +164,14 @@ describe('parseDirective', () => {
     expect(parseDirective(text)).toEqual(expected);
   });
 
+  it('its examples use the parameters the node really takes (system.run: command, not argv)', () => {
+    const usage = parseDirective('/invoke box');
+    const example = /e\.g\. \/invoke \S+ system\.run (\{.*\})/.exec(
+      usage.kind === 'usage' ? usage.message : '',
+    )?.[1];
+    expect(JSON.parse(example ?? 'null')).toEqual({ command: 'uptime' });
+  });
+
   it('explains a missing command or bad JSON', () => {
     expect(parseDirective('/invoke box')).toMatchObject({
       kind: 'usage',

@@ -89,6 +89,10 @@ describe('row 07: wrong credentials', () => {
     const frame = await op.next();
     expect(frame.error?.json.data.gatewayCode).toBe('UNAUTHORIZED');
     expect(frame.error?.json.message).toMatch(/missing token.*connectionParams/);
+    // a CLI user is told the flag, the variable and the remote-mode config key, not only the wire field
+    expect(frame.error?.json.message).toMatch(
+      /--token .*LOOPGATE_GATEWAY_TOKEN.*gateway\.remote\.token/,
+    );
     expect((await op.closed).code).toBe(4001);
   });
 
