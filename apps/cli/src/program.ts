@@ -1,6 +1,7 @@
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { Command } from 'commander';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerCompletionCommands } from './commands/completion.js';
 import { registerContextCommands } from './commands/context.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerGatewayCommands } from './commands/gateway.js';
@@ -17,7 +18,9 @@ import { addProfileOption, applyProfile } from './profile.js';
 import { resolveSecretFlags } from './secret-flags.js';
 
 /** The whole `loopgate` command tree. Each area registers itself here. */
-export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Command {
+export function buildProgram(
+  options: { quietUsageErrors?: boolean; completionCommands?: boolean } = {},
+): Command {
   const program = new Command('loopgate')
     .description('Loopgate: a typed RPC gateway for self-hosted agent systems')
     .version(LOOPGATE_VERSION)
@@ -45,5 +48,10 @@ export function buildProgram(options: { quietUsageErrors?: boolean } = {}): Comm
   registerAgentCommands(program);
   registerTokensCommands(program);
   registerTuiCommand(program);
+  // The completion library adds its own completion commands to the tree it is given.
+  if (options.completionCommands !== false)
+    registerCompletionCommands(program, () =>
+      buildProgram({ ...options, completionCommands: false }),
+    );
   return program;
 }
