@@ -36,8 +36,9 @@ export function gatewayPortFactory(base: {
       ...(target.token ? { token: target.token } : {}),
       ...(target.password ? { password: target.password } : {}),
       ...(base.configPath ? { configPath: base.configPath } : {}),
+      ...(target.context ? { context: target.context } : {}),
     });
-    const fromConfig = resolved.source.url === 'config';
+    const fromConfig = resolved.source.url === 'config' || resolved.source.url === 'context';
     const ssh: SshSettings | undefined =
       target.ssh ?? (fromConfig || !target.url ? resolved.ssh : undefined);
     const pinSetting = target.tlsFingerprint ?? (fromConfig ? resolved.tlsFingerprint : undefined);

@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { resolveGatewayTarget } from '@loopgate/client';
 import { resolveStateDir } from '@loopgate/protocol';
 import { EMPTY_SETTINGS } from './config-file/index.js';
 import { DashboardController } from './controller/index.js';
@@ -21,6 +22,8 @@ export type DashboardOptions = {
   configPath?: string;
   /** Where the dashboard logs; default `<state dir>/logs/dashboard.log`. */
   logFile?: string;
+  /** A named context (`--context`, else the config's currentContext). */
+  context?: string;
 };
 
 /** Exit codes, as the CLI uses them. */
@@ -69,6 +72,10 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
   const configPath = resolve(
     options.configPath ?? env.LOOPGATE_CONFIG ?? join(stateDir, 'config.json5'),
   );
+  // The header names the context in use, also when it is the config's currentContext.
+  const context =
+    options.context ??
+    (options.url || options.ssh ? undefined : currentContextOf(options.configPath));
   const log = openDashboardLog(options.logFile ?? join(stateDir, 'logs', 'dashboard.log'));
   const restoreConsole = routeConsoleToLog(log);
   log.info('dashboard starting', {
@@ -91,6 +98,7 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
         rows: stdout.rows || 24,
         readOnly: options.readOnly === true,
         target: options.url ?? (options.ssh ? `ssh ${options.ssh}` : 'local gateway'),
+        context,
         configPath,
         settings: EMPTY_SETTINGS,
       }),
@@ -106,6 +114,7 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
         ...(options.ssh ? { ssh: { target: options.ssh } } : {}),
         ...(options.sshConfig ? { sshConfigFile: options.sshConfig } : {}),
         ...(pins ? { tlsFingerprint: pins } : {}),
+        ...(context ? { context } : {}),
       },
       log,
       onQuit: () => quit(),
@@ -128,5 +137,14 @@ export async function runDashboard(options: DashboardOptions = {}): Promise<numb
     log.info('dashboard stopped');
     restoreConsole();
     await log.close();
+  }
+}
+
+function currentContextOf(configPath: string | undefined): string | undefined {
+  try {
+    return resolveGatewayTarget(configPath ? { configPath } : {}).context;
+  } catch {
+    // A bad config is reported when the dashboard connects, with its key path.
+    return undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { portErrorOf } from '../src/client-port.js';
 import { DashboardController } from '../src/controller/index.js';
 import { isMissingProcedure } from '../src/gateway-port.js';
+import { parseCommand } from '../src/keys/command-line.js';
 import { openDashboardLog } from '../src/log/dashboard-log.js';
 import { gatewayPortFactory } from '../src/open-gateway.js';
 import {
@@ -16,6 +17,7 @@ import {
   type DashboardStore,
   initialState,
 } from '../src/state/index.js';
+import { frameOf } from './render.js';
 
 /** Resolves once the store reaches a state, by its own change notifications; bounded. */
 function until(
@@ -243,6 +245,65 @@ describe('the dashboard controller against a real gateway', () => {
       expect(isMissingProcedure(portErrorOf('status', invalid))).toBe(false);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe(':ctx switches to a named gateway from the config', () => {
+  it('reconnects to the context with its own token file, and the header names it', async () => {
+    const other = createGateway(
+      { gateway: { port: 0 }, logging: { level: 'silent' } },
+      { stateDir: await mkdtemp(join(tmpdir(), 'loopgate-dashboard-ctx-')) },
+    );
+    await other.start();
+    try {
+      const otherToken = (await readFile(other.tokenPath!, 'utf8')).trim();
+      const configPath = join(stateDir, 'client.json5');
+      await writeFile(join(stateDir, 'work.token'), otherToken, { mode: 0o600 });
+      await writeFile(
+        configPath,
+        JSON.stringify({ contexts: { work: { url: other.url, tokenFile: 'work.token' } } }),
+      );
+      const store = createDashboardStore(
+        initialState({
+          columns: 100,
+          rows: 24,
+          readOnly: false,
+          target: gateway.url,
+          configPath,
+          settings: { mode: 'local', url: '', ssh: undefined, tlsFingerprint: [] },
+        }),
+      );
+      controller = new DashboardController({
+        store,
+        openPort: gatewayPortFactory({ configPath, log: openDashboardLog(undefined) }),
+        target: { url: gateway.url, token },
+        log: openDashboardLog(undefined),
+        onQuit: () => {},
+        pollMs: 200,
+      });
+      controller.start();
+      await until(store, 'the first gateway', (s) => s.gateway.status?.bind.port === gateway.port);
+      expect(store.getState().connection.context).toBeUndefined();
+
+      const effects = parseCommand('ctx work', store.getState());
+      expect(effects).toMatchObject({
+        effects: [{}, { perform: { kind: 'use-context', name: 'work' } }],
+      });
+      await controller.perform({ kind: 'use-context', name: 'work' });
+      const state = await until(
+        store,
+        'the context gateway',
+        (s) => s.connection.link.state === 'open' && s.gateway.status?.bind.port === other.port,
+      );
+      expect(state.connection.context).toBe('work');
+      const header = frameOf(state, Date.now()).split('\n')[0] ?? '';
+      expect(header).toContain(`Loopgate ctx work · ${state.connection.target} · v`);
+
+      await controller.perform({ kind: 'use-context', name: 'nowhere' });
+      await until(store, 'the refusal', (s) => /no context "nowhere"/.test(s.notice?.text ?? ''));
+    } finally {
+      await other.stop('test finished');
     }
   });
 });

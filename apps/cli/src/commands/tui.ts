@@ -31,6 +31,7 @@ export function registerTuiCommand(program: Command): void {
         ...(flags.token ? { token: flags.token } : {}),
         ...(flags.password ? { password: flags.password } : {}),
         ...(flags.ssh ? { ssh: flags.ssh } : {}),
+        ...(flags.context ? { context: flags.context } : {}),
         ...(flags.tlsFingerprint ? { tlsFingerprint: flags.tlsFingerprint } : {}),
         ...(flags.readOnly ? { readOnly: true } : {}),
         ...(flags.logFile ? { logFile: flags.logFile } : {}),

@@ -34,6 +34,8 @@ export type ConnectTarget = {
   /** An ssh config file used instead of ~/.ssh/config (`ssh -F`). */
   sshConfigFile?: string;
   tlsFingerprint?: string[];
+  /** A named context from the config (`:ctx`); its url, ssh, pin and secrets come from there. */
+  context?: string;
 };
 
 /** Opens a port to a gateway; throws a `GatewayError` for a target that cannot be used (bad URL). */
@@ -173,7 +175,7 @@ export class DashboardController {
     }
     this.#port = port;
     const dispatch = this.#store.dispatch;
-    dispatch({ type: 'target.changed', target: port.target });
+    dispatch({ type: 'target.changed', target: port.target, context: target.context });
     this.#dispatchLink(port.link.get());
     dispatch({ type: 'transport.changed', transport: port.transport.get() });
     this.#detach.push(
@@ -518,6 +520,12 @@ export class DashboardController {
           : { url: intent.url };
         this.#notice('info', `connecting to ${intent.url}`);
         await this.#reconnect(target);
+        return;
+      }
+      case 'use-context': {
+        // Only the context's own credentials: nothing given for the previous gateway goes along.
+        this.#notice('info', `switching to context ${intent.name}`);
+        await this.#reconnect({ context: intent.name });
         return;
       }
       case 'apply-connection': {

@@ -65,6 +65,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     description: 'reconnect to another gateway URL',
   },
   {
+    name: 'ctx',
+    aliases: ['context'],
+    usage: ':ctx <name>',
+    description: 'switch to a named gateway from the config (contexts)',
+  },
+  {
     name: 'refresh',
     aliases: ['r'],
     usage: ':refresh [deep]',
@@ -148,6 +154,13 @@ export function parseCommand(line: string, state: DashboardState): CommandResult
       if (!/^wss?:\/\/[^\s/]+/.test(url))
         return { error: `expected ws://host:port or wss://host:port, got "${url}"` };
       return { effects: [normalMode, perform({ kind: 'connect', url })] };
+    }
+    case 'ctx': {
+      const name = rest[0];
+      if (!name || rest.length > 1) return usage;
+      if (!/^[A-Za-z0-9][\w.-]{0,63}$/.test(name))
+        return { error: `not a context name: "${name}"` };
+      return { effects: [normalMode, perform({ kind: 'use-context', name })] };
     }
     case 'refresh':
       return { effects: [normalMode, perform({ kind: 'refresh', deep: rest[0] === 'deep' })] };

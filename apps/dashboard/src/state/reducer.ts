@@ -25,6 +25,7 @@ export type InitialStateOptions = {
   rows: number;
   readOnly: boolean;
   target: string;
+  context?: string | undefined;
   configPath: string;
   settings: ConnectionSettings;
   eventCapacity?: number;
@@ -57,6 +58,7 @@ export function initialState(options: InitialStateOptions): DashboardState {
     gateway: { health: undefined, healthAt: undefined, status: undefined, statusError: undefined },
     connection: {
       target: options.target,
+      context: options.context,
       link: { state: 'connecting' },
       linkSince: options.now ?? Date.now(),
       transport: NO_TRANSPORT_INFO,
@@ -148,6 +150,7 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
         connection: {
           ...state.connection,
           target: action.target,
+          context: action.context,
           rttMs: undefined,
           rttHistory: [],
         },
@@ -409,6 +412,8 @@ export function describeIntent(intent: OperatorIntent): string {
       return intent.deep ? 'Refresh with a deep status probe' : 'Refresh';
     case 'connect':
       return `Connect to ${intent.url}`;
+    case 'use-context':
+      return `Switch to context ${intent.name}`;
     case 'apply-connection':
       return 'Reconnect with the edited settings';
     case 'save-connection':

@@ -49,6 +49,7 @@ export type OperatorIntent =
   | { kind: 'open-session'; sessionId: string }
   | { kind: 'refresh'; deep: boolean }
   | { kind: 'connect'; url: string }
+  | { kind: 'use-context'; name: string }
   | { kind: 'apply-connection' }
   | { kind: 'save-connection' }
   | { kind: 'pin-fingerprint'; fingerprint: string }
@@ -185,6 +186,8 @@ export type ConnectionSettings = {
 
 export type ConnectionState = {
   target: string;
+  /** The named context in use (`--context`, `:ctx`, or the config's currentContext). */
+  context: string | undefined;
   link: LinkStatus;
   /** When the link last changed, to say how long we have been waiting. */
   linkSince: number;
@@ -237,7 +240,7 @@ export type DashboardAction =
   | { type: 'access.known'; access: AccessView }
   | { type: 'link.changed'; link: LinkStatus; at: number }
   | { type: 'transport.changed'; transport: TransportInfo }
-  | { type: 'target.changed'; target: string }
+  | { type: 'target.changed'; target: string; context?: string | undefined }
   | { type: 'rtt.measured'; ms: number }
   | { type: 'health.loaded'; health: HealthOutput; at: number }
   | { type: 'status.loaded'; status: StatusOutput }

@@ -25,6 +25,7 @@ export function Header({ state, now }: { state: DashboardState; now: number }): 
       ? formatDuration(health.uptimeMs + (now - healthAt))
       : undefined;
   const parts = [
+    ...(state.connection.context ? [`ctx ${state.connection.context}`] : []),
     state.connection.target,
     version ? `v${version}` : 'version ?',
     uptime ? `up ${uptime}` : 'uptime ?',
