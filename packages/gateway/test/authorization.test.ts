@@ -11,6 +11,8 @@ import {
   renderAccessTable,
 } from '../src/authorization/index.js';
 import { appRouter } from '../src/router/app-router.js';
+import type { GatewayContext } from '../src/router/context.js';
+import { createCallerFactory } from '../src/router/trpc.js';
 
 /**
  * The table itself, without sockets: it covers exactly the router's
@@ -76,6 +78,46 @@ describe('the authorization table', () => {
     expect(refusal('node', 'health')?.message).toMatch(/operator\.read or above.*node/);
     expect(refusal('operator.admin', 'node.result')?.message).toMatch(/paired nodes/);
     expect(refusal('pairing', 'health')?.code).toBe('NOT_PAIRED');
+  });
+});
+
+describe('the authorization middleware', () => {
+  it('refuses a call on a socket whose token expired after it connected, and closes that socket', async () => {
+    const closes: { code: number; reason: string }[] = [];
+    const ctx = {
+      conn: {
+        id: 'c1',
+        role: 'operator',
+        principal: 'operator.admin',
+        credential: 'operator-token',
+        credentialName: 'ci',
+        // Past the timer's reach when it connected (weeks out), and now behind us.
+        expiresAt: Date.now() - 1,
+        tls: false,
+        remoteAddress: '127.0.0.1',
+        isLoopback: true,
+        clientName: undefined,
+        clientVersion: undefined,
+        nodeId: undefined,
+        connectedAt: 0,
+        close: (code: number, reason: string) => closes.push({ code, reason }),
+        closed: new AbortController().signal,
+      },
+      services: { health: () => ({ ok: true }) },
+    } as unknown as GatewayContext;
+    const caller = createCallerFactory(appRouter)(ctx);
+    const error = await caller.health().then(
+      () => undefined,
+      (e: unknown) => e as { cause?: { code?: string; message?: string } },
+    );
+    expect(error?.cause?.code).toBe('UNAUTHORIZED');
+    expect(error?.cause?.message).toMatch(/operator token "ci" expired at/);
+    expect(closes).toEqual([
+      {
+        code: 4001,
+        reason: expect.stringMatching(/^UNAUTHORIZED: the operator token "ci" expired/),
+      },
+    ]);
   });
 });
 
