@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readStateLock } from '@loopgate/gateway';
 import { DEFAULT_PORT, LOOPGATE_VERSION, profilePort } from '@loopgate/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDir, runCli, spawnCli, waitForOutput } from '../../src/index.js';
+import { killLockHolders, makeTempDir, runCli, spawnCli, waitForOutput } from '../../src/index.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -14,10 +14,7 @@ const dirs: string[] = [];
 const stateDirs: string[] = [];
 
 afterEach(async () => {
-  for (const dir of stateDirs.splice(0)) {
-    const status = await readStateLock(dir);
-    if (status.state === 'held') process.kill(status.holder.pid, 'SIGKILL');
-  }
+  await killLockHolders(stateDirs.splice(0));
   for (const child of children.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }

@@ -6,6 +6,7 @@ import { readStateLock } from '@loopgate/gateway';
 import { profilePort } from '@loopgate/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  killLockHolders,
   makeTempDir,
   type RealPart,
   requireRealPart,
@@ -17,10 +18,7 @@ const dirs: string[] = [];
 const stateDirs: string[] = [];
 
 afterEach(async () => {
-  for (const dir of stateDirs.splice(0)) {
-    const status = await readStateLock(dir);
-    if (status.state === 'held') process.kill(status.holder.pid, 'SIGKILL');
-  }
+  await killLockHolders(stateDirs.splice(0));
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
