@@ -42,6 +42,7 @@ export class TailscaleWhois {
   readonly #maxConcurrent: number;
   readonly #cache = new Map<string, Cached>();
   readonly #inFlight = new Map<string, Promise<Cached>>();
+  #availability: { expiresAt: number; text: Promise<string> } | undefined;
 
   constructor(options: TailscaleWhoisOptions = {}) {
     this.#binary = options.binary ?? 'tailscale';
@@ -63,12 +64,17 @@ export class TailscaleWhois {
     return { ok: true, login: answer.login };
   }
 
-  /** For `status`: whether identities can be verified here, or why not. */
-  async availability(): Promise<string> {
-    const result = await this.#run(['version']);
-    return result.ok
-      ? 'verified via whois'
-      : `unavailable: ${result.reason} (identity headers are ignored)`;
+  /** For `status`: whether identities can be verified here, or why not (probed at most every cacheTtlMs). */
+  availability(): Promise<string> {
+    const now = Date.now();
+    if (this.#availability && this.#availability.expiresAt > now) return this.#availability.text;
+    const text = this.#run(['version']).then((result) =>
+      result.ok
+        ? 'verified via whois'
+        : `unavailable: ${result.reason} (identity headers are ignored)`,
+    );
+    this.#availability = { expiresAt: now + this.#cacheTtlMs, text };
+    return text;
   }
 
   async #lookup(address: string): Promise<Cached> {
