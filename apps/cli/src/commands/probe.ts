@@ -10,7 +10,12 @@ import {
   savePinnedFingerprint,
 } from '@loopgate/client';
 import type { Command } from 'commander';
-import { addClientOptions, type ClientFlags, resolveClientTarget } from '../connect.js';
+import {
+  addClientOptions,
+  type ClientFlags,
+  type ClientTarget,
+  resolveClientTarget,
+} from '../connect.js';
 import { beforeConnecting, ExitCode, UsageError } from '../exit-codes.js';
 import { note, printResult } from '../output.js';
 
@@ -57,14 +62,8 @@ export function registerProbeCommand(gateway: Command): void {
       parseGatewayUrl(target.url);
       if (target.tlsFingerprint) parseFingerprints(target.tlsFingerprint);
     });
-    const report = await probeGateway({
-      url: target.url,
-      token: target.token,
-      password: target.password,
-      credentialSource: target.credentialSource,
-      tlsFingerprint: target.tlsFingerprint,
+    const report = await probeTarget(target, {
       insecurePlaintext: flags.insecurePlaintext,
-      ssh: target.ssh,
       stepTimeoutMs,
     });
     printResult(report, { json: flags.json, human: renderProbeReport });
@@ -78,6 +77,22 @@ export function registerProbeCommand(gateway: Command): void {
       note(
         `to pin it, first compare it with "loopgate gateway tls fingerprint" on the gateway host, then pass --tls-fingerprint ${report.certificate.fingerprint} or run this again with --pin`,
       );
+  });
+}
+
+/** Probes exactly what a client command would use for `target` (doctor runs it too). */
+export function probeTarget(
+  target: ClientTarget,
+  options: { insecurePlaintext?: boolean | undefined; stepTimeoutMs: number },
+): Promise<ProbeReport> {
+  return probeGateway({
+    url: target.url,
+    token: target.token,
+    password: target.password,
+    credentialSource: target.credentialSource,
+    tlsFingerprint: target.tlsFingerprint,
+    ssh: target.ssh,
+    ...options,
   });
 }
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { probeGateway } from '@loopgate/client';
+import { probeTarget } from '../commands/probe.js';
 import type { ClientTarget } from '../connect.js';
 import type { DoctorCheck } from './types.js';
 
@@ -64,15 +64,7 @@ export async function checkSsh(ssh: NonNullable<ClientTarget['ssh']>): Promise<D
 
 /** The gateway the client commands would use, through `gateway probe`: one line with its verdict. */
 export async function checkTarget(target: ClientTarget, label: string): Promise<DoctorCheck> {
-  const report = await probeGateway({
-    url: target.url,
-    token: target.token,
-    password: target.password,
-    credentialSource: target.credentialSource,
-    tlsFingerprint: target.tlsFingerprint,
-    ssh: target.ssh,
-    stepTimeoutMs: 3_000,
-  });
+  const report = await probeTarget(target, { stepTimeoutMs: 3_000 });
   const failed = report.steps.find((s) => s.verdict === 'fail');
   if (!failed) {
     const health = report.steps.find((s) => s.step === 'health');
