@@ -120,14 +120,7 @@ const attacks: Record<string, Attack> = {
       const operators: Outcomes = new Map();
       const until = Date.now() + seconds * 1000;
       while (Date.now() < until) {
-        const key = await openOperatorSocket(proc.url, proc.token).then(
-          async (op) => {
-            const answer = await op.call(1, 'health').catch(() => undefined);
-            op.ws.close();
-            return answer?.result ? 'got in' : 'no answer';
-          },
-          (error: Error) => error.message,
-        );
+        const key = await newOperatorGetsIn(proc.url, { token: proc.token });
         operators.set(key, (operators.get(key) ?? 0) + 1);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -145,19 +138,24 @@ const attacks: Record<string, Attack> = {
         seconds,
         lanes: 4,
       });
-      const late = await openOperatorSocket(proc.url, '', { params: { password: PASSWORD } }).then(
-        async (op) => {
-          const answer = await op.call(1, 'health').catch(() => undefined);
-          op.ws.close();
-          return answer?.result ? 'got in' : 'no answer';
-        },
-        (error: Error) => error.message,
-      );
+      const late = await newOperatorGetsIn(proc.url, { password: PASSWORD });
       const guesses = [...outcomes.values()].reduce((a, b) => a + b, 0);
       return `guesses: ${guesses} (${(guesses / seconds).toFixed(0)}/s): ${describeOutcomes(outcomes)}; the right password on a new connection afterwards: ${late}`;
     },
   },
 };
+
+/** Whether a new operator connection with `params` is answered (`got in`), or why not. */
+function newOperatorGetsIn(url: string, params: Record<string, string>): Promise<string> {
+  return openOperatorSocket(url, '', { params }).then(
+    async (op) => {
+      const answer = await op.call(1, 'health').catch(() => undefined);
+      op.ws.close();
+      return answer?.result ? 'got in' : 'no answer';
+    },
+    (error: Error) => error.message,
+  );
+}
 
 async function quietPhase(proc: GatewayProcess, params?: Record<string, string>): Promise<Phase> {
   const probe = await probeHealth(proc.url, proc.token, params ? { params } : {});
