@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import type { LoopgateConfigInput } from '@loopgate/protocol';
 import {
+  cpuSecondsOf,
   dagResultInput,
   describeOutcomes,
   type GatewayProcess,
@@ -44,7 +45,7 @@ const QUIET_SECONDS = Math.min(5, seconds);
 const MiB = 1024 * 1024;
 const PASSWORD = 'correct-horse-battery-staple';
 
-type Phase = { p50: number; p99: number; calls: number; rss: number };
+type Phase = { p50: number; p99: number; calls: number; rss: number; cpuSeconds: number };
 type Report = {
   finding: string;
   before: Phase;
@@ -158,14 +159,21 @@ function newOperatorGetsIn(url: string, params: Record<string, string>): Promise
 }
 
 async function quietPhase(proc: GatewayProcess, params?: Record<string, string>): Promise<Phase> {
+  const cpuAtStart = cpuSecondsOf(proc.pid);
   const probe = await probeHealth(proc.url, proc.token, params ? { params } : {});
   await new Promise((resolve) => setTimeout(resolve, QUIET_SECONDS * 1000));
   const samples = await probe.stop();
-  return phaseOf(samples, rssOf(proc.pid));
+  return phaseOf(samples, proc.pid, cpuAtStart);
 }
 
-function phaseOf(samples: number[], rss: number): Phase {
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), calls: samples.length, rss };
+function phaseOf(samples: number[], pid: number, cpuAtStart: number): Phase {
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    calls: samples.length,
+    rss: rssOf(pid),
+    cpuSeconds: cpuSecondsOf(pid) - cpuAtStart,
+  };
 }
 
 async function runOne(attack: Attack): Promise<Report> {
@@ -176,6 +184,7 @@ async function runOne(attack: Attack): Promise<Report> {
     await quietPhase(proc, params);
     const before = await quietPhase(proc, params);
     process.stderr.write(`attack ${attack.finding}: ${seconds} s…\n`);
+    const cpuAtStart = cpuSecondsOf(proc.pid);
     const probe = await probeHealth(proc.url, proc.token, params ? { params } : {});
     let rssPeak = rssOf(proc.pid);
     const sampler = setInterval(() => {
@@ -183,7 +192,7 @@ async function runOne(attack: Attack): Promise<Report> {
     }, 250);
     const outcome = await attack.run(proc);
     clearInterval(sampler);
-    const during = { ...phaseOf(await probe.stop(), rssOf(proc.pid)), rssPeak };
+    const during = { ...phaseOf(await probe.stop(), proc.pid, cpuAtStart), rssPeak };
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const after = await quietPhase(proc, params);
     return { finding: attack.finding, before, during, after, outcome };
@@ -203,11 +212,11 @@ const mib = (x: number) => `${(x / MiB).toFixed(0)}`;
 const lines = [
   `hostile peers: ${seconds} s per attack; operator health p50/p99 in ms (calls), gateway RSS in MiB`,
   '',
-  '| finding | before p50/p99 | during p50/p99 | after p50/p99 | RSS before → peak during → after | growth |',
-  '|---|---|---|---|---|---|',
+  '| finding | before p50/p99 | during p50/p99 | after p50/p99 | RSS before → peak during → after | growth | gateway CPU during |',
+  '|---|---|---|---|---|---|---|',
   ...reports.map(
     (r) =>
-      `| ${r.finding} | ${ms(r.before.p50)} / ${ms(r.before.p99)} (${r.before.calls}) | ${ms(r.during.p50)} / ${ms(r.during.p99)} (${r.during.calls}) | ${ms(r.after.p50)} / ${ms(r.after.p99)} (${r.after.calls}) | ${mib(r.before.rss)} → ${mib(r.during.rssPeak)} → ${mib(r.after.rss)} | ${r.during.rssPeak - r.before.rss >= 0 ? '+' : ''}${mib(r.during.rssPeak - r.before.rss)} |`,
+      `| ${r.finding} | ${ms(r.before.p50)} / ${ms(r.before.p99)} (${r.before.calls}) | ${ms(r.during.p50)} / ${ms(r.during.p99)} (${r.during.calls}) | ${ms(r.after.p50)} / ${ms(r.after.p99)} (${r.after.calls}) | ${mib(r.before.rss)} → ${mib(r.during.rssPeak)} → ${mib(r.after.rss)} | ${r.during.rssPeak - r.before.rss >= 0 ? '+' : ''}${mib(r.during.rssPeak - r.before.rss)} | ${r.during.cpuSeconds.toFixed(1)} s of ${seconds} s |`,
   ),
   '',
   ...reports.map((r) => `- ${r.finding}: ${r.outcome}`),

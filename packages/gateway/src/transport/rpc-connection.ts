@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { CloseCode, fastTransformer, GatewayError } from '@loopgate/protocol';
 import { type AnyRouter, getErrorShape, getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
@@ -18,6 +19,8 @@ const OPEN = 1;
 const MAX_PROCEDURE_PATH_LENGTH = 256;
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_HANDSHAKE_GRACE_MS = 1_000;
+/** What a peer that broke the protocol may still send before the gateway stops reading it. */
+const MAX_BYTES_AFTER_VIOLATION = 256 * 1024;
 
 /**
  * Reads a request's envelope (id, method, path) and leaves its input as the
@@ -112,9 +115,7 @@ export class RpcConnection {
     if (!expectsParams) this.#pending = this.#authenticate(null);
 
     opts.socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
-    opts.socket.on('error', () => {
-      // ws reports protocol violations (bad frames, oversized payloads) here and closes the socket itself
-    });
+    opts.socket.on('error', () => this.#onProtocolViolation());
     opts.socket.once('close', (code) => this.#onClose(code));
   }
 
@@ -138,6 +139,28 @@ export class RpcConnection {
     // A peer that never answers the close handshake would otherwise keep the
     // TCP socket (and its place under the connection caps) for ws's 30 s close timeout.
     setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_GRACE_MS).unref();
+  }
+
+  /**
+   * ws reports protocol violations (an oversized frame, a bad opcode, too
+   * many fragments) here after queuing its close frame, then reads (and
+   * discards) whatever the peer still sends until the peer answers the
+   * close. A peer that answers at once closes as usual; one that queued
+   * megabytes behind its oversized frame is read no further than
+   * `MAX_BYTES_AFTER_VIOLATION`, then dropped after the close grace.
+   */
+  #onProtocolViolation(): void {
+    const raw = this.#raw as (CorkableSocket & Pick<Duplex, 'on' | 'off' | 'pause'>) | undefined;
+    if (!raw || typeof raw.on !== 'function') return;
+    let discarded = 0;
+    const onData = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded <= MAX_BYTES_AFTER_VIOLATION) return;
+      raw.off('data', onData);
+      raw.pause();
+      setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_GRACE_MS).unref();
+    };
+    raw.on('data', onData);
   }
 
   /**
@@ -206,8 +229,9 @@ export class RpcConnection {
       cause instanceof GatewayError
         ? cause
         : new GatewayError('UNAUTHORIZED', 'authentication failed');
-    // Tell the client why in a frame it can parse, then close with a code it
-    // must not retry on. Stock clients see the frame; ours also the code.
+    // Tell the client why in a frame it can parse, then close with a code that
+    // says whether retrying can help (a full pairing quota frees up; a wrong
+    // credential does not). Stock clients see the frame; ours also the code.
     this.#respondTrpcError(null, undefined, toTrpcError(error), undefined, 'unknown');
     const code =
       error.code === 'RATE_LIMITED'

@@ -20,6 +20,14 @@ export function rssOf(pid: number): number {
   return Number(kib) * 1024;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export type LatencyProbe = {
   /** Stops probing; resolves with every `health` round trip measured, in ms. */
   stop(): Promise<number[]>;
@@ -129,7 +137,11 @@ export async function pairingBigintFlood(options: {
   framesPerSocket: number;
   signal: AbortSignal;
 }): Promise<Outcomes> {
-  const frame = `{"id":1,"method":"query","params":{"path":"health","input":${bigintMetaInput(options.frameBytes)}}}`;
+  // Built once, and sent with an all-zero mask (which ws then skips), so the
+  // attacker spends no CPU per frame: the measured cost is the gateway's.
+  const frame = Buffer.from(
+    `{"id":1,"method":"query","params":{"path":"health","input":${bigintMetaInput(options.frameBytes)}}}`,
+  );
   const outcomes: Outcomes = new Map();
   const lane = async () => {
     while (!options.signal.aborted) {
@@ -140,9 +152,11 @@ export async function pairingBigintFlood(options: {
   return outcomes;
 }
 
-function oneFloodSocket(url: string, frame: string, frames: number): Promise<string> {
+function oneFloodSocket(url: string, frame: Buffer, frames: number): Promise<string> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${url}?connectionParams=1`);
+    const ws = new WebSocket(`${url}?connectionParams=1`, {
+      generateMask: (mask) => mask.fill(0),
+    });
     const done = (what: string) => {
       clearTimeout(timer);
       resolve(what);
@@ -161,7 +175,7 @@ function oneFloodSocket(url: string, frame: string, frames: number): Promise<str
     });
     ws.once('open', () => {
       ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'pairing' } }));
-      for (let i = 0; i < frames; i++) ws.send(frame);
+      for (let i = 0; i < frames; i++) ws.send(frame, { binary: false });
     });
     ws.once('close', (code) => done(`closed ${code}`));
   });
@@ -343,8 +357,9 @@ export async function pairingCrowd(options: {
     const localAddress = options.addresses[i % options.addresses.length]!;
     while (!options.signal.aborted) {
       tally(outcomes, await oneIdlePairingSocket(options.url, localAddress, options.signal));
-      // A refused dial is retried after a breath, not in a hot loop.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Holding sockets, not flooding dials (row 11's case): a refused or
+      // closed socket is replaced after half a second.
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
   };
   await Promise.all(Array.from({ length: options.sockets }, (_, i) => lane(i)));

@@ -8,6 +8,7 @@ export {
 } from './gateway-process.js';
 export {
   bigintMetaInput,
+  cpuSecondsOf,
   dagResultInput,
   describeOutcomes,
   guessPasswords,
