@@ -14,6 +14,9 @@ export default defineConfig({
       'packages/gateway/test/admission.test.ts',
       'packages/gateway/test/data-frames.test.ts',
       'packages/gateway/test/rate-limiter.test.ts',
+      'packages/gateway/test/operator-tokens.test.ts',
+      'packages/gateway/test/pairing-quota.test.ts',
+      'packages/gateway/test/nodes/node-registry.test.ts',
       'packages/gateway/test/authorization.test.ts',
       'packages/gateway/test/router-authorize.test.ts',
       'packages/gateway/test/nodes/node-service.test.ts',
@@ -25,5 +28,7 @@ export default defineConfig({
       'packages/client/test/tls-pinning.test.ts',
     ],
     reporters: ['default'],
+    // Tests with a time bound allow for the instrumented (slower) code.
+    env: { ...base.test?.env, LOOPGATE_MUTATION_RUN: '1' },
   },
 });
