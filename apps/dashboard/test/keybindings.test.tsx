@@ -38,6 +38,7 @@ describe('the keybinding table', () => {
       'approve',
       'reject',
       'invoke',
+      'remove',
       'filter',
       'panes',
       'help',

@@ -70,6 +70,16 @@ describe.each(WIDTHS)('at %i columns', (columns) => {
     // the footer: approve and reject work on the selected request; invoke needs a node
     expect(onRequest).toMatch(/a approve {2}x reject {2}\(i invoke\)/);
     expect(onRequest).toContain('Pairing request pr_laptop from 127.0.0.1');
+    // D removes the selected node: in the footer like a, x and i (where the width allows)
+    if (columns >= 80) expect(frame).toMatch(/i invoke {2}D remove/);
+  });
+
+  it('Nodes in --read-only offers no key that changes the gateway, in the detail line or the footer', () => {
+    const readOnly = { ...base(), readOnly: true };
+    const frame = frameOf(reduce(readOnly, { type: 'pane.selected', pane: 'nodes' }));
+    expectFits(frame, columns, ROWS);
+    expect(frame).toContain('nd_build · linux 0.1.0 · 2 commands');
+    expect(frame).not.toMatch(/i invoke|D remove|a approve|x reject/);
   });
 
   it('Nodes shows an invoke result, and a typed error with its hint', () => {

@@ -308,6 +308,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
     id: 'nodes.remove',
     keys: ['D'],
     description: 'remove the selected node: revoke its token (asks first)',
+    hint: 'remove',
     scope: 'nodes',
     mutating: true,
     calls: 'nodes.pair.remove',

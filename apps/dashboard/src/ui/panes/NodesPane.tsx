@@ -187,8 +187,8 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
   } else if (selected && lines.length < height) {
     const detail =
       selected.kind === 'pending'
-        ? `Pairing request ${selected.request.requestId} from ${selected.request.remoteAddress ?? 'unknown address'} — a approve · x reject`
-        : `${selected.node.nodeId} · ${selected.node.platform ?? '?'} ${selected.node.version ?? ''} · ${selected.node.commands.length} commands — i invoke`;
+        ? `Pairing request ${selected.request.requestId} from ${selected.request.remoteAddress ?? 'unknown address'}${state.readOnly ? '' : ' — a approve · x reject'}`
+        : `${selected.node.nodeId} · ${selected.node.platform ?? '?'} ${selected.node.version ?? ''} · ${selected.node.commands.length} commands${state.readOnly ? '' : ' — i invoke'}`;
     lines.push(
       <Row key="detail" width={width}>
         <Text dimColor>{detail}</Text>
