@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import {
   connect,
@@ -6,9 +7,18 @@ import {
   type Socket,
 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { GATEWAY_PROCEDURES, procedureSetHash } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, startTestGateway, type TestGateway } from '../src/index.js';
+import {
+  type CliResult,
+  describeWithRealPart,
+  makeTempDir,
+  runCli,
+  startTestGateway,
+  type TestGateway,
+} from '../src/index.js';
+import { type SshdHandle, sshdAvailable, sshProcessesMatching, startSshd } from '../src/sshd.js';
 
 /* `loopgate gateway probe` as a real process against real listeners: one verdict per step, and the failure each exists to tell apart. */
 
@@ -306,3 +316,69 @@ describe('loopgate gateway probe: a locked-out address', () => {
     }
   });
 });
+
+describeWithRealPart('a real sshd and ssh client', sshdAvailable())(
+  'loopgate gateway probe --ssh',
+  () => {
+    let sshd: SshdHandle;
+    let gw: TestGateway;
+    beforeAll(async () => {
+      sshd = await startSshd();
+      gw = await startTestGateway();
+    });
+    afterAll(async () => {
+      await gw?.stop();
+      await sshd?.stop();
+    });
+
+    /** An operator laptop's config: the gateway reached through the test sshd on `remotePort`. */
+    const remoteConfig = async (remotePort: number): Promise<NodeJS.ProcessEnv> => {
+      const dir = await makeTempDir('loopgate-probe-ssh-');
+      const ssh = { target: 'unused', configFile: sshd.sshConfigPath, remotePort, localPort: 0 };
+      await writeFile(
+        join(dir, 'config.json5'),
+        JSON.stringify({ gateway: { mode: 'remote', remote: { token: gw.token, ssh } } }),
+      );
+      return { LOOPGATE_STATE_DIR: dir };
+    };
+
+    it('through a tunnel: ssh up, forward ready, then every gateway step; no ssh left behind', async () => {
+      const env = await remoteConfig(gw.port);
+      const result = await runCli(['gateway', 'probe', '--ssh', sshd.hostAlias, '--json'], {
+        env,
+        timeoutMs: 40_000,
+      });
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      const report = parseReport(result);
+      expect(verdicts(report)).toEqual([
+        'ssh:ok',
+        'forward:ok',
+        'tls:skip',
+        'upgrade:ok',
+        'version:ok',
+        'auth:ok',
+        'health:ok',
+      ]);
+      expect(sshProcessesMatching(`:127.0.0.1:${gw.port}`)).toEqual([]);
+    });
+
+    it('through a tunnel to a port where nothing listens: the far end is named, exit 3', async () => {
+      const closed = createNetServer();
+      const port = await listen(closed);
+      await closeServer(closed);
+      const env = await remoteConfig(port);
+      const result = await runCli(['gateway', 'probe', '--ssh', sshd.hostAlias, '--json'], {
+        env,
+        timeoutMs: 40_000,
+      });
+      expect(result.code).toBe(3);
+      const report = parseReport(result);
+      expect(report.diagnosis).toBe('nothing-listening');
+      expect(report.steps.slice(0, 2).map((s) => `${s.step}:${s.verdict}`)).toEqual([
+        'ssh:ok',
+        'forward:ok',
+      ]);
+      expect(report.steps.at(-1)?.detail).toContain('the far end closed it');
+    });
+  },
+);
