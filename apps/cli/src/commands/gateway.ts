@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '@loopgate/gateway';
-import { activeProfile, HealthOutput, LOOPGATE_VERSION, StatusOutput } from '@loopgate/protocol';
+import {
+  activeProfile,
+  HealthOutput,
+  LOOPGATE_VERSION,
+  profilePort,
+  StatusOutput,
+} from '@loopgate/protocol';
 import { type Command, Option } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
@@ -56,8 +62,14 @@ export async function startGatewayFromFlags(
     }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
+      // This state dir's lock was free, so the port belongs to another program or another state dir's gateway.
+      const profile = activeProfile();
+      const derived =
+        profile && config.gateway.port === profilePort(profile)
+          ? ` (derived from profile "${profile}"; set gateway.port in its config)`
+          : '';
       throw new Error(
-        `port ${config.gateway.port} is already in use — is a gateway already running? (loopgate health) or choose another with --port`,
+        `port ${config.gateway.port}${derived} is already in use by another program or a gateway on another state dir — choose another with --port, or find it with: loopgate --url ws://127.0.0.1:${config.gateway.port} health`,
       );
     }
     throw error;

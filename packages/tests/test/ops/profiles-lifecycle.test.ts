@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readStateLock } from '@loopgate/gateway';
@@ -164,6 +165,29 @@ describe('profiles: isolated gateways on one host', () => {
     );
     expect(statusDefault.stderr).toContain(`127.0.0.1:${DEFAULT_PORT}`);
   }, 240_000);
+});
+
+describe('a profile whose derived port is taken by another program', () => {
+  it('says the port was derived and how to set one, and leaves its state dir unlocked', async () => {
+    const { env, base } = await tempBase();
+    const name = profileName('ops-busy');
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(profilePort(name), '127.0.0.1', r));
+    try {
+      const result = await runCli(['--profile', name, 'gateway', 'run'], {
+        env,
+        timeoutMs: 30_000,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `loopgate: port ${profilePort(name)} (derived from profile "${name}"; set gateway.port in its config) is already in use by another program or a gateway on another state dir — choose another with --port, or find it with: loopgate --url ws://127.0.0.1:${profilePort(name)} health`,
+      );
+      // The failed start released the lock it took: the next start is not refused.
+      expect((await readStateLock(join(base, 'profiles', name))).state).toBe('free');
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+  }, 60_000);
 });
 
 describe('gateway stop', () => {
