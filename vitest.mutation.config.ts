@@ -23,6 +23,7 @@ export default defineConfig({
       'packages/gateway/test/nodes/invocation.test.ts',
       'packages/gateway/test/nodes/invoke-broker.test.ts',
       'packages/gateway/test/channels/webhook-channel.test.ts',
+      'packages/gateway/test/channels/webhook-signature.test.ts',
       'packages/node/test/host-commands.test.ts',
       'packages/client/test/tls-fingerprint.test.ts',
       'packages/client/test/tls-pinning.test.ts',
