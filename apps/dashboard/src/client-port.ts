@@ -129,6 +129,7 @@ export function createClientPort(
                 version: n.version,
                 commands: n.commands,
                 lastSeenAt: n.lastSeenAt ?? undefined,
+                pairingCode: n.pairingCode,
               },
             ],
       );
@@ -137,6 +138,8 @@ export function createClientPort(
       const pending = await call('nodes.pair.list', 'query', undefined, PendingPairRequest.array());
       return pending.map((p) => ({
         requestId: p.requestId,
+        pairingCode: p.pairingCode,
+        contested: p.contested,
         name: p.name,
         platform: p.platform,
         commands: p.commands,

@@ -119,10 +119,16 @@ export type NodeView = {
   version: string | undefined;
   commands: string[];
   lastSeenAt: number | undefined;
+  /** The code of the key the node proves; undefined for a node paired before node keys. */
+  pairingCode: string | undefined;
 };
 
 export type PairRequestView = {
   requestId: string;
+  /** Compared with the code the node prints before approving. */
+  pairingCode: string;
+  /** Another key asked for the same name: approve by request, never by name. */
+  contested: boolean;
   name: string;
   platform: string | undefined;
   commands: string[];

@@ -48,6 +48,7 @@ export const buildBox: NodeView = {
   version: '0.1.0',
   commands: ['system.info', 'system.notify'],
   lastSeenAt: NOW,
+  pairingCode: 'BQXT-7KMA',
 };
 
 export const pi: NodeView = {
@@ -58,10 +59,13 @@ export const pi: NodeView = {
   version: '0.1.0',
   commands: ['system.info'],
   lastSeenAt: NOW - 5 * 60_000,
+  pairingCode: 'P2DE-4RWN',
 };
 
 export const laptopRequest: PairRequestView = {
   requestId: 'pr_laptop',
+  pairingCode: 'LAPT-QPXZ',
+  contested: false,
   name: 'laptop',
   platform: 'darwin',
   commands: ['system.info', 'fs.read'],
@@ -116,6 +120,7 @@ export function liveState(options: {
           event: event({
             type: 'node.pair.requested',
             requestId: 'pr_laptop',
+            pairingCode: 'LAPT-QPXZ',
             name: 'laptop',
             platform: 'darwin',
             commands: [],

@@ -69,7 +69,10 @@ describe.each(WIDTHS)('at %i columns', (columns) => {
     expect(onRequest.split('\n').find((l) => l.includes('laptop'))).toContain('▸');
     // the footer: approve and reject work on the selected request; invoke needs a node
     expect(onRequest).toMatch(/a approve {2}x reject {2}\(i invoke\)/);
-    expect(onRequest).toContain('Pairing request pr_laptop from 127.0.0.1');
+    expect(onRequest).toContain('Pairing request pr_laptop code LAPT-QPXZ');
+    // the code the operator compares with the node's output, on the request's own row
+    expect(lines[pending]).toContain('LAPT-QPXZ');
+    expect(lines[online]).toContain('BQXT-7KMA');
     // D removes the selected node: in the footer like a, x and i (where the width allows)
     if (columns >= 80) expect(frame).toMatch(/i invoke {2}D remove/);
   });

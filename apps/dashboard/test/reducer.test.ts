@@ -138,6 +138,7 @@ describe('nodes', () => {
           event: event({
             type: 'node.pair.requested',
             requestId: 'pr_1',
+            pairingCode: 'ABCD-EFGH',
             name: 'laptop',
             platform: 'darwin',
             commands: ['system.info'],

@@ -40,7 +40,14 @@ export type GatewayClientOptions = {
   password?: string;
   role?: ConnectionRole;
   /** A paired node's own credential (role `node`). */
-  nodeToken?: string;
+  /**
+   * For nodes: the connectionParams that prove the node's key, computed per
+   * socket from the challenge in the gateway's upgrade response (so no
+   * reusable secret ever crosses the wire).
+   */
+  proveChallenge?: (
+    challenge: string,
+  ) => Pick<ConnectionParams, 'nodeKey' | 'nodeSignature' | 'nodeId'>;
   clientName?: string;
   clientVersion?: string;
   /**
@@ -133,7 +140,6 @@ function connectionParamsOf(
     ...(token ? { token } : {}),
     ...(password ? { password } : {}),
     ...(opts.role ? { role: opts.role } : {}),
-    ...(opts.nodeToken ? { nodeToken: opts.nodeToken } : {}),
     ...(opts.clientName ? { clientName: opts.clientName } : {}),
     ...(opts.clientVersion ? { clientVersion: opts.clientVersion } : {}),
   };
@@ -179,7 +185,7 @@ export function createClientFor<TRouter extends AnyTRPCRouter>(
 ): GatewayClient<TRouter> {
   const target = resolveTarget(opts);
   const url = target.url;
-  if (/[?&](token|password|nodeToken)=/i.test(url)) {
+  if (/[?&](token|password|nodeSignature)=/i.test(url)) {
     // URLs end up in shell history, logs and proxies; credentials travel in connectionParams.
     throw new GatewayError(
       'BAD_REQUEST',
@@ -200,6 +206,9 @@ export function createClientFor<TRouter extends AnyTRPCRouter>(
     ...DEFAULT_TRANSPORT_OPTIONS,
     url,
     connectionParams: connectionParamsOf(opts, target.token, target.password),
+    ...(opts.proveChallenge
+      ? { challengeParams: opts.proveChallenge as (challenge: string) => Record<string, string> }
+      : {}),
     transformer: 'input' in transformer ? transformer : { input: transformer, output: transformer },
     retry: opts.retry !== false,
     createSocket,

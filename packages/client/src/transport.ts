@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { CloseCode, GatewayError } from '@loopgate/protocol';
+import { CloseCode, GatewayError, NODE_CHALLENGE_HEADER } from '@loopgate/protocol';
 import type { CombinedDataTransformer } from '@trpc/server';
 import type WebSocket from 'ws';
 import { type BackoffOptions, DEFAULT_BACKOFF, nextReconnectDelay } from './backoff.js';
@@ -34,6 +34,7 @@ export interface GatewaySocket {
   on(event: 'message', listener: (data: WebSocket.RawData, isBinary: boolean) => void): unknown;
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'upgrade', listener: (response: IncomingMessage) => void): unknown;
   on(
     event: 'unexpected-response',
     listener: (request: ClientRequest, response: IncomingMessage) => void,
@@ -66,6 +67,8 @@ export interface CallHandlers {
 export type TransportOptions = {
   url: string;
   connectionParams: Record<string, string>;
+  /** Extra connectionParams per socket, from the challenge its upgrade response carried. */
+  challengeParams?: ((challenge: string) => Record<string, string>) | undefined;
   transformer: CombinedDataTransformer;
   /** `false`: fail instead of reconnecting (one-shot commands). */
   retry: boolean;
@@ -140,6 +143,8 @@ class Connection {
   pingSentAt = 0;
   pingOutstanding = false;
   heardSincePing = false;
+  /** The gateway's one-time challenge for this socket (upgrade response header). */
+  challenge: string | undefined = undefined;
 
   constructor(readonly ws: GatewaySocket) {}
 }
@@ -352,6 +357,10 @@ export class GatewayTransport {
     const conn = new Connection(ws);
     this.#connecting = conn;
     this.#conns.add(conn);
+    ws.on('upgrade', (response) => {
+      const header = response.headers[NODE_CHALLENGE_HEADER];
+      if (typeof header === 'string') conn.challenge = header;
+    });
     ws.on('open', () => this.#onOpen(conn));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
@@ -377,7 +386,7 @@ export class GatewayTransport {
       conn.ws.close(1000);
       return;
     }
-    conn.ws.send(this.#paramsFrame);
+    conn.ws.send(this.#paramsFrameFor(conn));
     conn.openedAt = Date.now();
     this.#startKeepAlive(conn);
     const previous = this.#active;
@@ -390,6 +399,13 @@ export class GatewayTransport {
     this.#state.set({ state: 'open', since: conn.openedAt });
     if (previous) this.#retire(previous);
     this.#flush();
+  }
+
+  #paramsFrameFor(conn: Connection): string {
+    const prove = this.#opts.challengeParams;
+    if (!prove || conn.challenge === undefined) return this.#paramsFrame;
+    const data = { ...this.#opts.connectionParams, ...prove(conn.challenge) };
+    return JSON.stringify({ method: 'connectionParams', data });
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   CloseCode,
   ConnectionParams,
   GatewayError,
+  NODE_CHALLENGE_HEADER,
   type HealthOutput,
   IDENTITY_HEADERS,
   LOOPGATE_VERSION,
@@ -34,7 +35,7 @@ import { ChannelManager } from './channels/index.js';
 import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger, LogRing } from './log/index.js';
-import { NodeService } from './nodes/index.js';
+import { type NodeIdentity, NodeService, newChallenge } from './nodes/index.js';
 import { appRouter, servedProcedures } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
@@ -282,9 +283,10 @@ export function createGateway(
   };
 
   /**
-   * Every credential check (operator secret or node token) goes through the
-   * failed-attempt limiter: a locked-out address is refused before its secret
-   * is even looked at, and each failure counts toward the lockout.
+   * Every credential check (operator secret or node signature) goes through
+   * the failed-attempt limiter: a locked-out address is refused before its
+   * secret is even looked at, and each failure — `verify` returning nothing,
+   * or throwing a typed refusal — counts toward the lockout.
    */
   const checkCredential = <T>(
     source: AttemptSource,
@@ -302,18 +304,57 @@ export function createGateway(
         },
       );
     }
-    const verified = verify();
-    if (verified !== undefined) {
-      limiter.recordSuccess(source, now);
-      return verified;
+    let refusal: GatewayError | undefined;
+    try {
+      const verified = verify();
+      if (verified !== undefined) {
+        limiter.recordSuccess(source, now);
+        return verified;
+      }
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      refusal = error;
     }
     const after = limiter.recordFailure(source, now);
     throw new GatewayError(
-      'UNAUTHORIZED',
-      typeof failure === 'string' ? failure : failure(),
+      refusal?.code ?? 'UNAUTHORIZED',
+      refusal?.message ?? (typeof failure === 'string' ? failure : failure()),
       after.allowed ? undefined : { details: { retryAfterMs: after.retryAfterMs } },
     );
   };
+
+  /**
+   * A node socket proves its key over the challenge its upgrade response
+   * carried. A missing proof (an old node presenting a token) is a failed
+   * attempt like a wrong one.
+   */
+  const checkNodeProof = (
+    params: ConnectionParams,
+    challenge: string | undefined,
+    admission: AdmissionAccepted,
+  ): NodeIdentity =>
+    checkCredential(
+      admission.attemptSource,
+      () => {
+        const { nodeKey, nodeSignature } = params;
+        if (nodeKey === undefined || nodeSignature === undefined || challenge === undefined) {
+          throw new GatewayError(
+            'UNAUTHORIZED',
+            "a node must sign this connection's challenge: pass nodeKey and nodeSignature in connectionParams (node tokens are no longer accepted; update the node)",
+          );
+        }
+        return nodes.authenticate({
+          challenge,
+          publicKey: nodeKey,
+          signature: nodeSignature,
+          nodeId: params.nodeId,
+        });
+      },
+      'node authentication failed',
+    );
+
+  /** The challenge each accepted upgrade's response carried, until its socket authenticates. */
+  const challenges = new WeakMap<IncomingMessage, string>();
 
   /** The gateway's own secret (admin) or a named operator token (its scope), through the limiter. */
   const checkOperator = (params: ConnectionParams, source: AttemptSource): OperatorAccess => {
@@ -360,26 +401,38 @@ export function createGateway(
     rawParams: Record<string, string> | null,
     admission: AdmissionAccepted,
     rpc: RpcConnection,
+    challenge: string | undefined,
     tailscaleLogin?: string,
   ): GatewayContext | Promise<GatewayContext> => {
     const parsed = ConnectionParams.safeParse(rawParams ?? {});
     if (!parsed.success) throw new GatewayError('UNAUTHORIZED', 'malformed connection params');
     const params = parsed.data;
     const { remoteAddress } = admission;
-    const role =
-      params.role === 'node' && !params.nodeToken ? 'pairing' : (params.role ?? 'operator');
+    let role: ConnectionInfo['role'] = 'operator';
     let nodeId: string | undefined;
+    let nodeKey: string | undefined;
     let operator: OperatorAccess | undefined;
-    if (role === 'pairing') {
-      pairingQuota.acquire(admission.addressKey);
-    } else if (role === 'operator') {
+    if (params.role === 'node' || params.role === 'pairing') {
+      const identity = checkNodeProof(params, challenge, admission);
+      role = identity.role;
+      if (identity.role === 'node') nodeId = identity.nodeId;
+      else {
+        nodeKey = identity.nodeKey;
+        pairingQuota.acquire(admission.addressKey);
+      }
+    } else {
       const claim = config.gateway.auth.allowTailscale ? admission.tailscaleIdentity : undefined;
       if (claim && tailscaleLogin === undefined) {
         // Unconfirmed headers are dropped, so the request has no credential from them.
         return confirmTailscale(claim, admission.attemptSource).then((login) =>
           login
-            ? authenticate(rawParams, admission, rpc, login)
-            : authenticate(rawParams, { ...admission, tailscaleIdentity: undefined }, rpc),
+            ? authenticate(rawParams, admission, rpc, challenge, login)
+            : authenticate(
+                rawParams,
+                { ...admission, tailscaleIdentity: undefined },
+                rpc,
+                challenge,
+              ),
         );
       }
       operator =
@@ -391,18 +444,12 @@ export function createGateway(
               expiresAt: undefined,
             }
           : checkOperator(params, admission.attemptSource);
-    } else if (role === 'node') {
-      nodeId = checkCredential(
-        admission.attemptSource,
-        () => nodes.authenticateNodeToken(params.nodeToken ?? '')?.nodeId,
-        'unknown node token (was the node removed?)',
-      );
     }
     const info: ConnectionInfo = {
       id: randomUUID(),
       role,
       principal: operator?.principal ?? (role === 'node' ? 'node' : 'pairing'),
-      credential: operator?.credential ?? (role === 'node' ? 'node-token' : 'none'),
+      credential: operator?.credential ?? 'node-key',
       credentialName: operator?.name,
       expiresAt: operator?.expiresAt,
       tls: certificate !== undefined,
@@ -411,6 +458,7 @@ export function createGateway(
       clientName: params.clientName,
       clientVersion: params.clientVersion,
       nodeId,
+      nodeKey,
       connectedAt: Date.now(),
       close: (code, reason) => rpc.close(code, reason),
       closed: rpc.closedSignal,
@@ -461,7 +509,7 @@ export function createGateway(
       socket,
       request,
       limits: config.gateway.limits,
-      authenticate: (params) => authenticate(params, admission, rpc),
+      authenticate: (params) => authenticate(params, admission, rpc, challenges.get(request)),
       onError: (error, path) => {
         if (error.code === 'INTERNAL_SERVER_ERROR')
           log.error({ path, err: error.cause ?? error }, 'procedure failed');
@@ -515,6 +563,11 @@ export function createGateway(
       identityHeaders: {
         [IDENTITY_HEADERS.version]: LOOPGATE_VERSION,
         [IDENTITY_HEADERS.procedures]: procedureSetHash(servedProcedures()),
+      },
+      upgradeHeaders: (request) => {
+        const challenge = newChallenge();
+        challenges.set(request, challenge);
+        return { [NODE_CHALLENGE_HEADER]: challenge };
       },
       admit,
       onConnection,

@@ -30,7 +30,7 @@ function contextFor(principal: Principal): GatewayContext {
       id: 'c1',
       role: principal === 'pairing' || principal === 'node' ? principal : 'operator',
       principal,
-      credential: principal === 'node' ? 'node-token' : 'gateway-token',
+      credential: principal === 'node' ? 'node-key' : 'gateway-token',
       credentialName: undefined,
       expiresAt: undefined,
       tls: false,

@@ -17,20 +17,19 @@ import {
   type NodePairUpdate,
 } from '@loopgate/protocol';
 import { type CommandContext, type NodeCommands, runCommand } from './commands.js';
-import {
-  loadNodeState,
-  type NodeState,
-  newPairingKey,
-  nodeStatePath,
-  saveNodeState,
-} from './node-state-file.js';
+import { loadOrCreateNodeKey, type NodeKey, nodeKeyPath } from './node-key.js';
+import { loadNodeState, type NodeState, nodeStatePath, saveNodeState } from './node-state-file.js';
 
 export type NodeStatus = 'idle' | 'pairing' | 'connecting' | 'online' | 'reconnecting' | 'stopped';
 
 /** What a node reports about itself (for a host's log lines or UI). */
 export type NodeEvent =
   | { type: 'status'; status: NodeStatus; error?: GatewayError }
-  | { type: 'pairing.pending'; requestId: string; expiresAt: number }
+  /**
+   * Waiting for an operator. `pairingCode` is derived here from the node's own
+   * key; the operator approves only if `loopgate nodes pending` shows the same.
+   */
+  | { type: 'pairing.pending'; requestId: string; pairingCode: string; expiresAt: number }
   | { type: 'paired'; nodeId: string; approvedCommands: string[] }
   | { type: 'hello'; nodeId: string; allowedCommands: string[]; notApproved: string[] }
   | { type: 'invocation.started'; invocationId: string; command: string }
@@ -61,9 +60,10 @@ export type CreateNodeOptions = {
   url?: string;
   /** The gateway's operator credential, only if your deployment requires one from nodes too. */
   token?: string;
-  /** A node token obtained elsewhere; without one (and none stored) the node asks to be paired. */
-  nodeToken?: string;
-  /** Where `node-<name>.json` (pairing key, node token; mode 0600) lives. Default `~/.loopgate`. */
+  /**
+   * Where `node-<name>.key` (the node's Ed25519 private key) and
+   * `node-<name>.json` (its node id) live, mode 0600. Default `~/.loopgate`.
+   */
   stateDir?: string;
   platform?: string;
   version?: string;
@@ -72,7 +72,7 @@ export type CreateNodeOptions = {
   /** Transport options for the underlying client (TLS pinning, SSH tunnel socket, backoff...). */
   client?: Omit<
     GatewayClientOptions,
-    'url' | 'role' | 'nodeToken' | 'token' | 'password' | 'clientName' | 'clientVersion'
+    'url' | 'role' | 'proveChallenge' | 'token' | 'password' | 'clientName' | 'clientVersion'
   >;
   onEvent?: (event: NodeEvent) => void;
 };
@@ -85,7 +85,7 @@ export interface LoopgateNode {
   /**
    * Pairs if needed (waiting for an operator's approval), connects and
    * subscribes. Resolves once the node is online; rejects if the gateway
-   * refuses it (rejected, revoked, token not accepted).
+   * refuses it (rejected, removed, key not the one paired).
    */
   start(): Promise<void>;
   /** Cancels running commands, closes the connection. */
@@ -109,7 +109,8 @@ const FATAL_PAIRING_CODES: ReadonlySet<GatewayErrorCode> = new Set([
 const RETRY_BACKOFF = { baseMs: 1_000, capMs: 30_000 };
 
 /**
- * A node: pairs on first run (keeping its token in its own state dir),
+ * A node: on first run makes its key pair and pairs (the operator compares
+ * the pairing code), then proves its key on every connect,
  * receives invocations over a subscription the client resumes after every
  * reconnect (with jittered backoff), runs the matching handler with an
  * AbortSignal that fires on cancel or deadline, and answers with the result
@@ -133,6 +134,8 @@ class NodeRuntime implements LoopgateNode {
   readonly name: string;
   readonly #opts: CreateNodeOptions;
   readonly #statePath: string;
+  readonly #keyPath: string;
+  #key: NodeKey | undefined;
   readonly #running = new Map<string, Running>();
   readonly #stop = new AbortController();
   #status: NodeStatus = 'idle';
@@ -149,7 +152,9 @@ class NodeRuntime implements LoopgateNode {
   constructor(options: CreateNodeOptions) {
     this.#opts = options;
     this.name = options.name;
-    this.#statePath = nodeStatePath(options.stateDir ?? join(homedir(), '.loopgate'), options.name);
+    const stateDir = options.stateDir ?? join(homedir(), '.loopgate');
+    this.#statePath = nodeStatePath(stateDir, options.name);
+    this.#keyPath = nodeKeyPath(stateDir, options.name);
     let settled = false;
     this.done = new Promise<void>((resolve, reject) => {
       this.#finish = (error) => {
@@ -188,12 +193,13 @@ class NodeRuntime implements LoopgateNode {
 
   async #start(): Promise<void> {
     const state = await loadNodeState(this.#statePath, this.name);
-    let token = this.#opts.nodeToken ?? state.nodeToken;
+    const key = await loadOrCreateNodeKey(this.#keyPath);
+    this.#key = key;
     this.#nodeId = state.nodeId;
-    if (!token) token = await this.#pair(state);
+    const nodeId = state.nodeId ?? (await this.#pair(state, key));
     this.#throwIfStopped();
     try {
-      await this.#connect(token);
+      await this.#connect(nodeId, key);
     } catch (error) {
       throw await this.#sessionFailure(asGatewayError(error));
     }
@@ -201,17 +207,14 @@ class NodeRuntime implements LoopgateNode {
 
   // ------------------------------------------------------------ pairing
 
-  async #pair(state: NodeState): Promise<string> {
-    if (!state.pairingKey) {
-      state.pairingKey = newPairingKey();
-      await saveNodeState(this.#statePath, state);
-    }
+  async #pair(state: NodeState, key: NodeKey): Promise<string> {
     this.#setStatus('pairing');
     const client = createGatewayClient({
       ...this.#opts.client,
       ...(this.#opts.url ? { url: this.#opts.url } : {}),
       ...(this.#opts.token ? { token: this.#opts.token } : {}),
       role: 'node',
+      proveChallenge: (challenge) => key.prove(challenge),
       clientName: `loopgate-node ${this.name}`,
       clientVersion: LOOPGATE_VERSION,
     });
@@ -222,7 +225,7 @@ class NodeRuntime implements LoopgateNode {
         this.#throwIfStopped();
         let update: NodePairUpdate;
         try {
-          update = await this.#awaitDecision(client, state.pairingKey);
+          update = await this.#awaitDecision(client, key);
         } catch (error) {
           const failure = asGatewayError(error);
           const final = isFinalState(client.connection.get());
@@ -237,9 +240,7 @@ class NodeRuntime implements LoopgateNode {
         }
         if (update.status === 'approved') {
           state.nodeId = update.nodeId;
-          state.nodeToken = update.nodeToken;
           state.gatewayUrl = client.connection.url;
-          delete state.pairingKey;
           await saveNodeState(this.#statePath, state);
           this.#nodeId = update.nodeId;
           this.#emit({
@@ -247,12 +248,9 @@ class NodeRuntime implements LoopgateNode {
             nodeId: update.nodeId,
             approvedCommands: update.approvedCommands,
           });
-          return update.nodeToken;
+          return update.nodeId;
         }
         if (update.status === 'rejected') {
-          // A fresh key next time: this one is remembered as rejected.
-          delete state.pairingKey;
-          await saveNodeState(this.#statePath, state);
           const why = update.reason ? `: ${update.reason}` : '';
           throw new GatewayError('NOT_PAIRED', `an operator rejected the pairing request${why}`);
         }
@@ -269,7 +267,7 @@ class NodeRuntime implements LoopgateNode {
   }
 
   /** One `node.pair.request` subscription until it yields a decision. */
-  #awaitDecision(client: GatewayClient, pairingKey: string): Promise<NodePairUpdate> {
+  #awaitDecision(client: GatewayClient, key: NodeKey): Promise<NodePairUpdate> {
     return new Promise<NodePairUpdate>((resolve, reject) => {
       let decided = false;
       const subscription = client.node.pair.request.subscribe(
@@ -278,15 +276,22 @@ class NodeRuntime implements LoopgateNode {
           platform: this.#platform,
           version: this.#version,
           commands: Object.keys(this.#opts.commands),
-          pairingKey,
         },
         {
           signal: this.#stop.signal,
           onData: (update) => {
             if (update.status === 'pending') {
+              if (update.pairingCode !== key.pairingCode) {
+                // Something between us and the gateway swapped the key: tell the operator not to approve.
+                this.#emit({
+                  type: 'warning',
+                  message: `the gateway shows pairing code ${update.pairingCode}, but this node's key has ${key.pairingCode}: do not approve; check the connection to the gateway`,
+                });
+              }
               this.#emit({
                 type: 'pairing.pending',
                 requestId: update.requestId,
+                pairingCode: key.pairingCode,
                 expiresAt: update.expiresAt,
               });
               return;
@@ -316,14 +321,14 @@ class NodeRuntime implements LoopgateNode {
 
   // ------------------------------------------------------------ session
 
-  async #connect(nodeToken: string): Promise<void> {
+  async #connect(nodeId: string, key: NodeKey): Promise<void> {
     this.#setStatus('connecting');
     const client = createGatewayClient({
       ...this.#opts.client,
       ...(this.#opts.url ? { url: this.#opts.url } : {}),
       ...(this.#opts.token ? { token: this.#opts.token } : {}),
       role: 'node',
-      nodeToken,
+      proveChallenge: (challenge) => key.prove(challenge, nodeId),
       clientName: `loopgate-node ${this.name}`,
       clientVersion: LOOPGATE_VERSION,
     });
@@ -435,29 +440,29 @@ class NodeRuntime implements LoopgateNode {
   }
 
   /**
-   * What a refused session means to the operator. A dead token (revoked, or
-   * unknown to this gateway) is forgotten, so the next start pairs again.
+   * What a refused session means to the operator. A node id the gateway no
+   * longer knows (removed, or its state was reset) is forgotten, so the next
+   * start pairs again; the key stays.
    */
   async #sessionFailure(error: GatewayError): Promise<GatewayError> {
     const closeCode = error.details?.closeCode;
     const revoked = closeCode === CloseCode.revoked;
     if (!revoked && error.code !== 'UNAUTHORIZED' && error.code !== 'NOT_PAIRED') return error;
-    const forgotten = await this.#forgetToken().catch(() => false);
+    const forgotten = await this.#forgetNodeId().catch(() => false);
     const why = revoked
       ? 'an operator removed this node'
-      : "the gateway does not know this node's token (it was removed, or the gateway's state was reset)";
+      : `the gateway refused this node (${error.message})`;
     const next = forgotten
-      ? 'start it again to request pairing'
-      : `the token stays in ${this.#statePath} because it was issued by another gateway`;
+      ? `start it again to request pairing (pairing code ${this.#key?.pairingCode ?? 'unknown'})`
+      : `its node id stays in ${this.#statePath} because another gateway paired it`;
     return new GatewayError('NOT_PAIRED', `${why}; ${next}`, { details: error.details ?? {} });
   }
 
-  /** Drops the stored token if it came from the gateway we are connected to; returns whether it did. */
-  async #forgetToken(): Promise<boolean> {
+  /** Drops the stored node id if it came from the gateway we are connected to; returns whether it did. */
+  async #forgetNodeId(): Promise<boolean> {
     const state = await loadNodeState(this.#statePath, this.name);
     const url = this.#client?.connection.url;
     if (state.gatewayUrl && url && state.gatewayUrl !== url) return false;
-    delete state.nodeToken;
     delete state.nodeId;
     await saveNodeState(this.#statePath, state);
     return true;

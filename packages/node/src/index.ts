@@ -22,4 +22,5 @@ export {
   type Notification,
   type SystemRunResult,
 } from './host/index.js';
+export { loadOrCreateNodeKey, NodeKey, nodeKeyPath } from './node-key.js';
 export { nodeStatePath } from './node-state-file.js';

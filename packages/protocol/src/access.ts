@@ -27,8 +27,9 @@ export const CredentialKind = z.enum([
   'tailscale',
   /** A named token from `loopgate tokens create`. */
   'operator-token',
-  'node-token',
-  /** An unpaired node: no credential at all. */
+  /** A node's Ed25519 key, proven over this socket's challenge (a paired node, or one asking to pair). */
+  'node-key',
+  /** No credential at all. */
   'none',
 ]);
 export type CredentialKind = z.infer<typeof CredentialKind>;

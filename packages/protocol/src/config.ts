@@ -139,6 +139,10 @@ export const NodesConfig = z.strictObject({
   invokeTimeoutMs: ms.default(30_000),
   pendingTtlMs: ms.default(5 * 60_000),
   maxPending: positiveInt.default(32),
+  /** Pending requests from one address: a flood from one peer cannot fill `maxPending`. */
+  maxPendingPerAddress: positiveInt.default(4),
+  /** A pending request whose node disconnected lasts this long, so a reconnecting node keeps its place. */
+  pendingGraceMs: ms.default(5_000),
   idempotencyWindowMs: ms.default(10 * 60_000),
   maxParamsBytes: positiveInt.default(1024 * 1024),
   maxResultBytes: positiveInt.default(4 * 1024 * 1024),

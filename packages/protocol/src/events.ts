@@ -34,6 +34,7 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     ...base,
     type: z.literal('node.pair.requested'),
     requestId: z.string(),
+    pairingCode: z.string(),
     name: z.string(),
     platform: z.string(),
     commands: z.array(z.string()),
@@ -42,7 +43,8 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     ...base,
     type: z.literal('node.pair.resolved'),
     requestId: z.string(),
-    decision: z.enum(['approved', 'rejected', 'expired']),
+    /** `withdrawn`: the node that asked disconnected and did not come back. */
+    decision: z.enum(['approved', 'rejected', 'expired', 'withdrawn']),
     nodeId: z.string().optional(),
   }),
   z.object({

@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './constants.js';
 export * from './errors.js';
 export * from './events.js';
+export * from './node-identity.js';
 export * from './nodes.js';
 export * from './operator.js';
 export * from './procedures.js';

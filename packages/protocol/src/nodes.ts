@@ -51,7 +51,7 @@ const platform = z.string().min(1).max(64);
 const version = z.string().min(1).max(64);
 /** A node id (`nd_…`) or a node name; operators may use either. */
 const nodeRef = z.string().min(1).max(128);
-/** A pairing request id (`pr_…`) or the requesting node's name. */
+/** A pairing request id (`pr_…`), its pairing code (`ABCD-EFGH`) or the requesting node's name. */
 const requestRef = z.string().min(1).max(128);
 /** A per-call timeout; the gateway default is `gateway.nodes.invokeTimeoutMs`. */
 const timeoutMs = z
@@ -62,32 +62,38 @@ const timeoutMs = z
 
 // ---------------------------------------------------------------- pairing
 
+/*
+ * The node's public key is not part of the request: the socket already proved
+ * it (a signature over the gateway's challenge in connectionParams), and the
+ * request is filed under that key.
+ */
+
 export const NodePairRequestInput = z.object({
   name: NodeName,
   platform,
   version: version.optional(),
   commands: commandList,
-  /**
-   * A random secret the node generated and keeps in its own state file. It
-   * lets the node rejoin its pending request after a disconnect, and collect
-   * its token if the approval happened while it was away. Stored hashed.
-   */
-  pairingKey: z.string().min(32, { error: 'expected at least 32 characters' }).max(256),
 });
 export type NodePairRequestInput = z.infer<typeof NodePairRequestInput>;
 
 /**
  * What `node.pair.request` yields: `pending` first (and again after a
  * reconnect), then exactly one decision, after which the subscription ends.
- * The token in `approved` is shown once and never stored in clear.
+ * `approved` carries no secret: from then on the node proves itself with
+ * its key on every connect.
  */
 export const NodePairUpdate = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('pending'), requestId: z.string(), expiresAt: z.number() }),
+  z.object({
+    status: z.literal('pending'),
+    requestId: z.string(),
+    /** The code the gateway derived from the node's key; the node shows its own to compare. */
+    pairingCode: z.string(),
+    expiresAt: z.number(),
+  }),
   z.object({
     status: z.literal('approved'),
     nodeId: z.string(),
     name: z.string(),
-    nodeToken: z.string(),
     approvedCommands: z.array(z.string()),
   }),
   z.object({ status: z.literal('rejected'), reason: z.string().optional() }),
@@ -97,6 +103,8 @@ export type NodePairUpdate = z.infer<typeof NodePairUpdate>;
 
 export const PendingPairRequest = z.object({
   requestId: z.string(),
+  /** Derived from the node's public key; the node prints the same code. */
+  pairingCode: z.string(),
   name: z.string(),
   platform: z.string(),
   version: z.string().optional(),
@@ -106,6 +114,8 @@ export const PendingPairRequest = z.object({
   expiresAt: z.number(),
   /** Whether the requesting node is connected and waiting right now. */
   waiting: z.boolean(),
+  /** Another key asked for the same name: approve by request id or code, never by name. */
+  contested: z.boolean(),
 });
 export type PendingPairRequest = z.infer<typeof PendingPairRequest>;
 
@@ -131,7 +141,7 @@ export const NodesPairRemoveInput = z.object({ nodeId: nodeRef });
 export const NodesPairRemoveOutput = z.object({
   nodeId: z.string(),
   name: z.string(),
-  /** Live sockets that were closed (code 4010). */
+  /** Live sockets that were closed (code 4010); the node's key no longer opens a connection. */
   closedConnections: z.number(),
 });
 export type NodesPairRemoveOutput = z.infer<typeof NodesPairRemoveOutput>;
@@ -152,6 +162,8 @@ export const PairedNodeSummary = z.object({
   /** What the node last declared (including commands nobody approved). */
   declaredCommands: z.array(z.string()),
   approvedCommands: z.array(z.string()),
+  /** The code of the key this node proves on connect; absent for a node paired before node keys. */
+  pairingCode: z.string().optional(),
   pairedAt: z.number(),
   /** Last time the node was connected (now, while online); null if never. */
   lastSeenAt: z.number().nullable(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BindMode } from './config.js';
+import { NodePublicKey, NodeSignature } from './node-identity.js';
 
 export const ConnectionRole = z.enum(['operator', 'node', 'pairing']);
 export type ConnectionRole = z.infer<typeof ConnectionRole>;
@@ -12,9 +13,15 @@ export type ConnectionRole = z.infer<typeof ConnectionRole>;
 export const ConnectionParams = z.object({
   token: z.string().optional(),
   password: z.string().optional(),
-  /** `node` with a `nodeToken` is a paired node; `node` without one may only request pairing. */
+  /**
+   * `node`: the socket proves a node key (`nodeKey` + `nodeSignature` over the
+   * challenge of this socket's upgrade response). With `nodeId` it speaks for
+   * that paired node; without, it may only request pairing.
+   */
   role: ConnectionRole.optional(),
-  nodeToken: z.string().optional(),
+  nodeKey: NodePublicKey.optional(),
+  nodeSignature: NodeSignature.optional(),
+  nodeId: z.string().max(64).optional(),
   clientName: z.string().max(128).optional(),
   clientVersion: z.string().max(64).optional(),
 });

@@ -2,7 +2,13 @@ import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
-import type { GatewayEvent, NodeInvocationMessage, NodePairUpdate } from '@loopgate/protocol';
+import { NodeKey } from '@loopgate/node';
+import {
+  type GatewayEvent,
+  NODE_CHALLENGE_HEADER,
+  type NodeInvocationMessage,
+  type NodePairUpdate,
+} from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
@@ -228,13 +234,22 @@ type RawNode = {
   }>;
 };
 
-/** Pairs `name` through the real pairing flow and returns its node token. */
-async function pairToken(name: string, commands: string[]): Promise<string> {
-  const asker = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+/** Pairs `name` through the real pairing flow and returns its node id and key. */
+async function pairKey(
+  name: string,
+  commands: string[],
+): Promise<{ nodeId: string; key: NodeKey }> {
+  const key = NodeKey.generate();
+  const asker = createGatewayClient({
+    url: gw.url,
+    role: 'node',
+    retry: false,
+    proveChallenge: (challenge) => key.prove(challenge),
+  });
   cleanups.push(() => asker.close());
   const approved = new Promise<NodePairUpdate>((resolve, reject) => {
     asker.node.pair.request.subscribe(
-      { name, platform: 'raw', commands, pairingKey: `${name}-${'k'.repeat(40)}` },
+      { name, platform: 'raw', commands },
       {
         onData: (update) => {
           if (update.status !== 'pending') resolve(update);
@@ -249,13 +264,17 @@ async function pairToken(name: string, commands: string[]): Promise<string> {
   await op.nodes.pair.approve.mutate({ requestId: name });
   const update = await approved;
   if (update.status !== 'approved') throw new Error(`not approved: ${update.status}`);
-  return update.nodeToken;
+  return { nodeId: update.nodeId, key };
 }
 
 /** A node speaking tRPC's WebSocket protocol by hand, to send what no SDK would. */
 async function rawNode(name: string, commands: string[]): Promise<RawNode> {
-  const nodeToken = await pairToken(name, commands);
+  const { nodeId, key } = await pairKey(name, commands);
   const ws = new WebSocket(`${gw.url}?connectionParams=1`);
+  let challenge = '';
+  ws.once('upgrade', (response) => {
+    challenge = String(response.headers[NODE_CHALLENGE_HEADER]);
+  });
   cleanups.push(async () => ws.terminate());
   const frames: Array<{
     id?: number;
@@ -270,7 +289,12 @@ async function rawNode(name: string, commands: string[]): Promise<RawNode> {
     ws.once('open', resolve);
     ws.once('error', reject);
   });
-  ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'node', nodeToken } }));
+  ws.send(
+    JSON.stringify({
+      method: 'connectionParams',
+      data: { role: 'node', ...key.prove(challenge, nodeId) },
+    }),
+  );
   ws.send(
     JSON.stringify({
       id: 1,

@@ -1,6 +1,7 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import { loadOrCreateNodeKey, NodeKey } from '@loopgate/node';
 import {
   NodeDetail,
   type NodePairUpdate,
@@ -33,7 +34,9 @@ const nodes: NodeProcess[] = [];
 const clients: GatewayClient[] = [];
 
 beforeAll(async () => {
-  gw = await startTestGateway({ config: { gateway: { nodes: { maxPending: 4 } } } });
+  gw = await startTestGateway({
+    config: { gateway: { nodes: { maxPending: 8, maxPendingPerAddress: 4 } } },
+  });
   op = operatorClient(gw);
 });
 afterEach(async () => {
@@ -53,7 +56,7 @@ async function cli(args: string[]) {
 }
 
 describe('pairing over the wire, with real node processes and the CLI', { timeout: 60_000 }, () => {
-  it('pairs a node process, approves it with the CLI, invokes system.info with --json, and revokes it', async () => {
+  it('pairs a node process, approves it with the CLI by the code both sides show, invokes system.info with --json, and revokes it', async () => {
     const node = await startNodeProcess(gw, { name: 'cli-box' });
     nodes.push(node);
     const pendingEvent = await node.waitForEvent(
@@ -64,15 +67,20 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     const pending = await cli(['nodes', 'pending', '--json']);
     expect(pending.code, pending.stderr).toBe(0);
     const requests = PendingPairRequest.array().parse(pending.json());
+    // the code the node printed is the code the gateway derived from the key it received
+    expect(pendingEvent.pairingCode).toMatch(/^[A-Z2-7]{4}-[A-Z2-7]{4}$/);
     expect(requests).toContainEqual(
       expect.objectContaining({
         requestId: pendingEvent.requestId,
+        pairingCode: pendingEvent.pairingCode,
         name: 'cli-box',
         waiting: true,
       }),
     );
+    const human = await cli(['nodes', 'pending']);
+    expect(human.stdout).toContain(String(pendingEvent.pairingCode));
 
-    const approve = await cli(['nodes', 'approve', String(pendingEvent.requestId), '--json']);
+    const approve = await cli(['nodes', 'approve', String(pendingEvent.pairingCode), '--json']);
     expect(approve.code, approve.stderr).toBe(0);
     await node.waitForEvent((e) => e.type === 'status' && e.status === 'online', 'online');
 
@@ -104,12 +112,16 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
       invocations: [],
     });
 
-    // the token on disk is the node's only, mode 0600, and never in the gateway's state in clear
-    const stateFile = join(node.stateDir, 'node-cli-box.json');
-    const token = (JSON.parse(await readFile(stateFile, 'utf8')) as { nodeToken: string })
-      .nodeToken;
-    expect(token).toMatch(/^lgn_/);
-    expect(await readFile(join(gw.stateDir, 'nodes.json'), 'utf8')).not.toContain(token);
+    // the node's state holds its id, no credential; its private key sits beside it, mode 0600
+    const state = JSON.parse(await readFile(join(node.stateDir, 'node-cli-box.json'), 'utf8'));
+    expect(Object.keys(state).sort()).toEqual(['gatewayUrl', 'name', 'nodeId', 'version']);
+    const keyPath = join(node.stateDir, 'node-cli-box.key');
+    expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+    const key = await loadOrCreateNodeKey(keyPath);
+    expect(key.pairingCode).toBe(pendingEvent.pairingCode);
+    const gatewayState = await readFile(join(gw.stateDir, 'nodes.json'), 'utf8');
+    expect(gatewayState).toContain(key.publicKey);
+    expect(gatewayState).not.toContain('PRIVATE KEY');
 
     const remove = await cli(['nodes', 'remove', 'cli-box', '--json']);
     expect(remove.code, remove.stderr).toBe(0);
@@ -123,15 +135,15 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
       message: expect.stringContaining('removed'),
     });
     expect((await node.exited).code).toBe(1);
-    // the revoked token stops working
+    // the removed node's key no longer opens a connection
     const stale = createGatewayClient({
       url: gw.url,
       role: 'node',
-      nodeToken: token,
+      proveChallenge: (challenge) => key.prove(challenge, state.nodeId),
       retry: false,
     });
     clients.push(stale);
-    expect((await rejection(stale.node.hello.mutate({ commands: [] }))).code).toBe('UNAUTHORIZED');
+    expect((await rejection(stale.node.hello.mutate({ commands: [] }))).code).toBe('NOT_PAIRED');
   });
 
   it('stops cleanly on SIGTERM, while waiting for approval and while online', async () => {
@@ -176,7 +188,13 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     // Each attempt on its own socket: the first thing an unpaired node does
     // besides asking to be paired gets NOT_PAIRED and closes its socket.
     const unpairedClient = () => {
-      const client = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+      const key = NodeKey.generate();
+      const client = createGatewayClient({
+        url: gw.url,
+        role: 'node',
+        retry: false,
+        proveChallenge: (challenge) => key.prove(challenge),
+      });
       clients.push(client);
       return client;
     };
@@ -210,21 +228,19 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     // …but it may ask
     const first = await new Promise<NodePairUpdate>((resolve, reject) => {
       unpaired.node.pair.request.subscribe(
-        { name: 'asker', platform: 'test', commands: ['system.info'], pairingKey: 'k'.repeat(40) },
+        { name: 'asker', platform: 'test', commands: ['system.info'] },
         { onData: resolve, onError: reject },
       );
     });
     expect(first).toMatchObject({ status: 'pending' });
     await op.nodes.pair.reject.mutate({ requestId: 'asker' });
 
-    const forged = createGatewayClient({
-      url: gw.url,
-      role: 'node',
-      nodeToken: `lgn_${'x'.repeat(43)}`,
-      retry: false,
-    });
-    clients.push(forged);
-    expect((await rejection(forged.node.hello.mutate({ commands: [] }))).code).toBe('UNAUTHORIZED');
+    // a node socket that proves no key gets nothing at all
+    const unproven = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+    clients.push(unproven);
+    expect((await rejection(unproven.node.hello.mutate({ commands: [] }))).code).toBe(
+      'UNAUTHORIZED',
+    );
   });
 
   it('rejects with the CLI: the node process stops, and the node cannot be invoked', async () => {
@@ -278,24 +294,29 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     expect(stderr).not.toContain('pair the node first');
   });
 
-  it('caps pending requests and refuses a second node with a taken name', async () => {
+  it('caps pending requests per address', async () => {
     const askers: GatewayClient[] = [];
-    const ask = (name: string, key: string) => {
-      const client = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+    const ask = (name: string) => {
+      const key = NodeKey.generate();
+      const client = createGatewayClient({
+        url: gw.url,
+        role: 'node',
+        retry: false,
+        proveChallenge: (challenge) => key.prove(challenge),
+      });
       askers.push(client);
       clients.push(client);
       return new Promise<NodePairUpdate>((resolve, reject) => {
         client.node.pair.request.subscribe(
-          { name, platform: 'test', commands: [], pairingKey: key.repeat(40) },
+          { name, platform: 'test', commands: [] },
           { onData: resolve, onError: reject },
         );
       });
     };
-    for (let i = 0; i < 4; i++) expect((await ask(`cap-${i}`, String(i))).status).toBe('pending');
-    const overCap = await rejection(ask('cap-4', '4'));
+    for (let i = 0; i < 4; i++) expect((await ask(`cap-${i}`)).status).toBe('pending');
+    const overCap = await rejection(ask('cap-4'));
     expect(overCap.code).toBe('LIMIT_EXCEEDED');
-    const sameName = await rejection(ask('cap-0', 'z'));
-    expect(sameName.code).toBe('CONFLICT');
+    expect(overCap.message).toContain('maxPendingPerAddress');
     for (let i = 0; i < 4; i++) await op.nodes.pair.reject.mutate({ requestId: `cap-${i}` });
     expect(await op.nodes.pair.list.query()).toEqual([]);
   });

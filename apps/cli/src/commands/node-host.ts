@@ -252,7 +252,7 @@ function describeEvent(event: NodeEvent, say: (line: string) => void): void {
   switch (event.type) {
     case 'pairing.pending':
       say(
-        `waiting for an operator to approve pairing request ${event.requestId} (expires in ${formatDuration(event.expiresAt - Date.now())}); on the gateway run: loopgate nodes approve ${event.requestId}`,
+        `pairing code ${event.pairingCode} — waiting for an operator to approve request ${event.requestId} (expires in ${formatDuration(event.expiresAt - Date.now())}); on the gateway, check that loopgate nodes pending shows the same code, then run: loopgate nodes approve ${event.pairingCode}`,
       );
       return;
     case 'paired':

@@ -50,8 +50,13 @@ export function registerNodesCommands(program: Command): void {
   addClientOptions(
     nodes
       .command('approve')
-      .description('approve a pairing request; the node receives its token and comes online')
-      .argument('<request>', 'request id (pr_…) or the node name')
+      .description(
+        "approve a pairing request once its code matches the node's output; the node's key is bound to its name and it comes online",
+      )
+      .argument(
+        '<request>',
+        'request id (pr_…), pairing code (ABCD-EFGH), or the node name when only one key asked for it',
+      )
       .option(
         '--commands <list>',
         'comma-separated commands to allow (default: what the node asked for); "prefix.*" and "*" allowed',
@@ -85,7 +90,7 @@ export function registerNodesCommands(program: Command): void {
     nodes
       .command('reject')
       .description('reject a pairing request')
-      .argument('<request>', 'request id (pr_…) or the node name')
+      .argument('<request>', 'request id (pr_…), pairing code, or the node name when unambiguous')
       .option('--reason <text>', 'told to the node'),
   ).action(async (request: string, flags: ClientFlags & { reason?: string }) => {
     const rejected = await withClient(flags, (c) =>
@@ -104,7 +109,9 @@ export function registerNodesCommands(program: Command): void {
   addClientOptions(
     nodes
       .command('remove')
-      .description('revoke a node: its token stops working and its connection closes now')
+      .description(
+        'revoke a node: its key no longer opens a connection and its connection closes now',
+      )
       .argument('<node>', 'node id or name'),
   ).action(async (node: string, flags: ClientFlags) => {
     const removed = await withClient(flags, (c) => c.nodes.pair.remove.mutate({ nodeId: node }));
@@ -232,25 +239,29 @@ function renderList(list: NodeSummary[]): string {
 
 function renderPending(list: PendingPairRequest[]): string {
   if (list.length === 0) return 'no pairing requests are waiting';
-  const rows = [['REQUEST', 'NAME', 'PLATFORM', 'FROM', 'EXPIRES', 'COMMANDS']];
+  const rows = [['REQUEST', 'CODE', 'NAME', 'PLATFORM', 'FROM', 'EXPIRES', 'COMMANDS']];
   for (const r of list) {
     const left = Math.max(0, r.expiresAt - Date.now());
     rows.push([
       r.requestId,
-      r.name,
+      r.pairingCode,
+      r.contested ? `${r.name} (contested)` : r.name,
       r.platform,
       r.remoteAddress,
       `in ${formatDuration(left)}`,
       r.commands.join(', '),
     ]);
   }
-  return `${table(rows)}\napprove with: loopgate nodes approve <request>   reject with: loopgate nodes reject <request>`;
+  const contested = list.some((r) => r.contested)
+    ? '\nmore than one key asked for a name marked contested: approve by request id or code, never by name'
+    : '';
+  return `${table(rows)}\ncompare CODE with the code the node prints, then: loopgate nodes approve <code | request>   reject with: loopgate nodes reject <request>${contested}`;
 }
 
 function renderDetail(d: NodeDetail): string {
   if (d.state === 'pending') {
     return [
-      `${d.name} · pending pairing request ${d.requestId}`,
+      `${d.name} · pending pairing request ${d.requestId} · code ${d.pairingCode}${d.contested ? ' · contested' : ''}`,
       `platform: ${d.platform}${d.version ? ` · version ${d.version}` : ''} · from ${d.remoteAddress}`,
       `asks for: ${d.commands.join(', ') || '(no commands)'}`,
       `expires in ${formatDuration(Math.max(0, d.expiresAt - Date.now()))}`,

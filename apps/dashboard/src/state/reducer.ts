@@ -485,6 +485,7 @@ function applyEventToState(state: DashboardState, event: ReceivedEvent['event'])
         version: known?.version,
         commands: event.commands,
         lastSeenAt: event.ts,
+        pairingCode: known?.pairingCode,
       };
       const list = known
         ? state.nodes.list.map((n) => (n.nodeId === event.nodeId ? node : n))
@@ -511,6 +512,9 @@ function applyEventToState(state: DashboardState, event: ReceivedEvent['event'])
         ...state.nodes.pending,
         {
           requestId: event.requestId,
+          pairingCode: event.pairingCode,
+          // the event does not say; the next pairing.loaded does
+          contested: false,
           name: event.name,
           platform: event.platform,
           commands: event.commands,
@@ -626,7 +630,9 @@ export function nodeRows(nodes: NodesState): NodeRow[] {
   const rows: NodeRow[] = [];
   for (const request of nodes.pending) {
     if (
-      filter.matches(`${request.name} ${request.requestId} pending ${request.commands.join(' ')}`)
+      filter.matches(
+        `${request.name} ${request.requestId} ${request.pairingCode} pending ${request.commands.join(' ')}`,
+      )
     ) {
       rows.push({ key: `pending:${request.requestId}`, kind: 'pending', request });
     }

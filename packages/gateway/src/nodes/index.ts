@@ -5,12 +5,16 @@
  * — see the class comment for their contract.
  */
 export type { InvokeProgress, NodeConnection } from './invoke-broker.js';
+export { newChallenge } from './node-keys.js';
 export {
+  type NodeIdentity,
   type NodeInvokeRequest,
   type NodeProbe,
+  type NodeProof,
   NodeService,
   type NodeServiceOptions,
   type NodeSocket,
   type PairingSession,
+  type PairingSocket,
 } from './node-service.js';
 export { QueuedNodeConnection } from './queued-connection.js';

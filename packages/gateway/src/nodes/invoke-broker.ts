@@ -16,7 +16,7 @@ import {
   isTerminal,
   jsonText,
 } from './invocation.js';
-import { newId } from './node-tokens.js';
+import { newId } from './node-ids.js';
 
 /**
  * A node as the broker sees it: something that can be sent invocations and

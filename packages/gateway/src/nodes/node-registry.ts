@@ -50,6 +50,11 @@ export class NodeRegistry {
     return undefined;
   }
 
+  findByKey(publicKey: string): PairedNodeRecord | undefined {
+    for (const record of this.#nodes.values()) if (record.publicKey === publicKey) return record;
+    return undefined;
+  }
+
   /** Adds a node and waits until it is on disk; a failed write leaves the registry as it was. */
   async add(record: PairedNodeRecord): Promise<void> {
     this.#nodes.set(record.nodeId, record);
@@ -68,20 +73,6 @@ export class NodeRegistry {
       await this.#file.save(this.all());
     } catch (error) {
       this.#nodes.set(record.nodeId, record);
-      throw this.#writeFailed(error);
-    }
-  }
-
-  /**
-   * Applies `change` to a record and waits until it is on disk; a failed write
-   * runs `undo` and fails with UNAVAILABLE.
-   */
-  async update(change: () => void, undo: () => void): Promise<void> {
-    change();
-    try {
-      await this.#file.save(this.all());
-    } catch (error) {
-      undo();
       throw this.#writeFailed(error);
     }
   }

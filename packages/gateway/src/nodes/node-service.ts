@@ -16,18 +16,30 @@ import {
   type NodesPairRemoveOutput,
   type PairedNodeSummary,
   type PendingPairRequest,
+  pairingCodeOf,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import { InvokeBroker, type InvokeProgress, type NodeConnection } from './invoke-broker.js';
 import { resolveInvokeTarget } from './invoke-target.js';
+import { verifyNodeProof } from './node-keys.js';
 import { allowedCommands, NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
-import { secretMatchesHash } from './node-tokens.js';
-import { NodePairing, type PairingSession } from './pairing.js';
+import { NodePairing, type PairingSession, type PairingSocket } from './pairing.js';
 import { describePending } from './pairing-requests.js';
 import { NodePresence, type NodeSocket } from './presence.js';
 
-export type { PairingSession } from './pairing.js';
+export type { PairingSession, PairingSocket } from './pairing.js';
+
+/** What a node socket presents at connect, next to the challenge its upgrade response carried. */
+export type NodeProof = {
+  challenge: string;
+  publicKey: string;
+  signature: string;
+  nodeId: string | undefined;
+};
+
+/** Who a node socket proved to be: a paired node, or a key that may only ask to pair. */
+export type NodeIdentity = { role: 'node'; nodeId: string } | { role: 'pairing'; nodeKey: string };
 export type { NodeSocket } from './presence.js';
 
 export type NodeServiceOptions = {
@@ -78,7 +90,7 @@ export type NodeProbe = {
  *   TIMEOUT, CANCELLED, COMMAND_FAILED, INVALID_RESULT, PAYLOAD_TOO_LARGE,
  *   BAD_REQUEST, CONFLICT).
  *
- * The transport calls `authenticateNodeToken` for `role: 'node'` sockets and
+ * The transport calls `authenticate` for `role: 'node'` sockets and
  * `onConnectionOpened` / `onConnectionClosed` for node and pairing sockets.
  */
 export class NodeService {
@@ -150,20 +162,40 @@ export class NodeService {
 
   // ------------------------------------------------------------ auth & sockets
 
-  /** For the transport: which node a presented node token belongs to, if any. */
-  authenticateNodeToken(token: string): { nodeId: string } | undefined {
-    let found: PairedNodeRecord | undefined;
-    // Compare against every node (no early exit) so timing says nothing about which one matched.
-    for (const record of this.#registry.all()) {
-      if (record.tokenHash !== null && secretMatchesHash(token, record.tokenHash)) found = record;
+  /**
+   * For the transport: who a node socket is. The signature must verify over
+   * this socket's challenge (else UNAUTHORIZED); a claimed node id must be
+   * paired (else NOT_PAIRED) and paired with this very key (else
+   * UNAUTHORIZED). Without a node id the socket may only ask to pair.
+   */
+  authenticate(proof: NodeProof): NodeIdentity {
+    if (!verifyNodeProof(proof)) {
+      throw new GatewayError(
+        'UNAUTHORIZED',
+        "the node's signature does not match its key and this connection's challenge",
+      );
     }
-    if (!found) return undefined;
-    if (found.claimKeyHash !== null) {
-      // First use of the token: the pairing key can no longer collect another one.
-      found.claimKeyHash = null;
-      void this.#registry.saveQuietly();
+    if (proof.nodeId === undefined) return { role: 'pairing', nodeKey: proof.publicKey };
+    const record = this.#registry.get(proof.nodeId);
+    if (!record) {
+      throw new GatewayError(
+        'NOT_PAIRED',
+        `node ${proof.nodeId} is not paired with this gateway (it was removed, or never approved here)`,
+      );
     }
-    return { nodeId: found.nodeId };
+    if (record.publicKey === null) {
+      throw new GatewayError(
+        'NOT_PAIRED',
+        `node "${record.name}" was paired with a token before node keys; an operator must re-pair it (loopgate nodes remove ${record.name}, then restart the node and approve its code)`,
+      );
+    }
+    if (record.publicKey !== proof.publicKey) {
+      throw new GatewayError(
+        'UNAUTHORIZED',
+        `this key is not the one node "${record.name}" was paired with`,
+      );
+    }
+    return { role: 'node', nodeId: record.nodeId };
   }
 
   onConnectionOpened(conn: NodeSocket): void {
@@ -241,10 +273,7 @@ export class NodeService {
   // ------------------------------------------------------------ pairing
 
   /** `node.pair.request` from an unpaired node; see `NodePairing.request`. */
-  requestPairing(
-    input: NodePairRequestInput,
-    conn: Pick<NodeSocket, 'id' | 'remoteAddress' | 'isLoopback'>,
-  ): Promise<PairingSession> {
+  requestPairing(input: NodePairRequestInput, conn: PairingSocket): Promise<PairingSession> {
     return this.#pairing.request(input, conn);
   }
 
@@ -257,7 +286,7 @@ export class NodeService {
     return this.#pairing.list();
   }
 
-  /** Approves a pending request by id or name; `commands` default to what the node asked for. */
+  /** Approves a pending request by id, pairing code or unambiguous name; see `NodePairing.approve`. */
   approve(requestRef: string, commands?: string[]): Promise<NodesPairApproveOutput> {
     return this.#pairing.approve(requestRef, commands);
   }
@@ -266,7 +295,7 @@ export class NodeService {
     return this.#pairing.reject(requestRef, reason);
   }
 
-  /** Revokes a paired node: its token stops working and its live sockets close (4010). */
+  /** Revokes a paired node: its key no longer opens a connection and its live sockets close (4010). */
   async remove(nodeRef: string): Promise<NodesPairRemoveOutput> {
     const record = this.#registry.find(nodeRef);
     if (!record)
@@ -364,6 +393,7 @@ export class NodeService {
       commands: live ? allowedCommands(record) : [],
       declaredCommands: record.declaredCommands,
       approvedCommands: record.approvedCommands,
+      ...(record.publicKey !== null ? { pairingCode: pairingCodeOf(record.publicKey) } : {}),
       pairedAt: record.pairedAt,
       lastSeenAt: live ? Date.now() : record.lastSeenAt,
       ...(live ? { connectedAt: live.connectedAt, remoteAddress: live.remoteAddress } : {}),

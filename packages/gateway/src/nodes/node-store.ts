@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { GatewayError } from '@loopgate/protocol';
+import { GatewayError, NodePublicKey } from '@loopgate/protocol';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../store/index.js';
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
-
-/** One paired node as persisted in `<stateDir>/nodes.json`. Secrets only as SHA-256. */
+/** One paired node as persisted in `<stateDir>/nodes.json`. No secrets: only the node's public key. */
 export const PairedNodeRecord = z.object({
   nodeId: z.string().min(1),
   name: z.string().min(1),
@@ -13,26 +11,33 @@ export const PairedNodeRecord = z.object({
   version: z.string().optional(),
   approvedCommands: z.array(z.string()),
   declaredCommands: z.array(z.string()),
-  /** Null until the node has collected its token. */
-  tokenHash: sha256Hex.nullable(),
   /**
-   * The node's pairing key, kept until the node first authenticates with its
-   * token: until then it may collect a (fresh) token again, e.g. when the
-   * approval happened while it was disconnected or the gateway restarted.
+   * The Ed25519 key the node proves on every connect. Null for a node paired
+   * with a bearer token before node keys existed: it cannot connect until an
+   * operator removes it and pairs it again (see docs/nodes.md).
    */
-  claimKeyHash: sha256Hex.nullable(),
+  publicKey: NodePublicKey.nullable(),
   pairedAt: z.number(),
   lastSeenAt: z.number().nullable(),
 });
 export type PairedNodeRecord = z.infer<typeof PairedNodeRecord>;
 
-const NodesFile = z.object({ version: z.literal(1), nodes: z.array(PairedNodeRecord) });
+/** The version-1 record (token hashes); read so an upgrade keeps the list, its token never used again. */
+const TokenPairedRecord = PairedNodeRecord.omit({ publicKey: true }).extend({
+  tokenHash: z.string().nullable(),
+  claimKeyHash: z.string().nullable(),
+});
+
+const NodesFile = z.discriminatedUnion('version', [
+  z.object({ version: z.literal(2), nodes: z.array(PairedNodeRecord) }),
+  z.object({ version: z.literal(1), nodes: z.array(TokenPairedRecord) }),
+]);
 
 /** How a snapshot reaches the disk (the default is the atomic JSON write). */
 export type SnapshotWriter = (path: string, value: unknown) => Promise<void>;
 
 /**
- * The pairing state on disk. Every write is atomic (temp + fsync + rename +
+ * The pairing state on disk (version 2; version 1 is read and rewritten). Every write is atomic (temp + fsync + rename +
  * directory fsync) and writes are serialised, so the file is always one
  * complete snapshot, the newest one last.
  *
@@ -83,7 +88,11 @@ export class NodeStateFile {
         `nodes.json in the state dir is invalid (${where}); fix or move it away`,
       );
     }
-    return parsed.data.nodes;
+    if (parsed.data.version === 2) return parsed.data.nodes;
+    return parsed.data.nodes.map(({ tokenHash: _t, claimKeyHash: _c, ...record }) => ({
+      ...record,
+      publicKey: null,
+    }));
   }
 
   /**
@@ -101,7 +110,7 @@ export class NodeStateFile {
       done: this.#queue.then(() => {
         // From here on a save queues behind this write instead of joining it.
         this.#next = undefined;
-        return this.#write(this.#path, { version: 1, nodes: next.nodes });
+        return this.#write(this.#path, { version: 2, nodes: next.nodes });
       }),
     };
     this.#next = next;

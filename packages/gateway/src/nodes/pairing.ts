@@ -8,10 +8,10 @@ import {
   type PendingPairRequest,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import { newId } from './node-ids.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
-import { hashSecret, mintNodeToken, newId, secretMatchesHash } from './node-tokens.js';
-import { PairingRequests, type PendingRequest } from './pairing-requests.js';
+import { type PairDecision, PairingRequests, type PendingRequest } from './pairing-requests.js';
 import type { NodeSocket } from './presence.js';
 
 /** A pairing conversation: the first answer now, then (if pending) the decision. */
@@ -19,6 +19,11 @@ export type PairingSession = {
   first: NodePairUpdate;
   /** Present while `first` is `pending`; resolves with the final update. */
   decision?: Promise<NodePairUpdate>;
+};
+
+/** The socket asking: its node key was proven at connect (see `NodeService.authenticate`). */
+export type PairingSocket = Pick<NodeSocket, 'id' | 'remoteAddress' | 'isLoopback' | 'closed'> & {
+  nodeKey: string | undefined;
 };
 
 export type NodePairingOptions = {
@@ -29,9 +34,10 @@ export type NodePairingOptions = {
 };
 
 /**
- * Pairing: unpaired nodes ask, operators approve or reject, approved nodes
- * collect their credential. Pending requests live in `PairingRequests`; an
- * approval becomes a record in the `NodeRegistry`.
+ * Pairing: unpaired nodes ask under the key their socket proved, operators
+ * compare the pairing code and approve (by request id or code; by name only
+ * when one key asked for it) or reject. An approval binds the name to the key
+ * in the `NodeRegistry`; nothing secret is handed out.
  */
 export class NodePairing {
   readonly #opts: NodePairingOptions;
@@ -40,18 +46,13 @@ export class NodePairing {
   constructor(options: NodePairingOptions) {
     this.#opts = options;
     this.#requests = new PairingRequests({
-      ttlMs: () => options.limits().pendingTtlMs,
-      maxPending: () => options.limits().maxPending,
-      onExpired: (request) => {
+      limits: options.limits,
+      onLapsed: (request, decision) => {
         options.log.info(
           { requestId: request.requestId, name: request.name },
-          'pairing request expired',
+          decision === 'expired' ? 'pairing request expired' : 'pairing request withdrawn',
         );
-        options.events.emit({
-          type: 'node.pair.resolved',
-          requestId: request.requestId,
-          decision: 'expired',
-        });
+        options.events.emit({ type: 'node.pair.resolved', requestId: request.requestId, decision });
       },
     });
   }
@@ -60,13 +61,13 @@ export class NodePairing {
     return this.#requests.size;
   }
 
-  /** Pending requests as the registry adds them (each waiting for a decision). */
   all(): PendingRequest[] {
     return this.#requests.all();
   }
 
+  /** For lookups that only describe (never approve): by id, code, or the first request for a name. */
   find(ref: string): PendingRequest | undefined {
-    return this.#requests.find(ref);
+    return this.#requests.byId(ref) ?? this.#requests.byCode(ref) ?? this.#requests.byName(ref)[0];
   }
 
   list(): PendingPairRequest[] {
@@ -79,81 +80,85 @@ export class NodePairing {
   }
 
   /**
-   * `node.pair.request` from an unpaired node. A node that asks again with the
-   * same pairing key rejoins its request (or collects the token if it was
-   * approved meanwhile, even across a gateway restart).
+   * `node.pair.request`. A node whose key is already paired learns its node id
+   * at once (approved while it was away, or before a gateway restart); one that
+   * asks again with the same key rejoins its request.
    */
-  async request(
-    input: NodePairRequestInput,
-    conn: Pick<NodeSocket, 'id' | 'remoteAddress' | 'isLoopback'>,
-  ): Promise<PairingSession> {
-    const registry = this.#opts.registry;
-    const keyHash = hashSecret(input.pairingKey);
-    const approvedBefore = registry
-      .all()
-      .find((n) => n.claimKeyHash !== null && secretMatchesHash(input.pairingKey, n.claimKeyHash));
-    if (approvedBefore) return { first: await this.#handOutToken(approvedBefore) };
+  async request(input: NodePairRequestInput, conn: PairingSocket): Promise<PairingSession> {
+    const publicKey = conn.nodeKey;
+    if (publicKey === undefined) {
+      throw new GatewayError(
+        'BAD_REQUEST',
+        'a pairing request needs a node key: connect with nodeKey and nodeSignature (update the node)',
+      );
+    }
+    const paired = this.#opts.registry.findByKey(publicKey);
+    if (paired) return { first: approvedUpdate(paired) };
 
-    const rejection = this.#requests.rejection(keyHash);
+    const rejection = this.#requests.rejection(publicKey);
     if (rejection)
       return {
         first: { status: 'rejected', ...(rejection.reason ? { reason: rejection.reason } : {}) },
       };
 
-    let request = this.#requests.findByKeyHash(keyHash);
+    let request = this.#requests.byKey(publicKey);
     if (!request) {
-      this.#assertNameFree(input.name);
+      this.#assertNotPaired(input.name);
       request = this.#requests.add({
         name: input.name,
         platform: input.platform,
         version: input.version,
         commands: input.commands,
-        keyHash,
+        publicKey,
         remoteAddress: conn.remoteAddress,
       });
       this.#opts.log.info(
-        { requestId: request.requestId, name: request.name },
+        { requestId: request.requestId, name: request.name, pairingCode: request.pairingCode },
         'pairing requested',
       );
       this.#opts.events.emit({
         type: 'node.pair.requested',
         requestId: request.requestId,
+        pairingCode: request.pairingCode,
         name: request.name,
         platform: request.platform,
         commands: request.commands,
       });
       if (this.#opts.limits().autoApproveLoopback && conn.isLoopback) {
         const approved = await this.approve(request.requestId);
-        const record = registry.get(approved.nodeId);
-        if (record) return { first: await this.#handOutToken(record) };
+        const record = this.#opts.registry.get(approved.nodeId);
+        if (record) return { first: approvedUpdate(record) };
       }
     }
-    request.waiting.add(conn.id);
     const pending = request;
+    this.#requests.wait(pending, conn.id);
+    // Closed while we were deciding: the close already ran its cleanup.
+    if (conn.closed.aborted) this.#requests.stopWaiting(conn.id);
     return {
-      first: { status: 'pending', requestId: pending.requestId, expiresAt: pending.expiresAt },
-      decision: pending.decision.then(async (decision) => {
-        pending.waiting.delete(conn.id);
-        if (decision.status !== 'approved') return decision;
-        const record = registry.get(decision.nodeId);
-        if (!record || record.claimKeyHash !== keyHash) {
-          // removed again before the node collected its token
-          return { status: 'rejected', reason: 'the approval was withdrawn' } as const;
-        }
-        return this.#handOutToken(record);
-      }),
+      first: {
+        status: 'pending',
+        requestId: pending.requestId,
+        pairingCode: pending.pairingCode,
+        expiresAt: pending.expiresAt,
+      },
+      decision: pending.decision.then((decision) => this.#finalUpdate(decision, publicKey)),
     };
   }
 
   /** The pairing socket stopped waiting (closed, or the subscription ended). */
   stopWaiting(connectionId: string): void {
-    for (const request of this.#requests.all()) request.waiting.delete(connectionId);
+    this.#requests.stopWaiting(connectionId);
   }
 
-  /** Approves a pending request by id or name; `commands` default to what the node asked for. */
+  /**
+   * Approves a pending request by id, pairing code, or name — by name only
+   * when exactly one request asks for it and no other key asked for it while
+   * pending; otherwise CONFLICT lists the ids and codes to choose from.
+   * `commands` default to what the node asked for.
+   */
   async approve(requestRef: string, commands?: string[]): Promise<NodesPairApproveOutput> {
-    const request = this.#pendingOrThrow(requestRef);
-    this.#assertNameFree(request.name, request);
+    const request = this.#resolveForDecision(requestRef);
+    this.#assertNotPaired(request.name);
     const record: PairedNodeRecord = {
       nodeId: newId('nd'),
       name: request.name,
@@ -161,8 +166,7 @@ export class NodePairing {
       ...(request.version !== undefined ? { version: request.version } : {}),
       approvedCommands: [...new Set(commands ?? request.commands)],
       declaredCommands: request.commands,
-      tokenHash: null,
-      claimKeyHash: request.keyHash,
+      publicKey: request.publicKey,
       pairedAt: Date.now(),
       lastSeenAt: null,
     };
@@ -175,11 +179,20 @@ export class NodePairing {
       decision: 'approved',
       nodeId: record.nodeId,
     });
+    // The name is taken now: the other keys that asked for it are told so.
+    for (const rival of this.#requests.byName(record.name)) {
+      this.#decideRejected(rival, `another node was approved as "${record.name}"`);
+    }
     return { nodeId: record.nodeId, name: record.name, approvedCommands: record.approvedCommands };
   }
 
   reject(requestRef: string, reason?: string): { requestId: string; name: string } {
-    const request = this.#pendingOrThrow(requestRef);
+    const request = this.#resolveForDecision(requestRef);
+    this.#decideRejected(request, reason);
+    return { requestId: request.requestId, name: request.name };
+  }
+
+  #decideRejected(request: PendingRequest, reason: string | undefined): void {
     this.#requests.decide(request, { status: 'rejected', ...(reason ? { reason } : {}) });
     this.#opts.log.info({ requestId: request.requestId, name: request.name }, 'pairing rejected');
     this.#opts.events.emit({
@@ -187,21 +200,49 @@ export class NodePairing {
       requestId: request.requestId,
       decision: 'rejected',
     });
-    return { requestId: request.requestId, name: request.name };
   }
 
-  #pendingOrThrow(ref: string): PendingRequest {
-    const request = this.#requests.find(ref);
-    if (!request) {
+  #finalUpdate(decision: PairDecision, publicKey: string): NodePairUpdate {
+    if (decision.status === 'withdrawn') return { status: 'expired' };
+    if (decision.status !== 'approved') return decision;
+    const record = this.#opts.registry.get(decision.nodeId);
+    if (!record || record.publicKey !== publicKey) {
+      // removed again before the node heard of its approval
+      return { status: 'rejected', reason: 'the approval was withdrawn' };
+    }
+    return approvedUpdate(record);
+  }
+
+  /** The one request an operator's decision is about; a name that is not unambiguous is refused. */
+  #resolveForDecision(ref: string): PendingRequest {
+    const exact = this.#requests.byId(ref) ?? this.#requests.byCode(ref);
+    if (exact) return exact;
+    const named = this.#requests.byName(ref);
+    const only = named[0];
+    if (!only) {
       throw new GatewayError(
         'NOT_FOUND',
         `no pending pairing request "${ref}" (see loopgate nodes pending)`,
       );
     }
-    return request;
+    if (named.length > 1 || only.contested) {
+      const choices = named.map(
+        (r) => `${r.requestId} (code ${r.pairingCode}, from ${r.remoteAddress})`,
+      );
+      throw new GatewayError(
+        'CONFLICT',
+        `more than one node asked to pair as "${only.name}": compare the pairing code each node prints and use its request id or code — ${choices.join(', ')}`,
+        {
+          details: {
+            requests: named.map((r) => ({ requestId: r.requestId, pairingCode: r.pairingCode })),
+          },
+        },
+      );
+    }
+    return only;
   }
 
-  #assertNameFree(name: string, approving?: PendingRequest): void {
+  #assertNotPaired(name: string): void {
     const existing = this.#opts.registry.findByName(name);
     if (existing) {
       throw new GatewayError(
@@ -209,36 +250,14 @@ export class NodePairing {
         `a node named "${existing.name}" is already paired (${existing.nodeId}); remove it first (loopgate nodes remove ${existing.name}) or pick another name`,
       );
     }
-    const pending = this.#requests.find(name);
-    if (pending && pending !== approving && pending.name.toLowerCase() === name.toLowerCase()) {
-      throw new GatewayError(
-        'CONFLICT',
-        `another node named "${name}" is already waiting for pairing (${pending.requestId}); pick another name`,
-      );
-    }
   }
+}
 
-  /**
-   * Mints a fresh token for an approved node and stores only its hash before
-   * handing it out, so the node never holds a token the gateway forgot.
-   */
-  async #handOutToken(record: PairedNodeRecord): Promise<NodePairUpdate> {
-    const token = mintNodeToken();
-    const previous = record.tokenHash;
-    await this.#opts.registry.update(
-      () => {
-        record.tokenHash = hashSecret(token);
-      },
-      () => {
-        record.tokenHash = previous;
-      },
-    );
-    return {
-      status: 'approved',
-      nodeId: record.nodeId,
-      name: record.name,
-      nodeToken: token,
-      approvedCommands: record.approvedCommands,
-    };
-  }
+function approvedUpdate(record: PairedNodeRecord): NodePairUpdate {
+  return {
+    status: 'approved',
+    nodeId: record.nodeId,
+    name: record.name,
+    approvedCommands: record.approvedCommands,
+  };
 }

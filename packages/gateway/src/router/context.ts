@@ -21,6 +21,8 @@ export type ConnectionInfo = {
   clientVersion: string | undefined;
   /** Set for role `node`: the paired node this socket speaks for. */
   nodeId: string | undefined;
+  /** Set for role `pairing`: the node key this socket proved, under which it may ask to pair. */
+  nodeKey: string | undefined;
   connectedAt: number;
   /** Closes this socket with a WebSocket close code and a human reason. */
   close(code: number, reason: string): void;

@@ -28,6 +28,8 @@ export type ListenerOptions = {
    * Loopgate gateway, and its version, from any other server. No secrets.
    */
   identityHeaders?: Record<string, string>;
+  /** Headers for one accepted upgrade's 101 response (e.g. a per-socket challenge). */
+  upgradeHeaders?(request: IncomingMessage): Record<string, string>;
   /** Decides, from headers and peer address alone, whether an upgrade may proceed. */
   admit(request: IncomingMessage): AdmissionDecision;
   onConnection(socket: WebSocket, request: IncomingMessage, admission: AdmissionAccepted): void;
@@ -71,8 +73,10 @@ export class Listener {
       clientTracking: false,
     });
     const identity = Object.entries(options.identityHeaders ?? {});
-    this.#wss.on('headers', (headers: string[]) => {
+    this.#wss.on('headers', (headers: string[], request: IncomingMessage) => {
       for (const [name, value] of identity) headers.push(`${name}: ${value}`);
+      const perSocket = options.upgradeHeaders?.(request) ?? {};
+      for (const [name, value] of Object.entries(perSocket)) headers.push(`${name}: ${value}`);
     });
   }
 

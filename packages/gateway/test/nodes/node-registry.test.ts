@@ -22,8 +22,7 @@ function record(nodeId: string, name: string): PairedNodeRecord {
     platform: 'linux',
     approvedCommands: ['fs.*'],
     declaredCommands: ['fs.read', 'system.run'],
-    tokenHash: null,
-    claimKeyHash: null,
+    publicKey: null,
     pairedAt: 1,
     lastSeenAt: null,
   };

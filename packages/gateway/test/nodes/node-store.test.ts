@@ -12,8 +12,7 @@ function record(n: number): PairedNodeRecord {
     platform: 'linux',
     approvedCommands: ['system.info'],
     declaredCommands: ['system.info'],
-    tokenHash: null,
-    claimKeyHash: null,
+    publicKey: null,
     pairedAt: n,
     lastSeenAt: null,
   };
@@ -53,7 +52,7 @@ describe('NodeStateFile', () => {
     const { path, file } = await stateFile();
     await file.save([record(1), record(2)]);
     expect(await file.load()).toEqual([record(1), record(2)]);
-    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ version: 1 });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ version: 2 });
   });
 
   it('coalesces saves made while a write runs into one write of the newest snapshot', async () => {

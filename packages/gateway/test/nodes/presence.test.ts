@@ -27,8 +27,7 @@ beforeEach(async () => {
     platform: 'linux',
     approvedCommands: ['*'],
     declaredCommands: ['system.info'],
-    tokenHash: null,
-    claimKeyHash: null,
+    publicKey: null,
     pairedAt: 1,
     lastSeenAt: null,
   });

@@ -96,8 +96,7 @@ export async function openStateWriter(kind: StateFileKind, dir: string): Promise
             platform: 'linux',
             approvedCommands: ['system.run'],
             declaredCommands: ['system.run', 'system.which'],
-            tokenHash: 'a'.repeat(64),
-            claimKeyHash: null,
+            publicKey: 'A'.repeat(43),
             pairedAt: n,
             lastSeenAt: null,
           });
@@ -107,16 +106,15 @@ export async function openStateWriter(kind: StateFileKind, dir: string): Promise
       };
     }
     case 'node-credentials': {
-      // The node's side of pairing: its id and token, rewritten as a node re-pairs.
+      // The node's side of pairing: its id and gateway, rewritten as a node re-pairs.
       const path = nodeStatePath(dir, 'crash-node');
       return {
         write: (n) =>
           saveNodeState(path, {
-            version: 1,
+            version: 2,
             name: 'crash-node',
             nodeId: `node-${n}`,
-            nodeToken: `token-${n}-${'t'.repeat(43)}`,
-            gatewayUrl: 'ws://127.0.0.1:18789',
+            gatewayUrl: `ws://127.0.0.1:18789/${n}`,
           }),
       };
     }
@@ -230,8 +228,8 @@ export async function checkStateFile(kind: StateFileKind, dir: string): Promise<
     }
     case 'node-credentials': {
       const state = await loadNodeState(nodeStatePath(dir, 'crash-node'), 'crash-node');
-      if (!state.nodeId || state.nodeToken !== `token-${state.nodeId.slice(5)}-${'t'.repeat(43)}`) {
-        throw new Error(`node state lost its credentials: ${JSON.stringify(state)}`);
+      if (!state.nodeId || state.gatewayUrl !== `ws://127.0.0.1:18789/${state.nodeId.slice(5)}`) {
+        throw new Error(`node state lost its pairing: ${JSON.stringify(state)}`);
       }
       return `node state ${state.nodeId}`;
     }

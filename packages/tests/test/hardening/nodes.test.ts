@@ -4,6 +4,7 @@
  * docs/hardening.md); this file adds what they leave to unit tests.
  */
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import { NodeKey } from '@loopgate/node';
 import type { GatewayError, NodePairUpdate } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
@@ -25,17 +26,27 @@ afterAll(async () => {
   await gw.stop();
 });
 
+/** One node key per label, so asking again with the same label is the same node. */
+const keys = new Map<string, NodeKey>();
+
 /** An unpaired node asking to be paired; resolves with every update it is sent until the stream ends. */
 function askToPair(
   name: string,
   key: string,
 ): { updates: NodePairUpdate[]; ended: Promise<GatewayError | undefined>; client: GatewayClient } {
-  const client = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+  const nodeKey = keys.get(key) ?? NodeKey.generate();
+  keys.set(key, nodeKey);
+  const client = createGatewayClient({
+    url: gw.url,
+    role: 'node',
+    retry: false,
+    proveChallenge: (challenge) => nodeKey.prove(challenge),
+  });
   clients.push(client);
   const updates: NodePairUpdate[] = [];
   const ended = new Promise<GatewayError | undefined>((resolve) => {
     client.node.pair.request.subscribe(
-      { name, platform: 'test', commands: ['system.info'], pairingKey: key.repeat(40) },
+      { name, platform: 'test', commands: ['system.info'] },
       {
         onData: (u) => updates.push(u),
         onError: (e) => resolve(e),

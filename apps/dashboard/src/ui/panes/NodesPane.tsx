@@ -9,16 +9,17 @@ import { cell, formatAgo, formatMs, windowAround, wrapLines } from '../text.js';
 import { LEVEL_COLOR } from '../theme.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 
-type Columns = { state: number; name: number; platform: number; seen: number };
+type Columns = { state: number; name: number; code: number; platform: number; seen: number };
 
+/** The pairing code column fits `ABCD-EFGH` at every width: it is what the operator compares. */
 function columnsFor(width: number): Columns {
   switch (widthClass(width)) {
     case 'wide':
-      return { state: 10, name: 20, platform: 10, seen: 14 };
+      return { state: 10, name: 20, code: 11, platform: 10, seen: 14 };
     case 'medium':
-      return { state: 10, name: 16, platform: 8, seen: 11 };
+      return { state: 10, name: 16, code: 11, platform: 8, seen: 11 };
     case 'narrow':
-      return { state: 10, name: 14, platform: 0, seen: 0 };
+      return { state: 10, name: 14, code: 11, platform: 0, seen: 0 };
   }
 }
 
@@ -28,14 +29,18 @@ function rowText(
   width: number,
   now: number,
 ): { state: string; rest: string; color?: string } {
-  const commandsWidth = Math.max(6, width - 2 - cols.state - cols.name - cols.platform - cols.seen);
+  const commandsWidth = Math.max(
+    6,
+    width - 2 - cols.state - cols.name - cols.code - cols.platform - cols.seen,
+  );
   if (row.kind === 'pending') {
     const r = row.request;
     return {
       state: cell('! pending', cols.state),
       color: 'yellow',
       rest:
-        cell(r.name, cols.name) +
+        cell(r.contested ? `${r.name} ⚠` : r.name, cols.name) +
+        cell(r.pairingCode, cols.code) +
         (cols.platform ? cell(r.platform ?? '', cols.platform) : '') +
         cell(`asks for ${r.commands.join(', ') || 'no commands'}`, commandsWidth) +
         (cols.seen ? cell(`req ${formatAgo(r.requestedAt, now)}`, cols.seen) : ''),
@@ -48,6 +53,7 @@ function rowText(
     ...(online ? { color: 'green' } : {}),
     rest:
       cell(n.name, cols.name) +
+      cell(n.pairingCode ?? '—', cols.code) +
       (cols.platform ? cell(n.platform ?? '', cols.platform) : '') +
       cell(n.commands.join(', ') || 'no commands', commandsWidth) +
       (cols.seen ? cell(online ? 'now' : formatAgo(n.lastSeenAt, now), cols.seen) : ''),
@@ -187,7 +193,7 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
   } else if (selected && lines.length < height) {
     const detail =
       selected.kind === 'pending'
-        ? `Pairing request ${selected.request.requestId} from ${selected.request.remoteAddress ?? 'unknown address'}${state.readOnly ? '' : ' — a approve · x reject'}`
+        ? `Pairing request ${selected.request.requestId} code ${selected.request.pairingCode} from ${selected.request.remoteAddress ?? 'unknown address'}${selected.request.contested ? ' · another key asked for this name' : ''}${state.readOnly ? '' : " — compare the code with the node's output · a approve · x reject"}`
         : `${selected.node.nodeId} · ${selected.node.platform ?? '?'} ${selected.node.version ?? ''} · ${selected.node.commands.length} commands${state.readOnly ? '' : ' — i invoke'}`;
     lines.push(
       <Row key="detail" width={width}>
