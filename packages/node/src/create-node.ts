@@ -18,7 +18,13 @@ import {
 } from '@loopgate/protocol';
 import { type CommandContext, type NodeCommands, runCommand } from './commands.js';
 import { loadOrCreateNodeKey, type NodeKey, nodeKeyPath } from './node-key.js';
-import { loadNodeState, type NodeState, nodeStatePath, saveNodeState } from './node-state-file.js';
+import {
+  dropLegacyNodeToken,
+  loadNodeState,
+  type NodeState,
+  nodeStatePath,
+  saveNodeState,
+} from './node-state-file.js';
 
 export type NodeStatus = 'idle' | 'pairing' | 'connecting' | 'online' | 'reconnecting' | 'stopped';
 
@@ -192,6 +198,12 @@ class NodeRuntime implements LoopgateNode {
   }
 
   async #start(): Promise<void> {
+    if (await dropLegacyNodeToken(this.#statePath, this.name)) {
+      this.#emit({
+        type: 'warning',
+        message: `removed the node token of an earlier version from ${this.#statePath}: nodes now prove a key, so this node asks to be paired again (an operator removes the old entry first: loopgate nodes remove ${this.name})`,
+      });
+    }
     const state = await loadNodeState(this.#statePath, this.name);
     const key = await loadOrCreateNodeKey(this.#keyPath);
     this.#key = key;

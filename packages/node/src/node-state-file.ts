@@ -55,6 +55,30 @@ export async function loadNodeState(path: string, name: string): Promise<NodeSta
   return out;
 }
 
+/**
+ * A version-1 state file (from before node keys) holds a bearer token: rewrite
+ * it without, so the token leaves the disk on the first start of this version.
+ * Returns whether there was one.
+ */
+export async function dropLegacyNodeToken(path: string, name: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  let legacy = false;
+  try {
+    legacy = (JSON.parse(text) as { version?: unknown } | null)?.version === 1;
+  } catch {
+    // not JSON: loadNodeState reports it with the file name
+    return false;
+  }
+  if (legacy) await saveNodeState(path, { version: 2, name });
+  return legacy;
+}
+
 /** Atomic (temp, fsync, rename, directory fsync) and private. */
 export async function saveNodeState(path: string, state: NodeState): Promise<void> {
   await writeJsonAtomic(path, state, { mode: 0o600 });

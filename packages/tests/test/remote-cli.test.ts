@@ -232,15 +232,17 @@ describeWithRealPart('a real sshd and ssh client', sshdAvailable())('through a r
         },
       );
       try {
-        await waitForOutput(
+        const output = await waitForOutput(
           child,
-          (text) => text.includes('waiting for an operator to approve pairing request'),
+          (text) => text.includes('waiting for an operator to approve request'),
           {
             stream: 'stderr',
           },
         );
         const pending = await gateway.gateway.services.nodes.listPending();
-        expect(pending.map((p) => p.name)).toContain('tunnelled');
+        const request = pending.find((p) => p.name === 'tunnelled');
+        // the code the node prints in its own output is the one the gateway shows
+        expect(output).toContain(`pairing code ${request?.pairingCode}`);
         const exited = new Promise<number | null>((resolve) =>
           child.once('exit', (code) => resolve(code)),
         );

@@ -307,7 +307,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
   {
     id: 'nodes.remove',
     keys: ['D'],
-    description: 'remove the selected node: revoke its token (asks first)',
+    description: 'remove the selected node: revoke its key (asks first)',
     hint: 'remove',
     scope: 'nodes',
     mutating: true,

@@ -399,7 +399,7 @@ export function describeIntent(intent: OperatorIntent): string {
     case 'reject-pairing':
       return `Reject pairing of "${intent.name}" (${intent.requestId})`;
     case 'remove-node':
-      return `Remove node "${intent.name}" (${intent.nodeId}): revoke its token and disconnect it`;
+      return `Remove node "${intent.name}" (${intent.nodeId}): revoke its key and disconnect it`;
     case 'invoke':
       return `Invoke ${intent.command} on ${intent.nodeId}`;
     case 'send':

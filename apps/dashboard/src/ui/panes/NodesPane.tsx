@@ -23,16 +23,18 @@ function columnsFor(width: number): Columns {
   }
 }
 
+/** What is left for the commands once the fixed columns (and the selection marker) are placed. */
+function commandsWidthFor(cols: Columns, width: number): number {
+  return Math.max(6, width - 2 - cols.state - cols.name - cols.code - cols.platform - cols.seen);
+}
+
 function rowText(
   row: NodeRow,
   cols: Columns,
   width: number,
   now: number,
 ): { state: string; rest: string; color?: string } {
-  const commandsWidth = Math.max(
-    6,
-    width - 2 - cols.state - cols.name - cols.code - cols.platform - cols.seen,
-  );
+  const commandsWidth = commandsWidthFor(cols, width);
   if (row.kind === 'pending') {
     const r = row.request;
     return {
@@ -142,11 +144,8 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
       </Row>,
     );
   } else {
-    const commandsWidth = Math.max(
-      6,
-      width - 2 - cols.state - cols.name - cols.platform - cols.seen,
-    );
-    const header = `  ${cell('STATE', cols.state)}${cell('NAME', cols.name)}${cols.platform ? cell('PLATFORM', cols.platform) : ''}${cell('COMMANDS', commandsWidth)}${cols.seen ? 'LAST SEEN' : ''}`;
+    const commandsWidth = commandsWidthFor(cols, width);
+    const header = `  ${cell('STATE', cols.state)}${cell('NAME', cols.name)}${cell('CODE', cols.code)}${cols.platform ? cell('PLATFORM', cols.platform) : ''}${cell('COMMANDS', commandsWidth)}${cols.seen ? 'LAST SEEN' : ''}`;
     lines.push(
       <Row key="header" width={width}>
         <Text dimColor>{header}</Text>
