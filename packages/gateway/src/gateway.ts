@@ -7,12 +7,12 @@ import {
   CloseCode,
   ConnectionParams,
   GatewayError,
-  NODE_CHALLENGE_HEADER,
   type HealthOutput,
   IDENTITY_HEADERS,
   LOOPGATE_VERSION,
   LoopgateConfig,
   type LoopgateConfigInput,
+  NODE_CHALLENGE_HEADER,
   procedureSetHash,
   type StatusOutput,
 } from '@loopgate/protocol';

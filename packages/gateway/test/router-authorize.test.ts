@@ -39,6 +39,7 @@ function contextFor(principal: Principal): GatewayContext {
       clientName: undefined,
       clientVersion: undefined,
       nodeId: principal === 'node' ? 'node-1' : undefined,
+      nodeKey: undefined,
       connectedAt: 0,
       close: () => {},
       closed: new AbortController().signal,

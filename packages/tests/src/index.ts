@@ -12,6 +12,7 @@ export {
 export { makeTempDir, mergeConfig, startTestGateway, type TestGateway } from './gateway-harness.js';
 export { type LanAddress, obtainLanAddress } from './lan-address.js';
 export { killLockHolders } from './lock-holders.js';
+export { nodeKeyClient } from './node-clients.js';
 export { describeWithRealPart, type RealPart, requireRealPart } from './real-parts.js';
 export { rejection } from './rejection.js';
 export {

@@ -13,10 +13,11 @@
  */
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import { accessTable, servedProcedures } from '@loopgate/gateway';
+import { NodeKey } from '@loopgate/node';
 import type { NodePairUpdate, OperatorScope, Principal, ProcedureKind } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OperatorSocket, openOperatorSocket } from '../src/hardening/index.js';
-import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import { nodeParams, type OperatorSocket, openOperatorSocket } from '../src/hardening/index.js';
+import { nodeKeyClient, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
 
 const AUTHORIZATION_CODES = new Set(['NOT_PAIRED', 'FORBIDDEN', 'UNAUTHORIZED']);
 const ADMIN_TOKEN = 'authorization-walk-admin-token-0123456789';
@@ -93,13 +94,14 @@ afterAll(async () => {
   await gw.stop();
 });
 
-/** Pairs a node through the real pairing flow and returns its node token. */
-async function pairNodeToken(name: string): Promise<string> {
-  const asker = createGatewayClient({ url: gw.url, role: 'node', retry: false });
+/** Pairs a node through the real pairing flow; returns connectionParams that prove it. */
+async function pairNode(name: string): Promise<(challenge: string) => Record<string, string>> {
+  const key = NodeKey.generate();
+  const asker = nodeKeyClient(gw.url, key);
   cleanups.push(() => asker.close());
   const decided = new Promise<NodePairUpdate>((resolve, reject) => {
     asker.node.pair.request.subscribe(
-      { name, platform: 'test', commands: ['echo'], pairingKey: `${name}-${'k'.repeat(40)}` },
+      { name, platform: 'test', commands: ['echo'] },
       { onData: (u) => u.status !== 'pending' && resolve(u), onError: reject },
     );
   });
@@ -109,7 +111,7 @@ async function pairNodeToken(name: string): Promise<string> {
   await op.nodes.pair.approve.mutate({ requestId: name });
   const update = await decided;
   if (update.status !== 'approved') throw new Error(`${name} was not approved: ${update.status}`);
-  return update.nodeToken;
+  return nodeParams(key, update.nodeId);
 }
 
 /**
@@ -118,17 +120,19 @@ async function pairNodeToken(name: string): Promise<string> {
  * one per call, since the gateway closes it after anything but its pairing request.
  */
 async function socketsByPrincipal(): Promise<Map<Principal, () => Promise<OperatorSocket>>> {
-  const open = async (params: Record<string, string>) => {
+  const open = async (
+    params: Record<string, string> | ((challenge: string) => Record<string, string>),
+  ) => {
     const socket = await openOperatorSocket(gw.url, '', { params });
     cleanups.push(() => socket.ws.terminate());
     return socket;
   };
-  const node = await open({ role: 'node', nodeToken: await pairNodeToken('walk-node') });
+  const node = await open(await pairNode('walk-node'));
   const read = await open({ token: await scopedToken('walk-read', 'operator.read') });
   const write = await open({ token: await scopedToken('walk-write', 'operator.write') });
   const admin = await open({ token: ADMIN_TOKEN });
   return new Map<Principal, () => Promise<OperatorSocket>>([
-    ['pairing', () => open({ role: 'node' })],
+    ['pairing', () => open(nodeParams())],
     ['node', async () => node],
     ['operator.read', async () => read],
     ['operator.write', async () => write],

@@ -5,12 +5,19 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import type { GatewayClient } from '@loopgate/client';
 import { loadOrCreateNodeKey, NodeKey } from '@loopgate/node';
 import { NODE_CHALLENGE_HEADER, type NodePairUpdate } from '@loopgate/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { makeTempDir, runCli, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import {
+  makeTempDir,
+  nodeKeyClient,
+  runCli,
+  startTestGateway,
+  type TestGateway,
+  waitFor,
+} from '../src/index.js';
 import { rejection } from '../src/rejection.js';
 import {
   cliEnv,
@@ -45,12 +52,7 @@ afterAll(async () => {
 
 /** A client that proves `key` (as a paired node when `nodeId` is given). */
 function nodeClient(key: NodeKey, nodeId?: string): GatewayClient {
-  const client = createGatewayClient({
-    url: gw.url,
-    role: 'node',
-    retry: false,
-    proveChallenge: (challenge) => key.prove(challenge, nodeId),
-  });
+  const client = nodeKeyClient(gw.url, key, nodeId);
   clients.push(client);
   return client;
 }

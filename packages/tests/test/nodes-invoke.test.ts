@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGatewayClient, type GatewayClient } from '@loopgate/client';
+import type { GatewayClient } from '@loopgate/client';
 import { NodeKey } from '@loopgate/node';
 import {
   type GatewayEvent,
@@ -11,7 +11,7 @@ import {
 } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestGateway, type TestGateway, waitFor } from '../src/index.js';
+import { nodeKeyClient, startTestGateway, type TestGateway, waitFor } from '../src/index.js';
 import { rejection } from '../src/rejection.js';
 import {
   type NodeProcess,
@@ -240,12 +240,7 @@ async function pairKey(
   commands: string[],
 ): Promise<{ nodeId: string; key: NodeKey }> {
   const key = NodeKey.generate();
-  const asker = createGatewayClient({
-    url: gw.url,
-    role: 'node',
-    retry: false,
-    proveChallenge: (challenge) => key.prove(challenge),
-  });
+  const asker = nodeKeyClient(gw.url, key);
   cleanups.push(() => asker.close());
   const approved = new Promise<NodePairUpdate>((resolve, reject) => {
     asker.node.pair.request.subscribe(

@@ -1,7 +1,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
-import { loadOrCreateNodeKey, NodeKey } from '@loopgate/node';
+import { loadOrCreateNodeKey } from '@loopgate/node';
 import {
   NodeDetail,
   type NodePairUpdate,
@@ -12,6 +12,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeTempDir,
+  nodeKeyClient,
   runCli,
   spawnCli,
   startTestGateway,
@@ -136,12 +137,7 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     });
     expect((await node.exited).code).toBe(1);
     // the removed node's key no longer opens a connection
-    const stale = createGatewayClient({
-      url: gw.url,
-      role: 'node',
-      proveChallenge: (challenge) => key.prove(challenge, state.nodeId),
-      retry: false,
-    });
+    const stale = nodeKeyClient(gw.url, key, state.nodeId);
     clients.push(stale);
     expect((await rejection(stale.node.hello.mutate({ commands: [] }))).code).toBe('NOT_PAIRED');
   });
@@ -188,13 +184,7 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
     // Each attempt on its own socket: the first thing an unpaired node does
     // besides asking to be paired gets NOT_PAIRED and closes its socket.
     const unpairedClient = () => {
-      const key = NodeKey.generate();
-      const client = createGatewayClient({
-        url: gw.url,
-        role: 'node',
-        retry: false,
-        proveChallenge: (challenge) => key.prove(challenge),
-      });
+      const client = nodeKeyClient(gw.url);
       clients.push(client);
       return client;
     };
@@ -297,13 +287,7 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
   it('caps pending requests per address', async () => {
     const askers: GatewayClient[] = [];
     const ask = (name: string) => {
-      const key = NodeKey.generate();
-      const client = createGatewayClient({
-        url: gw.url,
-        role: 'node',
-        retry: false,
-        proveChallenge: (challenge) => key.prove(challenge),
-      });
+      const client = nodeKeyClient(gw.url);
       askers.push(client);
       clients.push(client);
       return new Promise<NodePairUpdate>((resolve, reject) => {

@@ -86,8 +86,8 @@ export const nodesRouter = router({
     pair: router({
       /**
        * The only thing an unpaired node may do. Yields `pending`, then the
-       * decision (with the node token, once, when approved), then ends. A node
-       * that drops and asks again with the same pairing key rejoins.
+       * decision (approved: the node id, nothing secret), then ends. A node
+       * that drops and asks again with the same key rejoins.
        */
       request: procedure.input(NodePairRequestInput).subscription(async function* ({
         ctx,

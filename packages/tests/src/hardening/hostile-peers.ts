@@ -7,10 +7,17 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NodeKey } from '@loopgate/node';
 import WebSocket from 'ws';
 import { sourceNodeArgs } from '../cli-process.js';
 import type { AttackSpec } from './attack-child.js';
-import { type OperatorSocket, openOperatorSocket, resultData } from './operator-socket.js';
+import {
+  nodeParams,
+  type OperatorSocket,
+  openOperatorSocket,
+  proveNodeOnOpen,
+  resultData,
+} from './operator-socket.js';
 
 /** Resident set size of a process, from /proc (no GC forced: what the host sees). */
 export function rssOf(pid: number): number {
@@ -173,8 +180,7 @@ function oneFloodSocket(url: string, frame: Buffer, frames: number): Promise<str
       done(`refused ${res.statusCode}`);
       ws.terminate();
     });
-    ws.once('open', () => {
-      ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'pairing' } }));
+    proveNodeOnOpen(ws, NodeKey.generate(), () => {
       for (let i = 0; i < frames; i++) ws.send(frame, { binary: false });
     });
     ws.once('close', (code) => done(`closed ${code}`));
@@ -201,8 +207,8 @@ export function dagResultInput(invocationId: string, levels: number): string {
 }
 
 export type HostileNode = {
-  /** The node token it was given at pairing. */
-  token: string;
+  /** connectionParams for another socket of this paired node (its key, over that socket's challenge). */
+  params: (challenge: string) => Record<string, string>;
   /** Answers every invocation with `answer(invocationId)` (a raw superjson input) until closed. */
   answerWith(answer: (invocationId: string) => string): void;
   /** Refusals the gateway sent back for our results, by gateway code. */
@@ -219,13 +225,9 @@ export async function pairHostileNode(
   token: string,
   name: string,
 ): Promise<HostileNode> {
-  const asker = await openOperatorSocket(url, token, { params: { role: 'pairing' } });
-  const request = {
-    name,
-    platform: 'linux',
-    commands: ['system.info'],
-    pairingKey: 'k'.repeat(43),
-  };
+  const key = NodeKey.generate();
+  const asker = await openOperatorSocket(url, token, { params: nodeParams(key) });
+  const request = { name, platform: 'linux', commands: ['system.info'] };
   asker.ws.send(
     JSON.stringify({
       id: 1,
@@ -240,9 +242,8 @@ export async function pairHostileNode(
   asker.ws.close();
   op.ws.close();
 
-  const node = await openOperatorSocket(url, token, {
-    params: { role: 'node', nodeToken: approved.nodeToken as string },
-  });
+  const params = nodeParams(key, approved.nodeId as string);
+  const node = await openOperatorSocket(url, token, { params });
   const refusals: Outcomes = new Map();
   let answer: ((invocationId: string) => string) | undefined;
   let nextId = 100;
@@ -268,7 +269,7 @@ export async function pairHostileNode(
     }),
   );
   return {
-    token: approved.nodeToken as string,
+    params,
     answerWith(fn) {
       answer = fn;
     },
@@ -305,6 +306,7 @@ export async function holdPairingSockets(
   const outcomes: Outcomes = new Map();
   const open: WebSocket[] = [];
   const ends: Promise<void>[] = [];
+  const key = NodeKey.generate();
   await Promise.all(
     Array.from(
       { length: sockets },
@@ -331,8 +333,7 @@ export async function holdPairingSockets(
               });
             }),
           );
-          ws.once('open', () => {
-            ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'pairing' } }));
+          proveNodeOnOpen(ws, key, () => {
             open.push(ws);
             opened();
           });

@@ -25,6 +25,7 @@ export {
   runAttackProcess,
 } from './hostile-peers.js';
 export {
+  nodeParams,
   type OperatorSocket,
   type OperatorSocketOptions,
   openOperatorSocket,

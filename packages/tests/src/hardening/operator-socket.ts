@@ -1,3 +1,5 @@
+import { NodeKey } from '@loopgate/node';
+import { NODE_CHALLENGE_HEADER } from '@loopgate/protocol';
 import WebSocket from 'ws';
 
 export type TrpcFrame = {
@@ -29,8 +31,11 @@ export type OperatorSocket = {
 };
 
 export type OperatorSocketOptions = {
-  /** Connection params; defaults to `{ token }`. */
-  params?: Record<string, string>;
+  /**
+   * Connection params; defaults to `{ token }`. A function gets the challenge
+   * of this socket's upgrade response (what a node signs, see `nodeParams`).
+   */
+  params?: Record<string, string> | ((challenge: string) => Record<string, string>);
   headers?: Record<string, string>;
   /** false: never answer protocol pings (a peer whose process hung). */
   autoPong?: boolean;
@@ -51,6 +56,10 @@ export async function openOperatorSocket(
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.autoPong === false ? { autoPong: false } : {}),
     ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
+  let challenge = '';
+  ws.once('upgrade', (response) => {
+    challenge = String(response.headers[NODE_CHALLENGE_HEADER] ?? '');
   });
   const inbox: TrpcFrame[] = [];
   const waiters: ((frame: TrpcFrame) => void)[] = [];
@@ -79,7 +88,8 @@ export async function openOperatorSocket(
     );
     ws.once('error', reject);
   });
-  ws.send(JSON.stringify({ method: 'connectionParams', data: options.params ?? { token } }));
+  const params = typeof options.params === 'function' ? options.params(challenge) : options.params;
+  ws.send(JSON.stringify({ method: 'connectionParams', data: params ?? { token } }));
 
   const next = (timeoutMs = 5_000): Promise<TrpcFrame> => {
     const queued = inbox.shift();
@@ -131,4 +141,33 @@ export async function openOperatorSocket(
 export function resultData<T = unknown>(frame: TrpcFrame): T {
   const data = frame.result?.data as { json?: unknown } | undefined;
   return data?.json as T;
+}
+
+/**
+ * connectionParams of a node proving `key` over a socket's challenge: a
+ * paired node with `nodeId`, else a node that may only ask to pair (a fresh
+ * key each call when none is given).
+ */
+export function nodeParams(
+  key: NodeKey = NodeKey.generate(),
+  nodeId?: string,
+): (challenge: string) => Record<string, string> {
+  return (challenge) => ({ role: 'node', ...key.prove(challenge, nodeId) });
+}
+
+/**
+ * Once `ws` opens, sends the connectionParams of a node asking to pair (`key`
+ * over this socket's challenge), then runs `then`. A crowd of sockets may
+ * share one key: each signature is still over its own socket's challenge.
+ */
+export function proveNodeOnOpen(ws: WebSocket, key: NodeKey, then: () => void): void {
+  const prove = nodeParams(key);
+  let challenge = '';
+  ws.once('upgrade', (response) => {
+    challenge = String(response.headers[NODE_CHALLENGE_HEADER]);
+  });
+  ws.once('open', () => {
+    ws.send(JSON.stringify({ method: 'connectionParams', data: prove(challenge) }));
+    then();
+  });
 }

@@ -14,6 +14,7 @@ import {
   describeOutcomes,
   type GatewayProcess,
   holdPairingSockets,
+  nodeParams,
   openOperatorSocket,
   pairHostileNode,
   percentile,
@@ -74,7 +75,7 @@ describe('row 26: unauthenticated pairing sockets stay on pre-auth limits', () =
       ],
     ];
     for (const [what, frames] of tries) {
-      const socket = await openOperatorSocket(proc.url, '', { params: { role: 'pairing' } });
+      const socket = await openOperatorSocket(proc.url, '', { params: nodeParams() });
       for (const frame of frames) socket.ws.send(frame);
       const { code, reason } = await socket.closed;
       expect(code, what).toBe(4003);
@@ -83,8 +84,8 @@ describe('row 26: unauthenticated pairing sockets stay on pre-auth limits', () =
   });
 
   it('row 26: the pairing deadline keeps running until the pairing request is made, then the request waits', async () => {
-    const idle = await openOperatorSocket(proc.url, '', { params: { role: 'pairing' } });
-    const asking = await openOperatorSocket(proc.url, '', { params: { role: 'pairing' } });
+    const idle = await openOperatorSocket(proc.url, '', { params: nodeParams() });
+    const asking = await openOperatorSocket(proc.url, '', { params: nodeParams() });
     asking.ws.send(JSON.stringify(pairRequest(1, 'waiting-node')));
     expect((await asking.next()).result).toMatchObject({ type: 'started' });
     const idleClose = await idle.closed;
@@ -94,7 +95,7 @@ describe('row 26: unauthenticated pairing sockets stay on pre-auth limits', () =
   });
 
   it('row 26: a pairing socket stays on the 64 KiB frame limit: 64 KiB + 1 closes 1009', async () => {
-    const socket = await openOperatorSocket(proc.url, '', { params: { role: 'pairing' } });
+    const socket = await openOperatorSocket(proc.url, '', { params: nodeParams() });
     socket.ws.send(JSON.stringify({ pad: 'x'.repeat(64 * 1024) }));
     expect((await socket.closed).code).toBe(1009);
   });
@@ -102,7 +103,7 @@ describe('row 26: unauthenticated pairing sockets stay on pre-auth limits', () =
   it('row 26: a paired node’s frames are plain JSON: a 3.7 MiB bigint-meta input is refused as bad input within 500 ms, no BigInt built', async () => {
     const node = await pairHostileNode(proc.url, proc.token, 'plain-json-node');
     const socket = await openOperatorSocket(proc.url, '', {
-      params: { role: 'node', nodeToken: node.token },
+      params: node.params,
     });
     const started = performance.now();
     socket.ws.send(
@@ -229,7 +230,7 @@ function pairRequest(id: number, name: string) {
     params: {
       path: 'node.pair.request',
       input: {
-        json: { name, platform: 'linux', commands: ['system.info'], pairingKey: 'p'.repeat(43) },
+        json: { name, platform: 'linux', commands: ['system.info'] },
       },
     },
   };

@@ -7,7 +7,7 @@ import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import { NodeKey } from '@loopgate/node';
 import type { GatewayError, NodePairUpdate } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
+import { nodeKeyClient, startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
 
 const PENDING_TTL_MS = 600;
 
@@ -36,12 +36,7 @@ function askToPair(
 ): { updates: NodePairUpdate[]; ended: Promise<GatewayError | undefined>; client: GatewayClient } {
   const nodeKey = keys.get(key) ?? NodeKey.generate();
   keys.set(key, nodeKey);
-  const client = createGatewayClient({
-    url: gw.url,
-    role: 'node',
-    retry: false,
-    proveChallenge: (challenge) => nodeKey.prove(challenge),
-  });
+  const client = nodeKeyClient(gw.url, nodeKey);
   clients.push(client);
   const updates: NodePairUpdate[] = [];
   const ended = new Promise<GatewayError | undefined>((resolve) => {
