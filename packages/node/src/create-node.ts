@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { homedir, platform as osPlatform } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -263,6 +264,8 @@ class NodeRuntime implements LoopgateNode {
           return update.nodeId;
         }
         if (update.status === 'rejected') {
+          // The gateway remembers this key as rejected: the next run asks with a new key (and code).
+          await rm(this.#keyPath, { force: true });
           const why = update.reason ? `: ${update.reason}` : '';
           throw new GatewayError('NOT_PAIRED', `an operator rejected the pairing request${why}`);
         }

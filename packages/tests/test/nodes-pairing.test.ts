@@ -257,6 +257,10 @@ describe('pairing over the wire, with real node processes and the CLI', { timeou
       message: expect.stringContaining('not ours'),
     });
     expect((await node.exited).code).toBe(1);
+    // the rejected key is gone: running the node again asks with a new key and code
+    await expect(stat(join(node.stateDir, 'node-unwanted.key'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     const error = await rejection(
       op.nodes.invoke.mutate({ nodeId: 'unwanted', command: 'system.info', idempotencyKey: 'r' }),
     );
