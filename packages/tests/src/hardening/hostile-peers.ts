@@ -390,9 +390,7 @@ function oneIdlePairingSocket(
       ws.terminate();
       done(`refused ${res.statusCode}`);
     });
-    ws.once('open', () =>
-      ws.send(JSON.stringify({ method: 'connectionParams', data: { role: 'pairing' } })),
-    );
+    proveNodeOnOpen(ws, NodeKey.generate(), () => {});
     ws.once('close', (code) => done(`closed ${code}`));
   });
 }
