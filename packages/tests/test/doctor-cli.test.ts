@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { NodeKey } from '@loopgate/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CliResult,
@@ -218,5 +219,39 @@ describe('loopgate doctor: a broken setup', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => wedged.close(resolve));
     }
+  });
+});
+
+describe('loopgate doctor: node identities', () => {
+  it('passes a node key only its owner reads, names a token-era state file for re-pairing, fails a key others can read', async () => {
+    const stateDir = await makeTempDir();
+    const env = { LOOPGATE_STATE_DIR: stateDir, HOME: await makeTempDir() };
+    const nodeKeys = async () =>
+      line(parseReport(await runCli(['doctor', '--json'], { env })), 'node keys');
+
+    await writeFile(join(stateDir, 'node-box.key'), NodeKey.generate().toPem(), { mode: 0o600 });
+    await writeFile(
+      join(stateDir, 'node-box.json'),
+      JSON.stringify({ version: 2, name: 'box', nodeId: 'nd_1' }),
+      { mode: 0o600 },
+    );
+    expect(await nodeKeys()).toMatchObject({ status: 'ok', detail: '1 node identity, 1 paired' });
+
+    await writeFile(
+      join(stateDir, 'node-old.json'),
+      JSON.stringify({ version: 1, name: 'old', nodeId: 'nd_2', nodeToken: 'lgn_x' }),
+      { mode: 0o600 },
+    );
+    expect(await nodeKeys()).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('node-old.json'),
+      fix: expect.stringContaining('loopgate nodes remove'),
+    });
+
+    await chmod(join(stateDir, 'node-box.key'), 0o644);
+    expect(await nodeKeys()).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('node-box.key (readable by others)'),
+    });
   });
 });

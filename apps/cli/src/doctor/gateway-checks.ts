@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -291,7 +291,11 @@ export async function checkLogSize(config: LoopgateConfig, stateDir: string): Pr
   }
 }
 
-/** Node identities on this host (`node-<name>.json`): each parses and holds a pairing key or node token. */
+/**
+ * Node identities on this host: each `node-<name>.json` parses, and its key
+ * `node-<name>.key` is a private key only its owner can read. A state file
+ * of an earlier version (a node token) is named: that node must be re-paired.
+ */
 export async function checkNodeKeys(stateDir: string): Promise<DoctorCheck> {
   const names = (await readdir(stateDir).catch(() => [] as string[])).filter((n) =>
     /^node-.+\.json$/.test(n),
@@ -299,16 +303,25 @@ export async function checkNodeKeys(stateDir: string): Promise<DoctorCheck> {
   if (names.length === 0)
     return { check: 'node keys', status: 'ok', detail: 'no node identities on this host' };
   const broken: string[] = [];
+  const tokenEra: string[] = [];
   let paired = 0;
   for (const name of names) {
+    const keyFile = name.replace(/\.json$/, '.key');
     try {
       const parsed = JSON.parse(await readFile(join(stateDir, name), 'utf8')) as {
-        nodeToken?: unknown;
-        pairingKey?: unknown;
+        version?: unknown;
+        nodeId?: unknown;
       };
-      if (typeof parsed.nodeToken === 'string') paired++;
-      else if (typeof parsed.pairingKey !== 'string') broken.push(name);
+      if (parsed.version === 1) {
+        tokenEra.push(name);
+        continue;
+      }
+      const key = join(stateDir, keyFile);
+      createPrivateKey(await readFile(key, 'utf8'));
+      if (((await stat(key)).mode & 0o077) !== 0) broken.push(`${keyFile} (readable by others)`);
+      else if (typeof parsed.nodeId === 'string') paired++;
     } catch {
+      // unreadable JSON, a missing or malformed key: the node cannot prove itself
       broken.push(name);
     }
   }
@@ -316,8 +329,15 @@ export async function checkNodeKeys(stateDir: string): Promise<DoctorCheck> {
     return {
       check: 'node keys',
       status: 'fail',
-      detail: `unreadable node identity: ${broken.join(', ')}`,
-      fix: `remove it and pair the node again (loopgate node run --name …): rm ${join(stateDir, broken[0] ?? '')}`,
+      detail: `unusable node identity: ${broken.join(', ')}`,
+      fix: `chmod 600 the key if it is only readable by others; otherwise remove the node's files and pair it again (loopgate node run --name …): rm ${join(stateDir, broken[0]?.split(' ')[0] ?? '')}`,
+    };
+  if (tokenEra.length > 0)
+    return {
+      check: 'node keys',
+      status: 'warn',
+      detail: `paired with a token by an earlier version: ${tokenEra.join(', ')}`,
+      fix: 'loopgate nodes remove <name> on the gateway, then restart the node and approve its pairing code (docs/nodes.md)',
     };
   return {
     check: 'node keys',
