@@ -60,11 +60,46 @@ describe('parseFingerprint', () => {
     }
   });
 
+  it('reads the sha256/ prefix only at the start, after trimming, and base64url with - and _', () => {
+    expect(parseFingerprint(`  sha256/${base64}\n`)).toBe(canonical);
+    expect(codeOf(() => parseFingerprint(`xsha256/${base64}`))).toBe('BAD_REQUEST');
+    const ones = Buffer.alloc(32, 0xff);
+    const onesCanonical = `${'FF:'.repeat(31)}FF`;
+    expect(ones.toString('base64url')).toMatch(/_/);
+    expect(parseFingerprint(`sha256/${ones.toString('base64url')}`)).toBe(onesCanonical);
+    const dashes = Buffer.alloc(32, 0xfb);
+    expect(dashes.toString('base64url')).toMatch(/-/);
+    expect(parseFingerprint(`sha256/${dashes.toString('base64url')}`)).toBe(
+      `${'FB:'.repeat(31)}FB`,
+    );
+  });
+
+  it('quotes a bad pin in its error cut to 24 characters', () => {
+    const long = `${'Z'.repeat(24)}TAIL`;
+    const cut = (() => {
+      try {
+        parseFingerprint(long);
+      } catch (error) {
+        return (error as GatewayError).message;
+      }
+    })();
+    expect(cut).toContain(`"${'Z'.repeat(24)}…"`);
+    expect(cut).not.toContain('TAIL');
+    const short = 'Y'.repeat(24);
+    expect(codeOf(() => parseFingerprint(short))).toBe('BAD_REQUEST');
+    try {
+      parseFingerprint(short);
+    } catch (error) {
+      expect((error as GatewayError).message).toContain(`"${short}" is not`);
+    }
+  });
+
   it('takes a list or a comma-separated string for rotation, without duplicates', () => {
     const other = `${'AB:'.repeat(31)}AB`;
     expect(parseFingerprints([canonical, hex, other])).toEqual([canonical, other]);
     expect(parseFingerprints(`${hex}, ${other}`)).toEqual([canonical, other]);
     expect(codeOf(() => parseFingerprints([' , ']))).toBe('BAD_REQUEST');
+    expect(() => parseFingerprints(' ,, ')).toThrow('TLS fingerprint setting is empty');
   });
 });
 
