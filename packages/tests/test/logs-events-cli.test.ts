@@ -105,6 +105,22 @@ describe('loopgate events', () => {
     await gw?.stop();
   });
 
+  it('ends quietly with exit 0 when the reader of its output goes away (| head)', async () => {
+    const child = spawnCli(['events', '--url', gw.url, '--follow', '--since', '10m'], { env });
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // What `| head -1` does: read the first line, then close the pipe.
+    await waitForOutput(child, (text) => /#\d+ /.test(text));
+    child.stdout?.destroy();
+    // Events keep coming (each CLI call opens a connection), so the next write meets the closed pipe.
+    await runCli(['health', '--url', gw.url], { env });
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
+
   it('prints recent events and ends; --since <id> resumes after that id from the durable log', async () => {
     const first = await runCli(['events', '--url', gw.url, '--json'], { env });
     expect(first.code, first.stderr).toBe(0);
