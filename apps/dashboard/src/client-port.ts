@@ -254,9 +254,12 @@ export function linkStatusOf(state: ConnectionState): LinkStatus {
     case 'open':
       return { state: 'open' };
     case 'reconnecting':
-      return state.error
-        ? { state: 'reconnecting', attempt: state.attempt, reason: state.error.message }
-        : { state: 'reconnecting', attempt: state.attempt };
+      return {
+        state: 'reconnecting',
+        attempt: state.attempt,
+        ...(state.error ? { reason: state.error.message } : {}),
+        ...(state.retryInMs !== undefined ? { retryInMs: state.retryInMs } : {}),
+      };
     case 'unauthorized':
       return { state: 'unauthorized', reason: state.error.describe() };
     case 'pin-mismatch': {

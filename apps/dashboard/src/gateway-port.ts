@@ -72,7 +72,7 @@ export interface Observable<T> {
 export type LinkStatus =
   | { state: 'connecting' }
   | { state: 'open' }
-  | { state: 'reconnecting'; attempt: number; reason?: string }
+  | { state: 'reconnecting'; attempt: number; reason?: string; retryInMs?: number }
   | { state: 'unauthorized'; reason: string }
   | { state: 'pin-mismatch'; expected: string[]; presented: string | undefined }
   | { state: 'closed'; reason?: string };

@@ -208,6 +208,29 @@ describe('the dashboard controller against a real gateway', () => {
     );
   });
 
+  it('no silent wait: the status bar says what it dials, why it failed and when it retries', async () => {
+    const store = startDashboard();
+    await until(store, 'open link', (s) => s.connection.link.state === 'open');
+    await gateway.stop('gone');
+    const state = await until(
+      store,
+      'a retry with its delay',
+      (s) =>
+        s.connection.link.state === 'reconnecting' &&
+        s.connection.link.attempt >= 2 &&
+        s.connection.link.retryInMs !== undefined,
+    );
+    const wide = { ...state, terminal: { columns: 120, rows: 24 } };
+    const statusBar = frameOf(wide, Date.now()).split('\n').at(-2) ?? '';
+    const escaped = gateway.url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(statusBar).toMatch(
+      new RegExp(
+        `↻ reconnecting \\d+ +connecting to ${escaped}: connection refused — retrying in [\\d.]+ (ms|s) \\(attempt \\d+\\)`,
+      ),
+    );
+    gateway = await startGateway();
+  });
+
   it('applies a burst of events in a few batches and keeps only the newest lines', async () => {
     const store = startDashboard();
     await until(store, 'open link', (s) => s.connection.link.state === 'open');

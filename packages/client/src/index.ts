@@ -18,6 +18,7 @@ export * from './contexts/index.js';
 export { displayUrl, toGatewayError } from './errors.js';
 export { loopgateLink } from './link.js';
 export * from './probe/index.js';
+export { formatRetryDelay, formatRetryLine, type RetryLineInput } from './retry-line.js';
 export {
   type GatewayTarget,
   type GatewayTargetFlags,

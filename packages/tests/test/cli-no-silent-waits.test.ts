@@ -61,6 +61,26 @@ describe('no silent waits (real processes)', () => {
     expect(stderr).toMatch(/\(attempt 1\)/);
   });
 
+  it('loopgate tunnel to a refusing sshd prints what it dials, why it failed and the next delay, like node run', async (context) => {
+    requireRealPart('the OpenSSH client', sshdAvailable(), context);
+    const dir = await makeTempDir();
+    const sshPort = await closedPort();
+    const child = spawnCli(['tunnel', '--ssh', 'nobody@127.0.0.1', '--ssh-port', String(sshPort)], {
+      env: { HOME: dir, LOOPGATE_STATE_DIR: dir },
+    });
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    });
+    const line = new RegExp(
+      `connecting to ssh://nobody@127\\.0\\.0\\.1:${sshPort}: .*refused.* — retrying in [\\d.]+ (ms|s) \\(attempt 1\\)`,
+    );
+    const stdout = await waitForOutput(child, (text) => line.test(text), { timeoutMs: 20_000 });
+    expect(stdout).not.toMatch(/tunnel retrying/);
+  });
+
   it('a listener that never answers the upgrade: exit 3 within seconds, saying it is not answering as a gateway', async () => {
     const sockets: Socket[] = [];
     const silent = createServer((socket) => sockets.push(socket));

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import {
   describeTunnelState,
+  formatRetryLine,
   resolveGatewayTarget,
   startGatewayTunnel,
   type Tunnel,
@@ -280,25 +281,17 @@ function describeEvent(event: NodeEvent, say: (line: string) => void): void {
       return;
     case 'retrying':
       say(
-        `${retryReason(event)} — retrying in ${formatDelay(event.retryInMs)} (attempt ${event.attempt})`,
+        formatRetryLine({
+          target: event.url,
+          reason: event.error?.message,
+          retryInMs: event.retryInMs,
+          attempt: event.attempt,
+        }),
       );
       return;
     default:
       return;
   }
-}
-
-/** `connecting to ws://…: connection refused`, whatever words the failure came with. */
-function retryReason(event: Extract<NodeEvent, { type: 'retrying' }>): string {
-  const message = event.error?.message ?? 'connection lost';
-  const prefix = `cannot connect to ${event.url}: `;
-  const why = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-  // the hint after the dash ("is the gateway running?") would repeat on every line
-  return `connecting to ${event.url}: ${why.split(' — ')[0]}`;
-}
-
-function formatDelay(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
 function errorRecord(error: GatewayError): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import {
   describeTunnelState,
+  formatRetryLine,
   gatewayAnswers,
   resolveGatewayTarget,
   startTunnel,
@@ -68,9 +69,10 @@ function registerTunnelCommand(program: Command): void {
         throw new UsageError(
           'no ssh target: give --ssh user@host or set gateway.remote.ssh.target',
         );
+      const sshPort = portFlag(flags.sshPort, '--ssh-port') ?? configured?.port;
       const tunnel = startTunnel({
         target: sshTarget,
-        port: portFlag(flags.sshPort, '--ssh-port') ?? configured?.port,
+        port: sshPort,
         identityFile: flags.identityFile ?? configured?.identityFile,
         configFile: flags.sshConfig,
         localPort: portFlag(flags.localPort, '--local-port') ?? configured?.localPort,
@@ -84,7 +86,17 @@ function registerTunnelCommand(program: Command): void {
           return;
         }
         const time = new Date().toLocaleTimeString();
-        process.stdout.write(`${time} tunnel ${describeTunnelState(state)}\n`);
+        // a retry says what it dials, why it failed and when it tries again, like every retrying client
+        const line =
+          state.status === 'retrying'
+            ? formatRetryLine({
+                target: `ssh://${sshTarget}${sshPort ? `:${sshPort}` : ''}`,
+                reason: state.reason.message,
+                retryInMs: state.delayMs,
+                attempt: state.attempt,
+              })
+            : `tunnel ${describeTunnelState(state)}`;
+        process.stdout.write(`${time} ${line}\n`);
         if (state.status === 'up') {
           process.stdout.write(
             `${time} gateway reachable at ${tunnel.url} (e.g. loopgate health --url ${tunnel.url})\n`,

@@ -1,6 +1,7 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
+import { formatRetryLine } from '@loopgate/client';
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
 import { footerHints } from '../keys/index.js';
@@ -93,6 +94,24 @@ export function statusSegments(
   const { link, rttMs, target, transport } = state.connection;
   const label = linkLabel(link);
   const tunnel = tunnelLabel(transport.tunnel);
+  if (link.state === 'reconnecting' && link.retryInMs !== undefined) {
+    // no silent wait: what is dialled, why it failed, when the next attempt is — as every retrying client says it
+    const retry = formatRetryLine({
+      target,
+      reason: link.reason,
+      retryInMs: link.retryInMs,
+      attempt: link.attempt,
+    });
+    const tail = transport.tunnel ? '  tunnel ' : '';
+    const room = width - label.text.length - 2 - tail.length - (tail ? tunnel.text.length : 0);
+    return {
+      link: label.text,
+      level: label.level,
+      middle: `  ${truncate(retry, Math.max(8, room))}${tail}`,
+      tunnel: tail ? tunnel.text : '',
+      tunnelLevel: tunnel.level,
+    };
+  }
   for (const compact of [false, true]) {
     const rtt = compact ? formatMs(rttMs) : `rtt ${formatMs(rttMs)}`;
     const shownTarget = compact ? target.replace(/^wss?:\/\//, '') : target;
