@@ -307,10 +307,7 @@ export function createGateway(
     let refusal: GatewayError | undefined;
     try {
       const verified = verify();
-      if (verified !== undefined) {
-        limiter.recordSuccess(source, now);
-        return verified;
-      }
+      if (verified !== undefined) return verified;
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       refusal = error;

@@ -49,19 +49,10 @@ describe('FailedAttemptLimiter', () => {
     });
   });
 
-  it('a success clears earlier failures', () => {
-    const limiter = new FailedAttemptLimiter();
-    failTimes(limiter, remote, 9, 0);
-    limiter.recordSuccess(remote, 9_500);
-    expect(failTimes(limiter, remote, 9, 10_000)).toEqual({ allowed: true });
-  });
-
-  it('counts local processes in one shared loopback bucket: 30 per 60 s, a 60 s lockout, not cleared by a success', () => {
+  it('counts local processes in one shared loopback bucket: 30 per 60 s, a 60 s lockout', () => {
     const limiter = new FailedAttemptLimiter();
     const otherLocal: AttemptSource = { address: '::1', isLoopback: true, hasOrigin: false };
     expect(failTimes(limiter, localCli, 29, 0, 10)).toEqual({ allowed: true });
-    // The operator's success on another connection does not wipe the guesser's count.
-    limiter.recordSuccess(otherLocal, 300);
     expect(limiter.recordFailure(otherLocal, 400)).toEqual({
       allowed: false,
       retryAfterMs: 60_000,
@@ -72,10 +63,17 @@ describe('FailedAttemptLimiter', () => {
     expect(limiter.check(remote, 1_000)).toEqual({ allowed: true });
   });
 
-  it('a browser page on loopback counts per address under the main policy', () => {
+  it('a browser page or a proxied request on any loopback address counts in one bucket under the main policy', () => {
     const limiter = new FailedAttemptLimiter();
-    expect(failTimes(limiter, localBrowser, 10, 0, 10).allowed).toBe(false);
-    expect(limiter.check(localBrowser, 1_000).allowed).toBe(false);
+    // A local process picks its source address: 127.0.0.2 and ::1 are the same peer.
+    failTimes(limiter, localBrowser, 5, 0, 10);
+    failTimes(limiter, { address: '127.0.0.2', isLoopback: true, hasOrigin: true }, 4, 100, 10);
+    expect(
+      limiter.recordFailure({ address: '::1', isLoopback: true, hasOrigin: true }, 200),
+    ).toEqual({ allowed: false, retryAfterMs: 300_000 });
+    expect(
+      limiter.check({ address: '127.9.9.9', isLoopback: true, hasOrigin: true }, 1_000).allowed,
+    ).toBe(false);
     expect(limiter.check(localCli, 1_000).allowed).toBe(true);
   });
 

@@ -10,12 +10,18 @@ import { isIP } from 'node:net';
  * loopback bucket with its own, higher threshold (`policy.loopback`): every
  * SSH-tunnelled caller and every local process arrives from 127.0.0.1, so
  * they cannot be told apart by address, and a mistyped token must not lock
- * the operator out for long. A success does not clear that shared bucket (it
- * would wipe a guesser's failures). While it is locked, NEW connections from
+ * the operator out for long. While it is locked, NEW connections from
  * loopback are refused even with the right credential — letting the right
  * one through would tell a guesser when it found it — but connections that
  * already authenticated are never touched by the limiter. A browser page or a
- * proxied request on loopback counts per address under the main policy.
+ * proxied request on loopback counts under the main policy, in one bucket for
+ * all of 127.0.0.0/8 and ::1: a local process can pick any of those as its
+ * source address, so counting them apart would give it 10 guesses per address.
+ *
+ * A success never clears failures. Whoever succeeds may not be whoever
+ * failed (a shared address), and a success may prove much less than what
+ * is being guessed: a node key made up on the spot, or an operator.read
+ * token while the admin password is the target. Failures age out of the window.
  *
  * IPv6 callers are keyed by their /64: one host usually owns a whole /64 and
  * could otherwise rotate addresses to dodge the limit.
@@ -58,6 +64,8 @@ export const DEFAULT_RATE_LIMIT: RateLimitPolicy = {
 
 /** The key of the shared bucket; never a valid address, so it cannot collide with one. */
 const LOOPBACK_BUCKET = 'loopback';
+/** Browser pages and proxied requests arriving on any loopback address (main policy). */
+const LOOPBACK_FORWARDED_BUCKET = 'loopback-forwarded';
 const DEFAULT_MAX_TRACKED = 10_000;
 
 type Entry = {
@@ -112,18 +120,6 @@ export class FailedAttemptLimiter {
     return { allowed: true };
   }
 
-  /**
-   * A successful authentication clears the address's failures (but not an
-   * active lockout, which `check` already refused). Not the shared loopback
-   * bucket: the operator's success there would wipe a guesser's count.
-   */
-  recordSuccess(source: AttemptSource, now: number): void {
-    const key = bucketKey(source);
-    if (key === LOOPBACK_BUCKET) return;
-    const entry = this.#entries.get(key);
-    if (entry && entry.lockedUntil <= now) this.#entries.delete(key);
-  }
-
   /** Drops entries with no lockout and no failure inside the window. */
   prune(now: number): void {
     for (const [key, entry] of this.#entries) {
@@ -150,7 +146,8 @@ export class FailedAttemptLimiter {
 
 /** Local processes share the loopback bucket; everyone else counts by address (IPv6 by /64). */
 function bucketKey(source: AttemptSource): string {
-  return source.isLoopback && !source.hasOrigin ? LOOPBACK_BUCKET : addressKey(source.address);
+  if (source.isLoopback) return source.hasOrigin ? LOOPBACK_FORWARDED_BUCKET : LOOPBACK_BUCKET;
+  return addressKey(source.address);
 }
 
 function isExpired(entry: Entry, now: number, windowMs: number): boolean {

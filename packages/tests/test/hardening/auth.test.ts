@@ -232,11 +232,12 @@ describe('row 07: wrong credentials', () => {
     expect((await early.closed).code).toBe(4029);
     early.destroy();
 
-    // Another address is not affected by this one's lockout.
+    // A local process without a browser Origin counts in its own bucket: the page's lockout
+    // does not lock out the CLI. (Every loopback address is the same peer to a browser-style
+    // request, row 36; separate remote addresses are counted apart, rate-limiter.test.ts.)
     const other = await openRawWebSocket({
       port: gw.port,
       path: '/?connectionParams=1',
-      headers: browser,
       localAddress: '127.0.0.2',
     });
     expect(other.status).toBe(101);
