@@ -175,22 +175,60 @@ describe.each(WIDTHS)('keys at %i columns', (columns) => {
     ]);
   });
 
-  it('invokes a command: pick it, type JSON params, and refuses params that are not JSON', async () => {
+  it('invokes a command: pick it, type JSON params into an empty field that shows their shape, and refuses params that are not JSON', async () => {
     dashboard = await liveDashboard(
       reduce(liveState({ columns, rows: 24 }), { type: 'pane.selected', pane: 'nodes' }),
     );
     await dashboard.press('i');
     expect(dashboard.frame()).toContain('Invoke on build-box');
     await dashboard.press(KEYS.down, KEYS.enter);
-    expect(dashboard.frame()).toContain('system.notify params (JSON) › {}');
-    await dashboard.press(KEYS.backspace, KEYS.backspace, '{"text": "hi"');
+    const prompt =
+      dashboard
+        .frame()
+        .split('\n')
+        .find((l) => l.includes('params (JSON) ›')) ?? '';
+    // the field starts empty: what is typed is the whole JSON, and the command's shape is the hint
+    expect(prompt).toMatch(/^system\.notify params \(JSON\) › {3}\{"message": string/);
+    await dashboard.press('{"message": "hi"');
+    expect(dashboard.frame()).not.toContain('"message": string');
     await dashboard.press(KEYS.enter);
     expect(dashboard.frame()).toContain('params are not valid JSON');
     expect(dashboard.intents).toEqual([]);
     await dashboard.press('}', KEYS.enter);
     expect(dashboard.intents).toEqual([
-      { kind: 'invoke', nodeId: 'nd_build', command: 'system.notify', params: { text: 'hi' } },
+      { kind: 'invoke', nodeId: 'nd_build', command: 'system.notify', params: { message: 'hi' } },
     ]);
+  });
+
+  it('invokes with an empty params field as {}', async () => {
+    dashboard = await liveDashboard(
+      reduce(liveState({ columns, rows: 24 }), { type: 'pane.selected', pane: 'nodes' }),
+    );
+    await dashboard.press('i', KEYS.enter);
+    expect(dashboard.frame()).toContain('system.info params (JSON) ›   no params · Enter sends {}');
+    await dashboard.press(KEYS.enter);
+    expect(dashboard.intents).toEqual([
+      { kind: 'invoke', nodeId: 'nd_build', command: 'system.info', params: {} },
+    ]);
+  });
+
+  it('clears a field with Ctrl-U typed in the same input burst as the / that opened it', async () => {
+    dashboard = await liveDashboard(
+      reduce(
+        liveState({ columns, rows: 24 }),
+        { type: 'pane.selected', pane: 'events' },
+        { type: 'events.filtered', filter: 'lap' },
+      ),
+    );
+    // one stdin chunk, as a fast typist or tmux send-keys delivers it
+    await dashboard.press('/\u0015');
+    expect(dashboard.store.getState().mode).toEqual({
+      kind: 'input',
+      input: { kind: 'events-filter', text: '' },
+    });
+    expect(dashboard.store.getState().events.filter).toBe('');
+    await dashboard.press('x\u0015y');
+    expect(dashboard.store.getState().mode).toMatchObject({ input: { text: 'y' } });
   });
 
   it('runs : commands typed in command mode', async () => {

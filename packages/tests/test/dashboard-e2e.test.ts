@@ -221,7 +221,7 @@ withTmux('loopgate tui in a real terminal', () => {
     screen = await terminal.waitFor('the node online', (s) => /● online\s+e2e-node/.test(s));
     expect(screen).not.toContain('! pending');
 
-    // invoke system.info: pick the command, accept the {} params, see the result
+    // invoke system.info: pick the command, send the empty params field (it sends {}), see the result
     await terminal.keys('i');
     screen = await terminal.waitForText('Invoke on e2e-node', 'system.info');
     const commands = screen
@@ -230,7 +230,7 @@ withTmux('loopgate tui in a real terminal', () => {
       .map((l) => l.slice(2).trim());
     for (let i = 0; i < commands.indexOf('system.info'); i++) await terminal.keys('Down');
     await terminal.keys('Enter');
-    await terminal.waitForText('system.info params (JSON) › {}');
+    await terminal.waitForText('system.info params (JSON) ›   no params · Enter sends {}');
     await terminal.keys('Enter');
     screen = await terminal.waitForText('Invoke system.info on e2e-node {} ✓ ok', '"hostname"');
     await keepCapture('nodes', screen);

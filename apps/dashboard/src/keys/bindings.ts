@@ -380,7 +380,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
   {
     id: 'pick.choose',
     keys: ['enter'],
-    description: 'choose this command and type its JSON params',
+    description: 'choose this command and type its JSON params (its shape is shown)',
     scope: 'pick-command',
     hint: 'params',
     run: (state) => {
@@ -388,7 +388,7 @@ export const KEY_BINDINGS: readonly KeyBinding[] = [
       const { nodeId, index } = state.mode;
       const command = state.nodes.list.find((n) => n.nodeId === nodeId)?.commands[index];
       if (!command) return [normalMode];
-      return [open({ kind: 'invoke-params', nodeId, command, text: '{}' })];
+      return [open({ kind: 'invoke-params', nodeId, command, text: '' })];
     },
   },
   {

@@ -39,6 +39,10 @@ export function keyPressesFrom(input: string, key: Key): KeyPress[] {
     if (ch === '\r' || ch === '\n') return { name: 'enter', text: ch };
     if (ch === '\t') return { name: 'tab', text: ch };
     if (ch === '\u007f' || ch === '\b') return { name: 'backspace', text: ch };
+    // a control key typed in the same burst (Ctrl-U right after `/`) is still that key
+    const code = ch.charCodeAt(0);
+    if (code >= 1 && code <= 26)
+      return { name: `ctrl+${String.fromCharCode(code + 96)}`, text: ch };
     return { name: ch, text: ch };
   });
 }

@@ -1,3 +1,4 @@
+export * from './command-params.js';
 export * from './connection-settings.js';
 export * from './event-lines.js';
 export * from './line-filter.js';

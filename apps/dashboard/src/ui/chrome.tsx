@@ -11,6 +11,7 @@ import {
   type Level,
   PANE_TITLES,
   PANES,
+  paramsHint,
   type TextInput,
 } from '../state/index.js';
 import { formatDuration, formatMs, truncate } from './text.js';
@@ -191,6 +192,9 @@ export function MessageLine({ state }: { state: DashboardState }): ReactNode {
     const room = Math.max(1, width - prompt.length - 2 - problem.length);
     const text =
       mode.input.text.length > room ? `…${mode.input.text.slice(-(room - 1))}` : mode.input.text;
+    // an empty params field shows what the command takes, and goes away at the first key
+    const placeholder =
+      mode.input.kind === 'invoke-params' && text === '' ? paramsHint(mode.input.command) : '';
     return (
       <Box width={width}>
         <Text wrap="truncate-end">
@@ -200,6 +204,7 @@ export function MessageLine({ state }: { state: DashboardState }): ReactNode {
           {prompt === ':' ? '' : ' '}
           {text}
           <Text inverse> </Text>
+          {placeholder ? <Text dimColor> {truncate(placeholder, room - 2)}</Text> : null}
           {notice ? <Text color={LEVEL_COLOR[notice.level]}>{problem}</Text> : null}
         </Text>
       </Box>
