@@ -463,13 +463,18 @@ export function createGateway(
     live.set(info.id, { info, rpc });
     closeAtExpiry(info);
     nodes.onConnectionOpened(info);
-    events.emit({
-      type: 'connection.opened',
-      connectionId: info.id,
-      role,
-      remoteAddress,
-      ...(info.clientName ? { clientName: info.clientName } : {}),
-    });
+    // An unpaired peer proved only a key it made up: its comings and goings are not
+    // durable events, or a stranger connecting in a loop would push every real event
+    // out of the replay buffer operators resume from. Its request is (node.pair.requested).
+    if (role !== 'pairing') {
+      events.emit({
+        type: 'connection.opened',
+        connectionId: info.id,
+        role,
+        remoteAddress,
+        ...(info.clientName ? { clientName: info.clientName } : {}),
+      });
+    }
     return { conn: info, services };
   };
 
@@ -513,9 +518,12 @@ export function createGateway(
       },
       onClosed: (ctx, code) => {
         if (!ctx) return;
-        if (ctx.conn.role === 'pairing') pairingQuota.release(admission.addressKey);
         live.delete(ctx.conn.id);
         nodes.onConnectionClosed(ctx.conn, code);
+        if (ctx.conn.role === 'pairing') {
+          pairingQuota.release(admission.addressKey);
+          return;
+        }
         events.emit({
           type: 'connection.closed',
           connectionId: ctx.conn.id,
