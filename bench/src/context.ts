@@ -13,8 +13,8 @@ export type BenchContext = {
   rawUrl: string;
   stockServer: BenchChild;
   stockUrl: string;
-  /** A fresh gateway host with the bench config (for shapes that need a clean process). */
-  spawnGateway(): BenchChild;
+  /** A fresh gateway host with the bench config, `limits` overriding its limits (for shapes that need a clean process). */
+  spawnGateway(limits?: Record<string, number>): BenchChild;
   /** A fresh raw-ws baseline server. */
   spawnRawServer(): BenchChild;
   log(line: string): void;

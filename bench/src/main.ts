@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,11 +7,11 @@ import { buildHosts, hostEntry, runHostsFromSource } from './build-hosts.js';
 import { BENCH_DIR, BenchChild } from './child.js';
 import type { BenchContext } from './context.js';
 import { renderTables } from './report.js';
-import type { BenchReport, ShapeResult } from './results.js';
+import { type BenchReport, type ShapeResult, withEarlier } from './results.js';
 import { cliPathShapes } from './shapes/cli-path.js';
 import { coldStartShapes } from './shapes/cold-start.js';
 import { dashboardShapes } from './shapes/dashboard.js';
-import { memoryShapes } from './shapes/memory.js';
+import { idleOperatorsShape, memoryShapes } from './shapes/memory.js';
 import { nodeInvokeShapes, thousandNodesShape } from './shapes/node-shapes.js';
 import { eventShapes, healthShapes, measureOperatorFrames } from './shapes/operator-shapes.js';
 
@@ -33,6 +33,8 @@ const { values: flags } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     /** Nodes in the fleet shape (1 000 unless trying something smaller). */
     fleet: { type: 'string', default: '1000' },
+    /** An earlier `results/*.json`: each ratio and figure is printed next to its value there. */
+    compare: { type: 'string' },
   },
 });
 
@@ -43,6 +45,10 @@ const wants = (group: string) => !only || only.has(group);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const PROFILE_DIR = join(BENCH_DIR, 'results', 'profiles');
+// Read before anything runs, so a wrong path fails in a second, not after the run.
+const earlier = flags.compare
+  ? (JSON.parse(await readFile(flags.compare, 'utf8')) as BenchReport)
+  : undefined;
 const token = randomBytes(24).toString('hex');
 /** The gateway under test: defaults, except room for the 1 000-connection shapes on one address. */
 const benchGatewayConfig = {
@@ -64,13 +70,21 @@ if (!flags['no-build']) {
   );
 }
 runHostsFromSource(flags['from-source']);
-const spawnGateway = () =>
+const spawnGateway = (limits: Record<string, number> = {}) =>
   new BenchChild(hostEntry('gateway-host'), {
     nodeArgs: [
       '--expose-gc',
       ...(flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
     ],
-    env: { BENCH_GATEWAY_CONFIG: JSON.stringify(benchGatewayConfig) },
+    env: {
+      BENCH_GATEWAY_CONFIG: JSON.stringify({
+        ...benchGatewayConfig,
+        gateway: {
+          ...benchGatewayConfig.gateway,
+          limits: { ...benchGatewayConfig.gateway.limits, ...limits },
+        },
+      }),
+    },
   });
 const spawnRawServer = () => new BenchChild(hostEntry('raw-server'), { nodeArgs: ['--expose-gc'] });
 const gateway = spawnGateway();
@@ -124,6 +138,7 @@ try {
   await group('events', () => eventShapes(ctx, sizes));
   await group('invoke', () => nodeInvokeShapes(ctx));
   await group('memory', () => memoryShapes(ctx));
+  await group('idle', () => idleOperatorsShape(ctx));
   await group('fleet', () => thousandNodesShape(ctx, Number(flags.fleet)));
   await group('coldstart', () => coldStartShapes(ctx));
   await group('clipath', () => cliPathShapes(ctx));
@@ -143,9 +158,10 @@ const report: BenchReport = {
     totalMemMb: Math.round(totalmem() / 2 ** 20),
   },
   rounds: Number(flags.rounds),
-  results,
+  results: earlier ? withEarlier(results, earlier) : results,
   skipped,
   pass: !failed && results.every((r) => r.pass),
+  ...(earlier ? { comparedWith: { file: flags.compare!, startedAt: earlier.startedAt } } : {}),
 };
 
 if (flags.json) {

@@ -28,6 +28,8 @@ export type RatioResult = {
   goal?: number;
   pass: boolean;
   note?: string;
+  /** The same shape's ratio in the run given to `--compare`. */
+  earlier?: number;
 };
 
 /** A figure that needs no peer (cold start, memory, errors). */
@@ -44,6 +46,8 @@ export type AbsoluteResult = {
   /** Supporting figures (per-round values, the raw baseline, ...). */
   details: Record<string, unknown>;
   note?: string;
+  /** The same figure in the run given to `--compare`. */
+  earlier?: number;
 };
 
 export type ShapeResult = RatioResult | AbsoluteResult;
@@ -56,7 +60,23 @@ export type BenchReport = {
   results: ShapeResult[];
   skipped: { id: string; reason: string }[];
   pass: boolean;
+  /** The earlier run `--compare` read (its file and when it ran), when one was given. */
+  comparedWith?: { file: string; startedAt: string };
 };
+
+/**
+ * Attaches each result's figure from an earlier report (matched by shape
+ * id): the ratio for ratio shapes, the value for absolute ones.
+ */
+export function withEarlier(results: ShapeResult[], earlier: BenchReport): ShapeResult[] {
+  const before = new Map(
+    earlier.results.map((r) => [r.id, r.kind === 'ratio' ? r.ratio : r.value] as const),
+  );
+  return results.map((r) => {
+    const value = before.get(r.id);
+    return value === undefined ? r : { ...r, earlier: value };
+  });
+}
 
 export function ratioResult(
   base: Omit<RatioResult, 'kind' | 'ratio' | 'stockRatio' | 'pass'>,

@@ -102,7 +102,7 @@ export async function coldStartShapes(ctx: BenchContext): Promise<AbsoluteResult
       id: 'coldStart.bundle',
       title: 'cold start → first accepted connection (gateway host, one-file bundle)',
       args: [bundle.path],
-      target: 500,
+      target: 350,
       spawns: 7,
       note: `node bench/dist/cold-start-host.mjs (esbuild bundle, ${(bundle.bytes / 1024).toFixed(0)} KB)`,
     },

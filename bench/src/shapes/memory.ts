@@ -1,4 +1,5 @@
 import type { GatewayClient } from '@loopgate/client';
+import type WebSocket from 'ws';
 import type { BenchChild } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type LoopgateTarget, openLoopgateClient } from '../drivers/loopgate.js';
@@ -8,12 +9,16 @@ import { type AbsoluteResult, absoluteResult } from '../results.js';
 const CONNECTIONS = 1_000;
 const OPEN_AT_ONCE = 50;
 
-async function inBatches<T>(count: number, open: (i: number) => Promise<T>): Promise<T[]> {
+async function inBatches<T>(
+  count: number,
+  open: (i: number) => Promise<T>,
+  atOnce = OPEN_AT_ONCE,
+): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 0; i < count; i += OPEN_AT_ONCE) {
+  for (let i = 0; i < count; i += atOnce) {
     out.push(
       ...(await Promise.all(
-        Array.from({ length: Math.min(OPEN_AT_ONCE, count - i) }, (_, k) => open(i + k)),
+        Array.from({ length: Math.min(atOnce, count - i) }, (_, k) => open(i + k)),
       )),
     );
   }
@@ -88,7 +93,7 @@ async function measureMemory(
       title: 'server RSS per idle authenticated connection with 1 subscription (1 000 connections)',
       unit: 'KB',
       value: Math.round(perConnection / 1024),
-      target: 64,
+      target: 40,
       details: {
         connections: CONNECTIONS,
         operatorsSeenByGateway: counts.operators,
@@ -99,4 +104,98 @@ async function measureMemory(
       note: `RSS ${Math.round(gatewayBefore / 2 ** 20)} → ${Math.round(gatewayAfter / 2 ** 20)} MB after GC; raw ws ${Math.round(rawPerConnection / 1024)} KB per connection`,
     }),
   ];
+}
+
+const IDLE_CONNECTIONS = 10_000;
+
+/**
+ * One idle operator as the gateway sees it: a socket that sent the real
+ * client's `connectionParams` frame with the token and had one `health`
+ * answered (so it is authenticated), then says nothing. Plain `ws` sockets
+ * rather than 10 000 tRPC clients keep the bench process small; the frames
+ * are the ones `@loopgate/client` sends.
+ */
+async function openIdleOperator(url: string, token: string): Promise<WebSocket> {
+  // as the client dials: the query flag says a connectionParams frame comes first
+  const ws = await openSocket(`${url}?connectionParams=1`);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('message', (data) => {
+      const answer = JSON.parse(String(data)) as { result?: unknown; error?: unknown };
+      if (answer.result) resolve();
+      else reject(new Error(`health refused: ${String(data).slice(0, 200)}`));
+    });
+    ws.once('close', (code, reason) => reject(new Error(`closed ${code} ${reason}`)));
+    ws.send(
+      JSON.stringify({
+        method: 'connectionParams',
+        data: { token, clientName: 'loopgate-bench' },
+      }),
+    );
+    ws.send(
+      JSON.stringify({
+        id: 1,
+        method: 'query',
+        params: { path: 'health', input: { json: null, meta: { values: ['undefined'], v: 1 } } },
+      }),
+    );
+  });
+  ws.removeAllListeners('message');
+  ws.removeAllListeners('close');
+  return ws;
+}
+
+/**
+ * 10 000 idle authenticated operator connections on one fresh gateway (limits
+ * raised for it: the defaults allow 4 096 connections, 256 per address):
+ * settled RSS per connection and the time to open them all, 200 dials at a
+ * time.
+ */
+export async function idleOperatorsShape(ctx: BenchContext): Promise<AbsoluteResult[]> {
+  const room = IDLE_CONNECTIONS + 100;
+  const gateway = ctx.spawnGateway({ maxConnections: room, maxConnectionsPerAddress: room });
+  const sockets: WebSocket[] = [];
+  try {
+    const ready = await gateway.ready;
+    const url = ready.url as string;
+    const before = (await gateway.request('rss')).rss as number;
+    const started = performance.now();
+    sockets.push(
+      ...(await inBatches(IDLE_CONNECTIONS, () => openIdleOperator(url, ctx.target.token), 200)),
+    );
+    const connectMs = performance.now() - started;
+    const counts = (await gateway.request('connections')) as { operators?: number };
+    const after = (await gateway.request('rss')).rss as number;
+    if (counts.operators !== IDLE_CONNECTIONS) {
+      throw new Error(`the gateway counts ${counts.operators} operators, not ${IDLE_CONNECTIONS}`);
+    }
+    const perConnectionKb = (after - before) / IDLE_CONNECTIONS / 1024;
+    const details = {
+      connections: IDLE_CONNECTIONS,
+      gatewayRssBeforeMb: Math.round(before / 2 ** 20),
+      gatewayRssAfterMb: Math.round(after / 2 ** 20),
+      perConnectionKb: Math.round(perConnectionKb * 10) / 10,
+      connectAllMs: Math.round(connectMs),
+    };
+    return [
+      absoluteResult({
+        id: 'idle.operators10k.rss',
+        title: 'gateway RSS with 10 000 idle authenticated operator connections',
+        unit: 'MB',
+        value: Math.round(after / 2 ** 20),
+        details,
+        note: `RSS ${details.gatewayRssBeforeMb} → ${details.gatewayRssAfterMb} MB after GC: ${details.perConnectionKb} KB per connection`,
+      }),
+      absoluteResult({
+        id: 'idle.operators10k.connect',
+        title: 'opening 10 000 authenticated operator connections (200 at a time)',
+        unit: 'ms',
+        value: Math.round(connectMs),
+        details,
+        note: `${Math.round(IDLE_CONNECTIONS / (connectMs / 1000))} connections/s: upgrade, connectionParams, one health`,
+      }),
+    ];
+  } finally {
+    await Promise.all(sockets.map((ws) => closeSocket(ws)));
+    await gateway.stop();
+  }
 }

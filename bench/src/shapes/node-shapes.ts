@@ -6,7 +6,13 @@ import type { Caller } from '../drivers/driver.js';
 import { FrameSizeProbe, openLoopgateClient } from '../drivers/loopgate.js';
 import { rawSystem } from '../drivers/raw.js';
 import { closedLoopRounds, within } from '../measure.js';
-import { type AbsoluteResult, absoluteResult, type RatioResult, ratioResult } from '../results.js';
+import {
+  type AbsoluteResult,
+  absoluteResult,
+  ratioResult,
+  type ShapeResult,
+  type SystemFigures,
+} from '../results.js';
 
 const PARAMS = { text: 'ping', n: 1 };
 let keys = 0;
@@ -48,7 +54,7 @@ async function startNodes(
  * with the operator's frame sizes, as PERFORMANCE.md defines the target
  * (a fraction of raw sequential), so the ratio also prices the extra hop.
  */
-export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]> {
+export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]> {
   const { host, nodeIds } = await startNodes(ctx, 1, `bench-invoke-${process.pid}`);
   const nodeId = nodeIds[0]!;
   try {
@@ -82,16 +88,18 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]
         id: 'invoke.sequential',
         title: 'nodes.invoke via a node process, sequential',
         depth: 1,
-        floor: 0.15,
-        goal: 0.3,
+        floor: 0.28,
+        goal: 0.4,
       },
       {
         id: 'invoke.inflight64',
         title: 'nodes.invoke via a node process, 64 in flight',
         depth: 64,
+        floor: 0.3,
+        goal: 0.5,
       },
     ];
-    const results: RatioResult[] = [];
+    const results: ShapeResult[] = [];
     for (const plan of plans) {
       ctx.log(`  ${plan.title}`);
       const [lg, rw] = await closedLoopRounds({
@@ -109,16 +117,33 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<RatioResult[]
           frameBytes: { request: sizes.sentBytes, response: sizes.receivedBytes },
           loopgate: lg!,
           raw: rw!,
-          ...(plan.floor !== undefined ? { floor: plan.floor, goal: plan.goal } : {}),
+          floor: plan.floor,
+          goal: plan.goal,
           note: 'raw = one ws hop with the same frame sizes; Loopgate CPU column is the gateway only (the node process is not counted)',
         }),
       );
+      if (plan.depth === 1) results.push(tailLatency(lg!));
     }
     await Promise.all([loopgate.close(), raw.close()]);
     return results;
   } finally {
     await host.stop();
   }
+}
+
+/** Sequential invoke's tail: p99 at most 4 × p50 over every call of the timed rounds. */
+function tailLatency(figures: SystemFigures): AbsoluteResult {
+  const p50 = figures.p50Ms ?? Number.NaN;
+  const p99 = figures.p99Ms ?? Number.NaN;
+  return absoluteResult({
+    id: 'invoke.sequentialTail',
+    title: 'nodes.invoke via a node process, sequential: p99 / p50',
+    unit: '× p50',
+    value: p99 / p50,
+    target: 4,
+    details: { p50Ms: p50, p99Ms: p99 },
+    note: `p50 ${p50} ms, p99 ${p99} ms over every call of the timed rounds`,
+  });
 }
 
 /** 1 000 nodes online at once (one node process), invoked round-robin, 64 in flight: errors must be 0. */
