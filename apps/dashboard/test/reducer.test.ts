@@ -184,6 +184,48 @@ describe('nodes', () => {
     expect(state.nodes.list).toEqual([]);
   });
 
+  it('names nodes in the event log by the names the gateway gave them, not by their ids', () => {
+    let state = reduce(
+      empty(),
+      { type: 'nodes.loaded', nodes: [buildBox, pi] },
+      { type: 'pairing.loaded', pending: [laptopRequest] },
+    );
+    state = reduce(state, {
+      type: 'events.received',
+      batch: [
+        {
+          id: '1',
+          event: event({
+            type: 'node.invoke.finished',
+            invocationId: 'i1',
+            nodeId: 'nd_build',
+            command: 'system.info',
+            ok: true,
+            durationMs: 4,
+          }),
+        },
+        {
+          id: '2',
+          event: event({
+            type: 'node.pair.resolved',
+            requestId: 'pr_laptop',
+            decision: 'approved',
+            nodeId: 'nd_laptop',
+          }),
+        },
+        { id: '3', event: event({ type: 'node.removed', nodeId: 'nd_pi' }) },
+        { id: '4', event: event({ type: 'node.removed', nodeId: 'nd_unknown' }) },
+      ],
+    });
+    expect(state.events.lines.map((l) => l.text)).toEqual([
+      'invoke system.info on "build-box" ok in 4 ms',
+      'pairing of "laptop" approved [pr_laptop]',
+      'node "pi-kitchen" removed',
+      // a node the dashboard never saw keeps its id
+      'node nd_unknown removed',
+    ]);
+  });
+
   it('keeps the selection on the same item across refreshes and filters rows by regex', () => {
     let state = reduce(
       empty(),

@@ -6,8 +6,25 @@ function shortId(id: string): string {
   return id.length > 8 ? id.slice(0, 8) : id;
 }
 
+/** Names the dashboard already knows, so a log line says `"build-box"` rather than `nd_7f3a…`. */
+export type KnownNames = {
+  node(nodeId: string): string | undefined;
+  request(requestId: string): string | undefined;
+};
+
+const NO_NAMES: KnownNames = { node: () => undefined, request: () => undefined };
+
+/** `"build-box"` when the name is known, else the id as the gateway sent it. */
+function nodeLabel(nodeId: string, names: KnownNames): string {
+  const name = names.node(nodeId);
+  return name === undefined ? nodeId : `"${name}"`;
+}
+
 /** One log line for an event: what happened, in an operator's words, and how much it matters. */
-export function describeEvent(event: GatewayEvent): { text: string; level: Level } {
+export function describeEvent(
+  event: GatewayEvent,
+  names: KnownNames = NO_NAMES,
+): { text: string; level: Level } {
   switch (event.type) {
     case 'gateway.started':
       return { text: `gateway started (v${event.version})`, level: 'ok' };
@@ -38,11 +55,16 @@ export function describeEvent(event: GatewayEvent): { text: string; level: Level
         text: `pairing requested by "${event.name}" (${event.platform}) [${event.requestId}] — approve in Nodes`,
         level: 'warn',
       };
-    case 'node.pair.resolved':
+    case 'node.pair.resolved': {
+      const name = names.request(event.requestId);
       return {
-        text: `pairing ${event.requestId} ${event.decision}${event.nodeId ? ` → node ${event.nodeId}` : ''}`,
+        text:
+          name === undefined
+            ? `pairing ${event.requestId} ${event.decision}${event.nodeId ? ` → node ${event.nodeId}` : ''}`
+            : `pairing of "${name}" ${event.decision} [${event.requestId}]`,
         level: event.decision === 'approved' ? 'ok' : 'info',
       };
+    }
     case 'node.online':
       return {
         text: `node "${event.name}" online (${event.commands.length} commands)`,
@@ -51,10 +73,10 @@ export function describeEvent(event: GatewayEvent): { text: string; level: Level
     case 'node.offline':
       return { text: `node "${event.name}" offline: ${event.reason}`, level: 'warn' };
     case 'node.removed':
-      return { text: `node ${event.nodeId} removed`, level: 'info' };
+      return { text: `node ${nodeLabel(event.nodeId, names)} removed`, level: 'info' };
     case 'node.invoke.finished':
       return {
-        text: `invoke ${event.command} on ${event.nodeId} ${event.ok ? 'ok' : `failed ${event.errorCode ?? ''}`} in ${event.durationMs} ms`,
+        text: `invoke ${event.command} on ${nodeLabel(event.nodeId, names)} ${event.ok ? 'ok' : `failed ${event.errorCode ?? ''}`} in ${event.durationMs} ms`,
         level: event.ok ? 'info' : 'error',
       };
     case 'session.created':

@@ -1,6 +1,6 @@
 import type { AgentRunUpdate, ChatEntry, NodeView, TransportInfo } from '../gateway-port.js';
 import { applyConnectionField } from './connection-settings.js';
-import { describeEvent } from './event-lines.js';
+import { describeEvent, type KnownNames } from './event-lines.js';
 import { compileLineFilter } from './line-filter.js';
 import {
   CONNECTION_FIELDS,
@@ -443,10 +443,12 @@ function receiveEvents(state: DashboardState, batch: ReceivedEvent[]): Dashboard
   for (const { id, event } of batch) {
     if (event.type !== 'health.tick' && event.type !== 'events.gap' && id !== undefined)
       lastEventId = id;
+    // health ticks refresh the Overview; in the log they would drown everything else.
+    // A line is described before its event is applied: a removed node's name is still known.
+    const line = event.type === 'health.tick' ? undefined : describeEvent(event, knownNames(next));
     next = applyEventToState(next, event);
-    // health ticks refresh the Overview; in the log they would drown everything else
-    if (event.type === 'health.tick') continue;
-    const { text, level } = describeEvent(event);
+    if (!line) continue;
+    const { text, level } = line;
     fresh.push({ n: nextN++, id, ts: event.ts, type: event.type, text, level });
   }
   if (fresh.length === 0 && lastEventId === state.events.lastEventId) return next;
@@ -467,6 +469,13 @@ function receiveEvents(state: DashboardState, batch: ReceivedEvent[]): Dashboard
       cursor,
       unseen: events.follow ? 0 : events.unseen + fresh.length,
     },
+  };
+}
+
+function knownNames(state: DashboardState): KnownNames {
+  return {
+    node: (nodeId) => state.nodes.list.find((n) => n.nodeId === nodeId)?.name,
+    request: (requestId) => state.nodes.pending.find((p) => p.requestId === requestId)?.name,
   };
 }
 
