@@ -272,6 +272,96 @@ describe('the dashboard controller against a real gateway', () => {
   });
 });
 
+describe('switching gateways and reconnecting', () => {
+  it('after a switch no pane shows the previous gateway: no "last known" health, no stale UNAUTHORIZED', async () => {
+    const other = createGateway(
+      { gateway: { port: 0 }, logging: { level: 'silent' } },
+      { stateDir: await mkdtemp(join(tmpdir(), 'loopgate-dashboard-other-')) },
+    );
+    await other.start();
+    try {
+      const store = startDashboard();
+      await until(
+        store,
+        'the first gateway loaded',
+        (s) => !!s.gateway.health && !!s.gateway.status && s.features.sessions === 'available',
+      );
+      // the other gateway wants its own token, which this dashboard does not have
+      controller!.perform({ kind: 'connect', url: other.url });
+      let state = await until(
+        store,
+        'the refusal',
+        (s) => s.connection.target === other.url && s.connection.link.state === 'unauthorized',
+      );
+      expect(state.gateway.health).toBeUndefined();
+      expect(state.gateway.status).toBeUndefined();
+      expect(state.events.lastEventId).toBeUndefined();
+      const overview = frameOf(state, Date.now());
+      expect(overview).not.toContain('last known');
+      expect(overview).toContain('no answer yet');
+      // a chat attempt on the refusing gateway fails with its error...
+      controller!.perform({ kind: 'chat', sessionId: undefined, text: 'hello' });
+      state = await until(store, 'the chat error', (s) => s.chat.error !== undefined);
+      // ...which does not follow the operator back to the first gateway
+      controller!.perform({ kind: 'connect', url: gateway.url });
+      state = await until(
+        store,
+        'the first gateway again',
+        (s) => s.connection.link.state === 'open' && !!s.gateway.status,
+      );
+      expect(state.chat.error).toBeUndefined();
+      expect(frameOf({ ...state, pane: 'chat' }, Date.now())).not.toMatch(
+        /UNAUTHORIZED|unauthorized/,
+      );
+    } finally {
+      await other.stop('test finished');
+    }
+  });
+
+  it('after a reconnect the Overview counts the nodes the Nodes pane lists, without a deep probe', async () => {
+    const store = startDashboard();
+    await until(store, 'open link', (s) => s.connection.link.state === 'open');
+    const nodeDir = join(stateDir, 'node');
+    const makeNode = () =>
+      createNode({
+        name: 'countbox',
+        url: gateway.url,
+        stateDir: nodeDir,
+        commands: { 'system.info': async () => ({}) },
+      });
+    node = makeNode();
+    const online = node.start();
+    const request = await until(store, 'the pairing request', (s) =>
+      s.nodes.pending.some((p) => p.name === 'countbox'),
+    );
+    const { requestId } = request.nodes.pending.find((p) => p.name === 'countbox')!;
+    controller!.perform({ kind: 'approve-pairing', requestId, name: 'countbox' });
+    await online;
+    await node.stop();
+    // the gateway restarts; the dashboard is back (and has its status) before the node is
+    const port = gateway.port;
+    await gateway.stop('restart');
+    await until(store, 'reconnecting', (s) => s.connection.link.state === 'reconnecting');
+    gateway = await startGateway(port);
+    await until(
+      store,
+      'open again with status and nodes',
+      (s) =>
+        s.connection.link.state === 'open' &&
+        s.gateway.status?.nodes.online === 0 &&
+        s.nodes.list.some((n) => n.name === 'countbox' && n.state === 'offline'),
+      20_000,
+    );
+    node = makeNode();
+    await node.start();
+    const state = await until(store, 'the node online in the Nodes pane', (s) =>
+      s.nodes.list.some((n) => n.name === 'countbox' && n.state === 'online'),
+    );
+    const overview = frameOf({ ...state, pane: 'overview' }, Date.now());
+    expect(overview).toMatch(/Nodes +1 online · 1 paired · 0 pending/);
+  });
+});
+
 describe(':ctx switches to a named gateway from the config', () => {
   it('reconnects to the context with its own token file, and the header names it', async () => {
     const other = createGateway(

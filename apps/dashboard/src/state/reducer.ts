@@ -145,16 +145,7 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
     case 'transport.changed':
       return { ...state, connection: { ...state.connection, transport: action.transport } };
     case 'target.changed':
-      return {
-        ...state,
-        connection: {
-          ...state.connection,
-          target: action.target,
-          context: action.context,
-          rttMs: undefined,
-          rttHistory: [],
-        },
-      };
+      return changeTarget(state, action.target, action.context);
     case 'rtt.measured': {
       const rttHistory = [...state.connection.rttHistory, action.ms].slice(-RTT_HISTORY);
       return { ...state, connection: { ...state.connection, rttMs: action.ms, rttHistory } };
@@ -385,6 +376,53 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
         },
       };
   }
+}
+
+/**
+ * Another gateway: nothing the panes show may be the previous one's (its
+ * health, nodes, sessions, a stale UNAUTHORIZED, an event id to resume
+ * from). The same gateway again (a re-pin, new credentials): the data stays,
+ * errors go, and the fresh connection's answers replace them.
+ */
+function changeTarget(
+  state: DashboardState,
+  target: string,
+  context: string | undefined,
+): DashboardState {
+  const connection = { ...state.connection, target, context, rttMs: undefined, rttHistory: [] };
+  if (target === state.connection.target && context === state.connection.context) {
+    return {
+      ...state,
+      connection,
+      gateway: { ...state.gateway, statusError: undefined },
+      nodes: { ...state.nodes, error: undefined },
+      chat: { ...state.chat, error: undefined },
+    };
+  }
+  const fresh = initialState({
+    columns: state.terminal.columns,
+    rows: state.terminal.rows,
+    readOnly: state.readOnly,
+    target,
+    configPath: state.connection.configPath,
+    settings: state.connection.saved,
+    eventCapacity: state.events.capacity,
+  });
+  return {
+    ...state,
+    connection,
+    access: undefined,
+    features: fresh.features,
+    gateway: fresh.gateway,
+    nodes: { ...fresh.nodes, filter: state.nodes.filter },
+    chat: fresh.chat,
+    events: {
+      ...fresh.events,
+      nextN: state.events.nextN,
+      filter: state.events.filter,
+      showTimestamps: state.events.showTimestamps,
+    },
+  };
 }
 
 /** The question a confirmation asks, naming exactly what will happen. */

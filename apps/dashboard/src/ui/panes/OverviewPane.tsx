@@ -75,6 +75,30 @@ export function waitingLines(
   }
 }
 
+/**
+ * Node counts from the lists the Nodes pane shows, kept live by presence
+ * events, so both panes always agree; the status snapshot (taken when the
+ * link opened) only when this gateway cannot list nodes.
+ */
+function nodeCounts(state: PaneProps['state']): {
+  online: number;
+  paired: number;
+  pending: number;
+} {
+  const { list, pending } = state.nodes;
+  if (state.features.nodes === 'available') {
+    return {
+      online: list.filter((n) => n.state === 'online').length,
+      paired: list.length,
+      pending:
+        state.features.pairing === 'available'
+          ? pending.length
+          : (state.gateway.status?.nodes.pending ?? 0),
+    };
+  }
+  return state.gateway.status?.nodes ?? { online: 0, paired: 0, pending: 0 };
+}
+
 export function OverviewPane({ state, width, height, now }: PaneProps): ReactNode {
   const { health, status, statusError } = state.gateway;
   const { link, target, linkSince, rttHistory, rttMs } = state.connection;
@@ -147,15 +171,14 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
   );
 
   if (status) {
+    const nodes = nodeCounts(state);
     rows.push(
       <Row key="nodes" width={width}>
         {key('Nodes')}
         <Text>
-          {status.nodes.online} online · {status.nodes.paired} paired ·{' '}
+          {nodes.online} online · {nodes.paired} paired ·{' '}
         </Text>
-        <Text color={status.nodes.pending > 0 ? 'yellow' : undefined}>
-          {status.nodes.pending} pending
-        </Text>
+        <Text color={nodes.pending > 0 ? 'yellow' : undefined}>{nodes.pending} pending</Text>
       </Row>,
       <Row key="sessions" width={width}>
         {key('Sessions')}
