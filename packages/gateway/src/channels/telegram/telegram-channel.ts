@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type ChannelStatus, GatewayError, type LoopgateConfig } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import { ThrottledLine } from '../../log/index.js';
 import {
   type Channel,
   type ChannelHost,
@@ -41,6 +42,8 @@ export class TelegramChannel implements Channel {
   readonly #offsets: TelegramOffsetFile;
   readonly #allowed: Set<string>;
   readonly #api: TelegramBotApi | undefined;
+  /** Anyone on Telegram can write to the bot: a line per stranger's message would fill the disk. */
+  readonly #refusedChats: ThrottledLine<{ chatId: string }>;
   #controller = new AbortController();
   #loop: Promise<void> | undefined;
   #bot: TelegramBot | undefined;
@@ -54,6 +57,12 @@ export class TelegramChannel implements Channel {
       join(options.stateDir, 'channels', 'telegram-offset.json'),
     );
     this.#allowed = allowlistOf(options.config.allowedChatIds);
+    this.#refusedChats = new ThrottledLine((fields) =>
+      options.log.warn(
+        fields,
+        'telegram: message from a chat that is not in channels.telegram.allowedChatIds; ignored',
+      ),
+    );
     this.#api = options.botToken
       ? new TelegramBotApi(options.config.apiBaseUrl, options.botToken)
       : undefined;
@@ -84,6 +93,7 @@ export class TelegramChannel implements Channel {
     this.#controller.abort();
     await this.#loop;
     this.#loop = undefined;
+    this.#refusedChats.flush();
     if (this.#tracker.current.state === 'running') this.#tracker.set('stopped');
   }
 
@@ -179,12 +189,7 @@ export class TelegramChannel implements Channel {
           await this.#offsets.save(this.#bot.id, plan.nextOffset);
           offset = plan.nextOffset;
         }
-        for (const chat of plan.refusedChats) {
-          this.#options.log.warn(
-            { chatId: chat },
-            'telegram: message from a chat that is not in channels.telegram.allowedChatIds; ignored',
-          );
-        }
+        for (const chat of plan.refusedChats) this.#refusedChats.note({ chatId: chat });
         for (const message of plan.messages) {
           this.#options.host.onInbound(this.name, message).catch((error: unknown) => {
             this.#options.log.warn(

@@ -9,6 +9,7 @@ import {
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { ThrottledLine } from '../../log/index.js';
 import {
   type Channel,
   type ChannelHost,
@@ -57,10 +58,15 @@ export class WebhookChannel implements Channel {
   readonly #tracker: ChannelStatusTracker;
   readonly #now: () => number;
   readonly #replays = new WebhookReplayGuard();
+  /** Anyone who can reach the port can post unsigned requests: a line per request would fill the disk. */
+  readonly #refusals: ThrottledLine<{ remoteAddress: string | undefined; reason: string }>;
   #controller = new AbortController();
 
   constructor(options: WebhookChannelOptions) {
     this.#options = options;
+    this.#refusals = new ThrottledLine((fields) =>
+      options.log.warn(fields, 'webhook: refused an unauthenticated request'),
+    );
     this.#tracker = new ChannelStatusTracker('webhook', options.host);
     this.#now = options.now ?? Date.now;
   }
@@ -95,6 +101,7 @@ export class WebhookChannel implements Channel {
 
   async stop(): Promise<void> {
     this.#controller.abort();
+    this.#refusals.flush();
     if (this.#tracker.current.state === 'running') this.#tracker.set('stopped');
   }
 
@@ -157,10 +164,7 @@ export class WebhookChannel implements Channel {
       Math.floor(nowMs / 1000),
     );
     if (!check.ok) {
-      this.#options.log.warn(
-        { remoteAddress: req.socket.remoteAddress, reason: check.reason },
-        'webhook: refused an unauthenticated request',
-      );
+      this.#refusals.note({ remoteAddress: req.socket.remoteAddress, reason: check.reason });
       reply(401, { ok: false, error: check.reason });
       return;
     }
