@@ -15,7 +15,10 @@ export const mutationTargets = {
   },
   'rate-limiter': {
     mutate: 'packages/gateway/src/auth/rate-limiter.ts',
-    tests: ['packages/gateway/test/rate-limiter.test.ts', 'packages/gateway/test/admission.test.ts'],
+    tests: [
+      'packages/gateway/test/rate-limiter.test.ts',
+      'packages/gateway/test/admission.test.ts',
+    ],
   },
   credentials: {
     mutate: 'packages/gateway/src/auth/credentials.ts',
@@ -38,11 +41,17 @@ export const mutationTargets = {
   },
   pairing: {
     mutate: 'packages/gateway/src/nodes/pairing.ts',
-    tests: ['packages/gateway/test/nodes/pairing.test.ts', 'packages/gateway/test/nodes/node-service.test.ts'],
+    tests: [
+      'packages/gateway/test/nodes/pairing.test.ts',
+      'packages/gateway/test/nodes/node-service.test.ts',
+    ],
   },
   'pairing-requests': {
     mutate: 'packages/gateway/src/nodes/pairing-requests.ts',
-    tests: ['packages/gateway/test/nodes/pairing.test.ts', 'packages/gateway/test/nodes/node-service.test.ts'],
+    tests: [
+      'packages/gateway/test/nodes/pairing.test.ts',
+      'packages/gateway/test/nodes/node-service.test.ts',
+    ],
   },
   'pairing-quota': {
     mutate: 'packages/gateway/src/transport/pairing-quota.ts',

@@ -1,31 +1,23 @@
 import { EventEmitter, on } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GatewayError, type GatewayErrorData, gatewayCodeFromTrpc } from '@loopgate/protocol';
-import { initTRPC, type TRPCCombinedDataTransformer, TRPCError, tracked } from '@trpc/server';
+import { initTRPC, TRPCError, tracked } from '@trpc/server';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import superjson from 'superjson';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 
 export type StockEvent = { seq: number; text: string };
 
-type Ctx = { token: string | undefined };
-
 /**
- * A stock tRPC 11 WebSocket server (`applyWSSHandler`) with a small router,
- * standing in for the gateway while it is being written: same wire protocol,
- * a createContext that refuses a wrong token the stock way (an
- * `{ id: null, error }` frame, then a plain close), and an error formatter
- * that adds `gatewayCode` like the gateway's.
+ * A stock tRPC 11 WebSocket server (`applyWSSHandler`, plain superjson) for
+ * the one test whose point is compatibility with such a server
+ * (compat.test.ts). Its error formatter adds `gatewayCode`, as any server
+ * may, so a typed error can be checked.
  */
-function makeRouter(
-  events: EventEmitter,
-  log: StockEvent[],
-  hooks: { slow: Promise<void> | undefined },
-  transformer: TRPCCombinedDataTransformer | typeof superjson = superjson,
-) {
-  const t = initTRPC.context<Ctx>().create({
-    transformer,
+function makeRouter(events: EventEmitter, log: StockEvent[]) {
+  const t = initTRPC.create({
+    transformer: superjson,
     errorFormatter({ shape, error }) {
       const cause = error.cause instanceof GatewayError ? error.cause : undefined;
       const data: GatewayErrorData = {
@@ -43,11 +35,6 @@ function makeRouter(
     add: t.procedure
       .input((value: unknown) => value as { a: number; b: number })
       .mutation(({ input }) => input.a + input.b),
-    /** Answers only once the test releases `hooks.slow`. */
-    slow: t.procedure.mutation(async () => {
-      await hooks.slow;
-      return 'done';
-    }),
     notConnected: t.procedure.query(() => {
       throw new TRPCError({
         code: 'PRECONDITION_FAILED',
@@ -56,9 +43,6 @@ function makeRouter(
           details: { nodeId: 'pi' },
         }),
       });
-    }),
-    plainFailure: t.procedure.query(() => {
-      throw new TRPCError({ code: 'NOT_FOUND', message: 'no such thing' });
     }),
     events: t.procedure
       .input((value: unknown) => value as { lastEventId?: string | null } | undefined)
@@ -84,105 +68,40 @@ export type StockRouter = ReturnType<typeof makeRouter>;
 
 export type StockServer = {
   url: string;
-  port: number;
-  /** Every frame received from clients, connectionParams and PINGs included. */
-  frames: string[];
-  /** How many WebSocket connections were accepted so far. */
-  connections: number;
-  /** How many sockets are open now. */
-  readonly openSockets: number;
+  /** WebSocket connections accepted so far. */
+  readonly connections: number;
   emit(text: string): StockEvent;
-  /** Makes `slow` wait until the returned function is called. */
-  holdSlow(): () => void;
-  /** Drops every client socket abruptly, as a crash or a network cut would. */
-  killClients(): void;
+  /** tRPC's "reconnect" notification to every client, as a stock server sends before a restart. */
   broadcastReconnect(): void;
-  /** Stops listening (clients see refused connections) until `start()`. */
   stop(): Promise<void>;
-  start(): Promise<void>;
 };
 
-export async function startStockServer(
-  options: { token?: string; transformer?: TRPCCombinedDataTransformer; port?: number } = {},
-): Promise<StockServer> {
+export async function startStockServer(): Promise<StockServer> {
   const events = new EventEmitter();
-  events.setMaxListeners(0);
   const log: StockEvent[] = [];
-  const hooks: { slow: Promise<void> | undefined } = { slow: undefined };
-  const router = makeRouter(events, log, hooks, options.transformer);
-  const sockets = new Set<WebSocket>();
-  let http: Server | undefined;
-  let wss: WebSocketServer | undefined;
-  let broadcast: (() => void) | undefined;
-  let port = options.port ?? 0;
-
-  const server: StockServer = {
-    url: '',
-    port: 0,
-    frames: [],
-    connections: 0,
-    get openSockets() {
-      return sockets.size;
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  let connections = 0;
+  wss.on('connection', () => connections++);
+  const handler = applyWSSHandler({ wss, router: makeRouter(events, log) });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    get connections() {
+      return connections;
     },
+    broadcastReconnect: () => handler.broadcastReconnectNotification(),
     emit(text) {
       const event = { seq: log.length + 1, text };
       log.push(event);
       events.emit('event', event);
       return event;
     },
-    holdSlow() {
-      let release!: () => void;
-      hooks.slow = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      return release;
-    },
-    killClients() {
-      for (const socket of sockets) socket.terminate();
-    },
-    broadcastReconnect() {
-      broadcast?.();
-    },
     async stop() {
-      for (const socket of sockets) socket.terminate();
-      await new Promise<void>((resolve) => wss?.close(() => resolve()));
-      await new Promise<void>((resolve) => http?.close(() => resolve()));
-    },
-    async start() {
-      http = createServer();
-      wss = new WebSocketServer({ server: http });
-      wss.on('connection', (socket) => {
-        server.connections++;
-        sockets.add(socket);
-        socket.on('message', (data) => server.frames.push(data.toString()));
-        socket.once('close', () => sockets.delete(socket));
-      });
-      broadcast = applyWSSHandler({
-        wss,
-        router,
-        createContext({ info }) {
-          const token = info.connectionParams?.token;
-          if (options.token !== undefined && token !== options.token) {
-            throw new TRPCError({ code: 'UNAUTHORIZED', message: 'invalid token' });
-          }
-          return { token };
-        },
-      }).broadcastReconnectNotification;
-      await new Promise<void>((resolve) => http?.listen(port, '127.0.0.1', resolve));
-      port = (http.address() as AddressInfo).port;
-      server.port = port;
-      server.url = `ws://127.0.0.1:${port}`;
+      for (const socket of wss.clients) socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
-  await server.start();
-  return server;
-}
-
-/** A port nothing listens on (bound, read, released). */
-export async function freePort(): Promise<number> {
-  const http = createServer();
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const { port } = http.address() as AddressInfo;
-  await new Promise<void>((resolve) => http.close(() => resolve()));
-  return port;
 }
