@@ -136,6 +136,22 @@ export function createGateway(
   /** Accepted sockets per address key (authenticated or not; IPv6 by /64), for the per-address cap. */
   const socketsByAddress = new Map<string, number>();
   let socketCount = 0;
+  /** Sockets in the order they were accepted, until they present a credential or close. */
+  const silentSockets = new Set<RpcConnection>();
+  /** Closes the oldest socket that has sent nothing yet, to admit a new one at the global cap. */
+  const evictOldestSilent = (): boolean => {
+    for (const rpc of silentSockets) {
+      silentSockets.delete(rpc);
+      if (!rpc.awaitingCredentials) continue;
+      rpc.close(
+        CloseCode.tryAgainLater,
+        'LIMIT_EXCEEDED: the gateway is full and this socket had not authenticated; it made room for another',
+      );
+      rpc.terminate();
+      return true;
+    }
+    return false;
+  };
   const pairingQuota = new PairingQuota(config.gateway.limits);
   let healthTimer: NodeJS.Timeout | undefined;
   let started = false;
@@ -486,6 +502,7 @@ export function createGateway(
         connections: {
           total: () => socketCount,
           forAddress: (key) => socketsByAddress.get(key) ?? 0,
+          makeRoom: evictOldestSilent,
         },
         limiter,
         now: Date.now(),
@@ -517,6 +534,7 @@ export function createGateway(
           log.error({ path, err: error.cause ?? error }, 'procedure failed');
       },
       onClosed: (ctx, code) => {
+        silentSockets.delete(rpc);
         if (!ctx) return;
         live.delete(ctx.conn.id);
         nodes.onConnectionClosed(ctx.conn, code);
@@ -532,6 +550,7 @@ export function createGateway(
         });
       },
     });
+    if (rpc.awaitingCredentials) silentSockets.add(rpc);
   };
 
   /** Everything `start()` does once it holds the state dir. */

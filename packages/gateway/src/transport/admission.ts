@@ -26,7 +26,9 @@
  *      WebSocket hijacking). No Origin (CLI, native clients) is fine. A
  *      same-origin page (Origin host equals the accepted Host) is fine.
  *   3. Address locked out by the failed-auth limiter → 429 + Retry-After.
- *   4. Per-address connection cap (IPv6 counted by /64) → 429; global cap → 503.
+ *   4. Per-address connection cap (IPv6 counted by /64) → 429; global cap → 503,
+ *      unless the oldest socket that has sent no credential yet can be closed
+ *      (1013) to make room.
  *
  * Tailscale identity headers are returned only when `allowTailscale` is on,
  * the peer is loopback and the request carries Serve's forwarding headers
@@ -64,6 +66,11 @@ export type ConnectionCounts = {
   total(): number;
   /** Sockets open from one `addressKey` (IPv6: one /64). */
   forAddress(addressKey: string): number;
+  /**
+   * At the global cap: closes the oldest socket that has sent no credential
+   * yet and returns true, or returns false when every socket has one.
+   */
+  makeRoom?(): boolean;
 };
 
 export type TailscaleIdentity = {
@@ -184,7 +191,9 @@ export function admitUpgrade(
       },
     );
   }
-  if (connections.total() >= policy.maxConnections) {
+  // Silent sockets only hold a place (for authTimeoutMs at most): a stranger redialling them
+  // must not keep a credentialed operator out, so the oldest one gives way.
+  if (connections.total() >= policy.maxConnections && !connections.makeRoom?.()) {
     return refuse(503, `gateway is at its connection limit (${policy.maxConnections})`, {
       'Retry-After': '1',
     });

@@ -128,6 +128,11 @@ export class RpcConnection {
     return this.#ctx;
   }
 
+  /** No credential (nor anything at all) has arrived yet: the socket only holds a place. */
+  get awaitingCredentials(): boolean {
+    return this.#ctx === undefined && this.#pending === undefined;
+  }
+
   get subscriptionCount(): number {
     return this.#subscriptions.size;
   }
@@ -139,6 +144,11 @@ export class RpcConnection {
     // A peer that never answers the close handshake would otherwise keep the
     // TCP socket (and its place under the connection caps) for ws's 30 s close timeout.
     setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_GRACE_MS).unref();
+  }
+
+  /** Drops the TCP connection now (a close frame written just before still goes out). */
+  terminate(): void {
+    this.#socket.terminate();
   }
 
   /**
