@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { portErrorOf } from '../src/client-port.js';
 import { DashboardController } from '../src/controller/index.js';
 import { isMissingProcedure } from '../src/gateway-port.js';
+import { effectsForKey } from '../src/keys/index.js';
 import { parseCommand } from '../src/keys/command-line.js';
 import { openDashboardLog } from '../src/log/dashboard-log.js';
 import { gatewayPortFactory } from '../src/open-gateway.js';
@@ -316,6 +317,21 @@ describe('switching gateways and reconnecting', () => {
     } finally {
       await other.stop('test finished');
     }
+  });
+
+  it('c in local mode reconnects to the --url the dashboard was started with, not to 127.0.0.1:18789', async () => {
+    // started as `loopgate tui --url ws://127.0.0.1:<not 18789>`, no config file: local mode
+    expect(gateway.port).not.toBe(18789);
+    const store = startDashboard();
+    await until(store, 'open link', (s) => s.connection.link.state === 'open');
+    store.dispatch({ type: 'pane.selected', pane: 'connection' });
+    expect(store.getState().connection.draft.mode).toBe('local');
+    const effects = effectsForKey(store.getState(), { name: 'c', text: 'c' });
+    expect(effects).toEqual([{ perform: { kind: 'apply-connection' } }]);
+    controller!.perform({ kind: 'apply-connection' });
+    await until(store, 'the old link to go', (s) => s.connection.link.state !== 'open');
+    const state = await until(store, 'the new link open', (s) => s.connection.link.state === 'open');
+    expect(state.connection.target).toBe(gateway.url);
   });
 
   it('after a reconnect the Overview counts the nodes the Nodes pane lists, without a deep probe', async () => {

@@ -580,7 +580,12 @@ export class DashboardController {
   }
 
   async #targetFor(settings: ConnectionSettings, configPath: string): Promise<ConnectTarget> {
-    if (settings.mode === 'local') return { url: await localGatewayUrl(configPath) };
+    if (settings.mode === 'local') {
+      // the gateway this dashboard was started on (`--url`, with its credentials) is the local one here
+      const started = this.#initialTarget;
+      if (started.url && !started.ssh && !started.context) return { ...started };
+      return { url: await localGatewayUrl(configPath) };
+    }
     return {
       ...(settings.url ? { url: settings.url } : {}),
       ...(settings.ssh ? { ssh: settings.ssh } : {}),
