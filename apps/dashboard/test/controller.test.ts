@@ -8,8 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { portErrorOf } from '../src/client-port.js';
 import { DashboardController } from '../src/controller/index.js';
 import { isMissingProcedure } from '../src/gateway-port.js';
-import { effectsForKey } from '../src/keys/index.js';
 import { parseCommand } from '../src/keys/command-line.js';
+import { effectsForKey } from '../src/keys/index.js';
 import { openDashboardLog } from '../src/log/dashboard-log.js';
 import { gatewayPortFactory } from '../src/open-gateway.js';
 import {
@@ -330,7 +330,11 @@ describe('switching gateways and reconnecting', () => {
     expect(effects).toEqual([{ perform: { kind: 'apply-connection' } }]);
     controller!.perform({ kind: 'apply-connection' });
     await until(store, 'the old link to go', (s) => s.connection.link.state !== 'open');
-    const state = await until(store, 'the new link open', (s) => s.connection.link.state === 'open');
+    const state = await until(
+      store,
+      'the new link open',
+      (s) => s.connection.link.state === 'open',
+    );
     expect(state.connection.target).toBe(gateway.url);
   });
 

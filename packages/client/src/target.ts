@@ -9,11 +9,12 @@ import {
   GatewayError,
   LoopgateConfig,
   profilePort,
+  type RemoteConfig,
   resolveStateDir,
   type SshTunnelConfig,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
-import { chosenContext, contextAsRemote } from './contexts/index.js';
+import { chosenContext, contextAsRemote, referencedSecret } from './contexts/index.js';
 
 /** Where a value of the target came from, for `status`-style output (never the value itself). */
 export type TargetSource = 'option' | 'env' | 'config' | 'context' | 'state-file' | 'default';
@@ -132,6 +133,15 @@ function readTokenFile(stateDir: string): string | undefined {
   }
 }
 
+/** `gateway.remote` with a secret named by file or variable read in, unless given inline. */
+function withReferencedSecrets(remote: RemoteConfig, configPath: string, env: Env): RemoteConfig {
+  const token =
+    remote.token ?? referencedSecret(remote, 'token', configPath, env, 'gateway.remote');
+  const password =
+    remote.password ?? referencedSecret(remote, 'password', configPath, env, 'gateway.remote');
+  return { ...remote, ...(token ? { token } : {}), ...(password ? { password } : {}) };
+}
+
 /** The first defined value, with its source. */
 function pick<T>(...candidates: [T | undefined, TargetSource][]): [T, TargetSource] | undefined {
   for (const candidate of candidates) {
@@ -174,7 +184,7 @@ export function resolveGatewayTarget(flags: GatewayTargetFlags = {}): GatewayTar
   const remote = contextName
     ? contextAsRemote(config, contextName, configPath, env)
     : gw?.mode === 'remote'
-      ? (gw.remote ?? {})
+      ? withReferencedSecrets(gw.remote ?? {}, configPath, env)
       : undefined;
   const fromRemote: TargetSource = contextName ? 'context' : 'config';
 

@@ -68,6 +68,33 @@ describe('resolveGatewayTarget', () => {
     });
   });
 
+  it('reads gateway.remote.tokenFile (relative to the config) and passwordEnv, inline values first', async () => {
+    await writeFile(join(dir, 'remote.token'), 'token-from-file\n', { mode: 0o600 });
+    await writeFile(
+      join(dir, 'config.json5'),
+      `{ gateway: { mode: 'remote', remote: { url: 'ws://127.0.0.1:4000', tokenFile: 'remote.token', passwordEnv: 'MY_GW_PASSWORD' } } }`,
+    );
+    expect(resolveGatewayTarget({ env: envWith({ MY_GW_PASSWORD: 'pw-from-env' }) })).toMatchObject(
+      {
+        token: 'token-from-file',
+        password: 'pw-from-env',
+        source: { token: 'config', password: 'config' },
+      },
+    );
+    await writeFile(
+      join(dir, 'config.json5'),
+      `{ gateway: { mode: 'remote', remote: { url: 'ws://127.0.0.1:4000', token: 'inline', tokenFile: 'missing.token' } } }`,
+    );
+    expect(resolveGatewayTarget({ env: envWith() }).token).toBe('inline');
+    await writeFile(
+      join(dir, 'config.json5'),
+      `{ gateway: { mode: 'remote', remote: { url: 'ws://127.0.0.1:4000', tokenFile: 'missing.token' } } }`,
+    );
+    expect(thrown(() => resolveGatewayTarget({ env: envWith() })).message).toContain(
+      'gateway.remote.tokenFile: cannot read',
+    );
+  });
+
   it('points at the local end of the SSH tunnel when remote mode has ssh but no url', async () => {
     await writeFile(
       join(dir, 'config.json5'),

@@ -40,6 +40,15 @@ export const RemoteConfig = z.strictObject({
   /** A client credential only: it never enables or changes server auth. */
   token: z.string().optional(),
   password: z.string().optional(),
+  /**
+   * The same credentials named by file (relative to the config's folder, `~`
+   * allowed) or environment variable, so the secret stays out of a config
+   * that is often shared; an inline `token`/`password` wins over them.
+   */
+  tokenFile: z.string().optional(),
+  tokenEnv: z.string().optional(),
+  passwordFile: z.string().optional(),
+  passwordEnv: z.string().optional(),
   tlsFingerprint: TlsFingerprintSetting.optional(),
   ssh: SshTunnelConfig.optional(),
 });

@@ -1,2 +1,2 @@
 export { saveCurrentContext } from './current-context.js';
-export { chosenContext, contextAsRemote } from './resolve-context.js';
+export { chosenContext, contextAsRemote, referencedSecret } from './resolve-context.js';

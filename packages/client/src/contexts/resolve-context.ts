@@ -52,14 +52,8 @@ export function contextAsRemote(
       { details: { configPath, issues: [`contexts.${name}: not defined`] } },
     );
   }
-  const secret = (kind: 'token' | 'password') => {
-    const file = context[`${kind}File`];
-    const variable = context[`${kind}Env`];
-    if (file) return readSecretFile(file, configPath, `contexts.${name}.${kind}File`);
-    return variable ? env[variable] || undefined : undefined;
-  };
-  const token = secret('token');
-  const password = secret('password');
+  const token = referencedSecret(context, 'token', configPath, env, `contexts.${name}`);
+  const password = referencedSecret(context, 'password', configPath, env, `contexts.${name}`);
   return {
     ...(context.url ? { url: context.url } : {}),
     ...(context.ssh ? { ssh: context.ssh } : {}),
@@ -67,6 +61,23 @@ export function contextAsRemote(
     ...(token ? { token } : {}),
     ...(password ? { password } : {}),
   };
+}
+
+/**
+ * A secret named by `<kind>File` (read now) or `<kind>Env`, as contexts and
+ * `gateway.remote` name them; `keyPath` names the config key in errors.
+ */
+export function referencedSecret(
+  refs: Partial<Record<`${'token' | 'password'}${'File' | 'Env'}`, string>>,
+  kind: 'token' | 'password',
+  configPath: string,
+  env: Env,
+  keyPath: string,
+): string | undefined {
+  const file = refs[`${kind}File`];
+  const variable = refs[`${kind}Env`];
+  if (file) return readSecretFile(file, configPath, `${keyPath}.${kind}File`);
+  return variable ? env[variable] || undefined : undefined;
 }
 
 /** `~/x` and paths relative to the config file's folder, as people write them there. */
