@@ -581,6 +581,7 @@ export function createGateway(
       port: config.gateway.port,
       tls: certificate ? { cert: certificate.cert, key: certificate.key } : undefined,
       maxPayloadBytes: config.gateway.limits.maxPayloadBytes,
+      maxConnectionsPerAddress: config.gateway.limits.maxConnectionsPerAddress,
       headersTimeoutMs: config.gateway.limits.headersTimeoutMs,
       pingIntervalMs: config.gateway.limits.pingIntervalMs,
       pongTimeoutMs: config.gateway.limits.pongTimeoutMs,

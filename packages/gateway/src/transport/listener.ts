@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode } from '@loopgate/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { addressKey } from '../auth/rate-limiter.js';
 
 import {
   type AdmissionAccepted,
@@ -20,6 +21,8 @@ export type ListenerOptions = {
   port: number;
   tls?: { cert: string; key: string } | undefined;
   maxPayloadBytes: number;
+  /** WebSocket cap per address; plain TCP connections get `EXTRA_CONNECTIONS_PER_ADDRESS` more. */
+  maxConnectionsPerAddress: number;
   headersTimeoutMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
@@ -50,6 +53,15 @@ type Tracked = WebSocket & { loopgateAlive?: boolean; loopgatePingAt?: number };
 export const MAX_FRAGMENTS_PER_MESSAGE = 1024;
 
 /**
+ * TCP connections an address may hold beyond its WebSocket cap: upgrades
+ * waiting to be told 429, webhook POSTs, peers that have sent nothing yet.
+ * Before a request is complete a connection takes no place under any cap,
+ * yet costs a descriptor; without this bound one address holding ~1 000 idle
+ * connections used up a 1 024-descriptor limit and nobody else got in.
+ */
+export const EXTRA_CONNECTIONS_PER_ADDRESS = 128;
+
+/**
  * The sockets: one HTTP(S) server per bind host sharing one `ws` server in
  * `noServer` mode, so admission (Origin, Host, caps, lockouts) is decided
  * before the upgrade is accepted and a refused peer never gets a WebSocket.
@@ -59,6 +71,8 @@ export class Listener {
   readonly #servers: Server[] = [];
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<Tracked>();
+  /** Open TCP connections per address key (IPv6 by /64), upgraded or not. */
+  readonly #tcpByAddress = new Map<string, number>();
   #bound: BoundAddress[] = [];
   #pingTimer: NodeJS.Timeout | undefined;
   #closing = false;
@@ -174,6 +188,7 @@ export class Listener {
     // Slowloris: a peer trickling headers is cut off quickly, upgrade or not.
     server.headersTimeout = this.#opts.headersTimeoutMs;
     server.requestTimeout = this.#opts.headersTimeoutMs * 2;
+    server.on('connection', (socket: Socket) => this.#onTcpConnection(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       this.#onUpgrade(req, socket, head),
     );
@@ -186,6 +201,22 @@ export class Listener {
       else socket.destroy();
     });
     return server;
+  }
+
+  /** Drops a connection past its address's bound before a byte of it is read. */
+  #onTcpConnection(socket: Socket): void {
+    const key = addressKey(socket.remoteAddress ?? '');
+    const open = (this.#tcpByAddress.get(key) ?? 0) + 1;
+    if (open > this.#opts.maxConnectionsPerAddress + EXTRA_CONNECTIONS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    this.#tcpByAddress.set(key, open);
+    socket.once('close', () => {
+      const left = (this.#tcpByAddress.get(key) ?? 1) - 1;
+      if (left <= 0) this.#tcpByAddress.delete(key);
+      else this.#tcpByAddress.set(key, left);
+    });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {

@@ -1,14 +1,20 @@
 /**
- * Holding the gateway's connection places without ever authenticating (row
- * 39 of docs/hardening.md): a real gateway, raw sockets from several
- * loopback addresses, and an operator who must still get in.
+ * Holding the gateway's connection places without ever authenticating (rows
+ * 39 and 40 of docs/hardening.md): a real gateway (a real process with a
+ * real descriptor limit for row 40), raw sockets from several loopback
+ * addresses, and an operator who must still get in.
  */
+import { execFileSync } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type GatewayProcess,
+  openFileDescriptors,
   openOperatorSocket,
   openRawWebSocket,
   type RawWebSocket,
   resultData,
+  startGatewayProcess,
 } from '../../src/hardening/index.js';
 import { startTestGateway, type TestGateway } from '../../src/index.js';
 
@@ -63,6 +69,67 @@ describe('row 39: sockets that never authenticate and the connection cap', () =>
       expect(stillOpen.every(Boolean)).toBe(true);
     } finally {
       for (const ws of held) ws.destroy();
+    }
+  });
+});
+
+/**
+ * Plain TCP connections that never finish (or even start) an HTTP request
+ * took no place under any cap, and each costs the gateway a descriptor: at a
+ * common soft limit of 1 024 descriptors, one address holding 1 100 of them
+ * left no descriptor for anyone else (row 40).
+ */
+describe('row 40: idle TCP connections from one address and the descriptor limit', () => {
+  const FD_LIMIT = 1024;
+  const FLOOD = 1100;
+  let proc: GatewayProcess;
+  beforeAll(async () => {
+    proc = await startGatewayProcess();
+    // The soft limit many hosts start services with (systemd's default is 1024).
+    execFileSync('prlimit', ['--pid', String(proc.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]);
+  });
+  afterAll(() => proc.stop());
+
+  const operatorHealth = async (): Promise<boolean> => {
+    const op = await openOperatorSocket(proc.url, proc.token, { localAddress: '127.0.0.9' });
+    try {
+      return resultData<{ ok: boolean }>(await op.call(1, 'health')).ok;
+    } finally {
+      op.ws.close();
+    }
+  };
+
+  it('row 40: 1 100 idle TCP connections from one address do not use up the gateway’s descriptors: an operator from another address gets in throughout', async () => {
+    expect(await operatorHealth()).toBe(true);
+    const flood = new Set<Socket>();
+    let flooding = true;
+    // Topped up as the gateway drops them, as a determined attacker would.
+    const topUp = async () => {
+      while (flooding) {
+        while (flood.size < FLOOD) {
+          const socket = connect({ port: proc.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+          socket.on('error', () => {
+            // a reset is what the gateway answers past the cap
+          });
+          socket.once('close', () => flood.delete(socket));
+          flood.add(socket);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const attacker = topUp();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      for (let i = 0; i < 5; i++) {
+        expect(await operatorHealth(), `operator attempt ${i + 1} during the flood`).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // The gateway holds far fewer of them than its descriptors.
+      expect(openFileDescriptors(proc.pid)).toBeLessThan(FD_LIMIT / 2);
+    } finally {
+      flooding = false;
+      await attacker;
+      for (const socket of flood) socket.destroy();
     }
   });
 });
