@@ -72,6 +72,9 @@ export function renderUnit(options: UnitOptions): string {
     // Runs in flight finish and transcripts flush before the gateway exits.
     'TimeoutStopSec=30',
     'UMask=0077',
+    // Room for maxConnections (4 096 by default) sockets besides state files: systemd's usual
+    // soft limit of 1 024 descriptors let idle connections from a few addresses use them all up.
+    'LimitNOFILE=65536',
     'NoNewPrivileges=yes',
     '',
     '[Install]',

@@ -80,6 +80,7 @@ describe('gateway install | uninstall: a systemd user unit per profile', () => {
       Type: 'simple',
       Restart: 'on-failure',
       RestartPreventExitStatus: '2',
+      LimitNOFILE: '65536',
       WantedBy: 'default.target',
     });
     expect(execStartWords(fields.Environment ?? '')).toEqual([`LOOPGATE_STATE_DIR=${base}`]);
