@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LoopgateConfig } from '@loopgate/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { FailedAttemptLimiter } from '../src/auth/rate-limiter.js';
 import {
@@ -9,6 +9,7 @@ import {
   admissionPolicyFrom,
   admitUpgrade,
   type ConnectionCounts,
+  normaliseOrigin,
   writeUpgradeRefusal,
 } from '../src/transport/admission.js';
 
@@ -210,6 +211,195 @@ describe('Tailscale identity headers', () => {
       ok: true,
       tailscaleIdentity: undefined,
     });
+  });
+});
+
+describe('what each refusal says', () => {
+  it('names the problem in every refusal, with Retry-After where waiting helps', () => {
+    expect(admit({ host: '' })).toEqual({
+      ok: false,
+      status: 400,
+      reason: 'missing or malformed Host header',
+    });
+    expect(admit({ host: undefined })).toMatchObject({ ok: false, status: 400 });
+    expect(admit({ host: 'evil.example' })).toEqual({
+      ok: false,
+      status: 421,
+      reason:
+        'Host "evil.example" is not this gateway: add it to gateway.auth.allowedHosts if it is a name you use to reach it',
+    });
+    expect(admit({ origin: 'null' })).toEqual({
+      ok: false,
+      status: 403,
+      reason: 'Origin "null" (sandboxed or file page) may not open a gateway socket',
+    });
+    const long = `https://${'a'.repeat(300)}.example`;
+    expect(admit({ origin: long })).toEqual({
+      ok: false,
+      status: 403,
+      reason: `Origin "${long.slice(0, 200)}" is not allowed: add it to gateway.auth.allowedOrigins to let that page connect`,
+    });
+    const limiter = new FailedAttemptLimiter();
+    const source = { address: '203.0.113.5', isLoopback: false, hasOrigin: false };
+    for (let i = 0; i < 10; i++) limiter.recordFailure(source, 0);
+    expect(admit({ host: '192.168.1.20' }, '203.0.113.5', { limiter, now: 60_500 })).toEqual({
+      ok: false,
+      status: 429,
+      reason: 'too many failed authentication attempts from this address: retry in 240 s',
+      headers: { 'Retry-After': '240' },
+    });
+    expect(admit({}, '127.0.0.1', { connections: counts(3, { '127.0.0.1': 3 }) })).toEqual({
+      ok: false,
+      status: 429,
+      reason: 'too many connections from this address (limit 3)',
+      headers: { 'Retry-After': '1' },
+    });
+    expect(admit({}, '127.0.0.2', { connections: counts(10) })).toEqual({
+      ok: false,
+      status: 503,
+      reason: 'gateway is at its connection limit (10)',
+      headers: { 'Retry-After': '1' },
+    });
+  });
+
+  it('refuses an opaque origin (file:, data:) like the literal null', () => {
+    expect(admit({ origin: 'file:///etc/passwd' })).toMatchObject({ ok: false, status: 403 });
+    expect(normaliseOrigin('file:///etc/passwd')).toBeUndefined();
+    expect(normaliseOrigin('null')).toBeUndefined();
+    expect(normaliseOrigin('no origin at all')).toBeUndefined();
+    expect(normaliseOrigin('HTTPS://Dash.Example.com:443/path?q')).toBe('https://dash.example.com');
+  });
+});
+
+describe('Host and address forms', () => {
+  it('accepts *.localhost, a same-origin page under a name, and a Host with surrounding spaces', () => {
+    expect(admit({ host: 'app.localhost:18789' }).ok).toBe(true);
+    expect(admit({ host: 'localhost.evil.example' }).ok).toBe(false);
+    expect(admit({ host: 'localhost:18789', origin: 'http://localhost:18789' }).ok).toBe(true);
+    expect(admit({ host: ' 127.0.0.1:18789 ' }).ok).toBe(true);
+  });
+
+  it('a bind list with one wildcard among others still accepts address literals', () => {
+    const mixed = { ...policy, boundHosts: ['127.0.0.1', '0.0.0.0'] };
+    expect(admit({ host: '10.1.2.3:18789' }, '10.1.2.9', { policy: mixed }).ok).toBe(true);
+    expect(admit({ host: '10.1.2.3:18789' }, '10.1.2.9').ok).toBe(false);
+  });
+
+  it('reads an IPv4-mapped IPv6 peer as its IPv4 address, and leaves other IPv6 alone', () => {
+    expect(admit({}, '::FFFF:203.0.113.7')).toMatchObject({
+      ok: true,
+      remoteAddress: '203.0.113.7',
+      addressKey: '203.0.113.7',
+      isLoopback: false,
+    });
+    expect(admit({}, '::ffff:127.0.0.1')).toMatchObject({
+      remoteAddress: '127.0.0.1',
+      isLoopback: true,
+    });
+    expect(admit({}, 'fd00::ffff:1.2.3.4')).toMatchObject({ remoteAddress: 'fd00::ffff:1.2.3.4' });
+    expect(admit({}, '::ffff:abcd')).toMatchObject({ remoteAddress: '::ffff:abcd' });
+    expect(admit({ host: '[::ffff:127.0.0.1]:18789' }).ok).toBe(true);
+  });
+
+  it('judges a socket already gone (no remote address) as a non-loopback peer', () => {
+    const decision = admitUpgrade(
+      { headers: { host: '127.0.0.1:18789' }, remoteAddress: undefined },
+      { policy, connections: counts(), limiter: new FailedAttemptLimiter(), now: 0 },
+    );
+    expect(decision).toMatchObject({
+      ok: true,
+      remoteAddress: '',
+      isLoopback: false,
+    });
+  });
+
+  it('a request relayed onto loopback (X-Forwarded-For) loses the loopback exemption', () => {
+    const relayed = admit({ 'x-forwarded-for': '198.51.100.4' }, '127.0.0.1');
+    expect(relayed).toMatchObject({
+      ok: true,
+      attemptSource: { isLoopback: true, hasOrigin: true },
+    });
+    expect(admit({}, '127.0.0.1')).toMatchObject({ attemptSource: { hasOrigin: false } });
+  });
+});
+
+describe('Tailscale Serve claims in detail', () => {
+  const serve = {
+    'x-forwarded-for': ' 100.101.102.103 ',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'box.tail1234.ts.net',
+    host: 'box.tail1234.ts.net',
+  };
+
+  it('takes the login, address and picture, trimmed', () => {
+    const decision = admit(
+      {
+        ...serve,
+        'tailscale-user-login': ' alice@example.com ',
+        'tailscale-user-profile-pic': 'https://pics.example/alice.png',
+      },
+      '127.0.0.1',
+    );
+    expect(decision).toMatchObject({
+      ok: true,
+      tailscaleIdentity: {
+        login: 'alice@example.com',
+        clientAddress: '100.101.102.103',
+        name: undefined,
+        profilePicture: 'https://pics.example/alice.png',
+      },
+    });
+  });
+
+  it('makes no identity of a blank login or a blank forwarded address', () => {
+    const blankLogin = admit({ ...serve, 'tailscale-user-login': '   ' }, '127.0.0.1');
+    expect(blankLogin).toMatchObject({ ok: true, tailscaleIdentity: undefined });
+    const blankAddress = admit(
+      { ...serve, 'x-forwarded-for': '  ', 'tailscale-user-login': 'alice@example.com' },
+      '127.0.0.1',
+    );
+    expect(blankAddress).toMatchObject({ ok: true, tailscaleIdentity: undefined });
+  });
+
+  it('accepts a ts.net Host only with a login claim, and never another name', () => {
+    expect(admit(serve, '127.0.0.1')).toMatchObject({ ok: false, status: 421 });
+    const withLogin = { ...serve, 'tailscale-user-login': 'alice@example.com' };
+    expect(admit(withLogin, '127.0.0.1').ok).toBe(true);
+    expect(admit({ ...withLogin, host: 'evil.example' }, '127.0.0.1')).toMatchObject({
+      ok: false,
+      status: 421,
+    });
+  });
+});
+
+describe('writeUpgradeRefusal', () => {
+  it('writes a plain HTTP answer with the reason and headers, then destroys the socket', () => {
+    let written = '';
+    const socket = {
+      writable: true,
+      end: vi.fn((text: string, done: () => void) => {
+        written = text;
+        done();
+      }),
+      destroy: vi.fn(),
+    };
+    writeUpgradeRefusal(socket as never, {
+      ok: false,
+      status: 429,
+      reason: 'slow down',
+      headers: { 'Retry-After': '7' },
+    });
+    expect(written).toBe(
+      'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\nRetry-After: 7\r\n\r\nslow down\n',
+    );
+    expect(socket.destroy).toHaveBeenCalledTimes(1);
+  });
+
+  it('only destroys a socket that can no longer be written', () => {
+    const socket = { writable: false, end: vi.fn(), destroy: vi.fn() };
+    writeUpgradeRefusal(socket as never, { ok: false, status: 503, reason: 'busy' });
+    expect(socket.end).not.toHaveBeenCalled();
+    expect(socket.destroy).toHaveBeenCalledTimes(1);
   });
 });
 

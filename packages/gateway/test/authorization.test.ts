@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   accessTable,
   allowedPrincipals,
+  deniedProcedures,
   isAllowed,
   refusal,
   renderAccessTable,
@@ -78,6 +79,57 @@ describe('the authorization table', () => {
     expect(refusal('node', 'health')?.message).toMatch(/operator\.read or above.*node/);
     expect(refusal('operator.admin', 'node.result')?.message).toMatch(/paired nodes/);
     expect(refusal('pairing', 'health')?.code).toBe('NOT_PAIRED');
+  });
+});
+
+describe('refusals', () => {
+  it('refuses exactly what the table denies: no refusal for an allowed call', () => {
+    for (const principal of Principal.options) {
+      for (const path of tablePaths) {
+        expect(refusal(principal, path) === undefined, `${principal} → ${path}`).toBe(
+          isAllowed(principal, path),
+        );
+      }
+    }
+  });
+
+  it('says why in each kind of refusal, with what was required in the details', () => {
+    expect(refusal('pairing', 'health')?.message).toBe(
+      'an unpaired node may only request pairing (node.pair.request)',
+    );
+    const unlisted = refusal('operator.admin', 'nodes.secretBackdoor');
+    expect(unlisted?.message).toBe(
+      '"nodes.secretBackdoor" is not in the authorization table, so no one may call it',
+    );
+    expect(unlisted?.details).toBeUndefined();
+    const nodeOnly = refusal('operator.admin', 'node.result');
+    expect(nodeOnly?.message).toBe(
+      '"node.result" is for paired nodes; this connection is operator.admin',
+    );
+    expect(nodeOnly?.details).toEqual({ required: 'node', principal: 'operator.admin' });
+    const pairingOnly = refusal('node', 'node.pair.request');
+    expect(pairingOnly?.message).toBe(
+      '"node.pair.request" is for unpaired nodes asking to pair; this connection is node',
+    );
+    expect(pairingOnly?.details).toEqual({ required: 'pairing', principal: 'node' });
+    const scope = refusal('operator.read', 'nodes.invoke');
+    expect(scope?.message).toBe(
+      '"nodes.invoke" is for an operator with operator.write or above; this connection is operator.read',
+    );
+    expect(scope?.details).toEqual({ required: 'operator.write', principal: 'operator.read' });
+  });
+
+  it('lists what each principal may not call, with the access each entry asks for', () => {
+    for (const principal of Principal.options) {
+      const denied = deniedProcedures(principal);
+      expect(Object.keys(denied).sort()).toEqual(
+        tablePaths.filter((path) => !isAllowed(principal, path)),
+      );
+      for (const [path, access] of Object.entries(denied))
+        expect(access).toBe(accessTable[path as keyof typeof accessTable]);
+    }
+    expect(deniedProcedures('operator.read')['nodes.invoke']).toBe('operator.write');
+    expect(deniedProcedures('operator.admin')).not.toHaveProperty('nodes.pair.approve');
   });
 });
 
