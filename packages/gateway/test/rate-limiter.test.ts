@@ -142,3 +142,92 @@ describe('FailedAttemptLimiter', () => {
     expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
   });
 });
+
+describe('FailedAttemptLimiter edges', () => {
+  const policy = { maxFailures: 3, windowMs: 1_000, lockoutMs: 5_000 };
+
+  it('uses the default loopback policy when a configured one leaves it out', () => {
+    const limiter = new FailedAttemptLimiter(policy);
+    expect(limiter.policy.loopback).toEqual({
+      maxFailures: 30,
+      windowMs: 60_000,
+      lockoutMs: 60_000,
+    });
+    expect(limiter.policy.maxTrackedAddresses).toBe(10_000);
+    expect(failTimes(limiter, localCli, 29, 0, 1).allowed).toBe(true);
+    expect(limiter.recordFailure(localCli, 30)).toEqual({ allowed: false, retryAfterMs: 60_000 });
+  });
+
+  it('a failure while locked out does not extend the lockout, and says how long is left', () => {
+    const limiter = new FailedAttemptLimiter(policy);
+    failTimes(limiter, remote, 3, 0, 1);
+    expect(limiter.recordFailure(remote, 1_002)).toEqual({ allowed: false, retryAfterMs: 4_000 });
+    expect(limiter.check(remote, 5_001)).toEqual({ allowed: false, retryAfterMs: 1 });
+    expect(limiter.check(remote, 5_002)).toEqual({ allowed: true });
+  });
+
+  it('a failure exactly one window old no longer counts', () => {
+    const limiter = new FailedAttemptLimiter(policy);
+    limiter.recordFailure(remote, 0);
+    limiter.recordFailure(remote, 500);
+    expect(limiter.recordFailure(remote, 1_000)).toEqual({ allowed: true });
+    expect(limiter.recordFailure(remote, 1_499)).toEqual({ allowed: false, retryAfterMs: 5_000 });
+  });
+
+  it('evicts the least recently failing address first when full', () => {
+    const limiter = new FailedAttemptLimiter({
+      ...policy,
+      windowMs: 60_000,
+      maxTrackedAddresses: 2,
+    });
+    limiter.recordFailure(remote, 0);
+    limiter.recordFailure(other, 1);
+    limiter.recordFailure(remote, 2); // remote is now the more recent
+    const third: AttemptSource = { address: '198.51.100.1', isLoopback: false, hasOrigin: false };
+    limiter.recordFailure(third, 3); // full: `other` goes
+    expect(limiter.trackedAddresses).toBe(2);
+    expect(limiter.recordFailure(remote, 4).allowed).toBe(false); // its 3rd failure was remembered
+    expect(failTimes(limiter, other, 2, 5, 1).allowed).toBe(true); // started over
+  });
+
+  it('when full, drops expired entries before live ones', () => {
+    const limiter = new FailedAttemptLimiter({ ...policy, maxTrackedAddresses: 2 });
+    limiter.recordFailure(remote, 0);
+    limiter.recordFailure(other, 900);
+    const third: AttemptSource = { address: '198.51.100.1', isLoopback: false, hasOrigin: false };
+    limiter.recordFailure(third, 1_500); // remote's failure is a window old: it goes, other stays
+    expect(limiter.trackedAddresses).toBe(2);
+    limiter.recordFailure(other, 1_600);
+    expect(limiter.recordFailure(other, 1_700).allowed).toBe(false);
+  });
+
+  it('prune keeps an entry until its last failure is a full window old, and the loopback bucket by its own window', () => {
+    const limiter = new FailedAttemptLimiter({
+      ...policy,
+      loopback: { ...policy, windowMs: 10_000 },
+    });
+    limiter.recordFailure(remote, 0);
+    limiter.recordFailure(localCli, 0);
+    limiter.prune(999);
+    expect(limiter.trackedAddresses).toBe(2);
+    limiter.prune(1_000);
+    expect(limiter.trackedAddresses).toBe(1); // the loopback bucket's window is 10 s
+    limiter.prune(10_000);
+    expect(limiter.trackedAddresses).toBe(0);
+    failTimes(limiter, remote, 3, 0, 1);
+    limiter.prune(5_001);
+    expect(limiter.trackedAddresses).toBe(1); // locked until 5 002
+    limiter.prune(5_002);
+    expect(limiter.trackedAddresses).toBe(0);
+  });
+
+  it('keys IPv6 forms by their /64: zones, leading and trailing ::, full form, mapped IPv4', () => {
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('2001:db8:a::')).toBe('2001:db8:a:0::/64');
+    expect(addressKey('2001:0DB8:0001:0002:0003:0004:0005:0006')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('::ffff:abcd')).toBe('0:0:0:0::/64');
+    expect(addressKey('::FFFF:10.0.0.1')).toBe('10.0.0.1');
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+  });
+});
