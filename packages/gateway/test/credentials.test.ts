@@ -55,16 +55,23 @@ describe('secrets', () => {
 
 describe('resolveCredential', () => {
   it('takes a configured password (mode password, or a password alone), from config or env', async () => {
-    const byMode = await resolveCredential(config({ mode: 'password', password: 'a-password' }), dir);
+    const byMode = await resolveCredential(
+      config({ mode: 'password', password: 'a-password' }),
+      dir,
+    );
     expect(byMode).toEqual({
       mode: 'password',
       digest: sha256('a-password'),
       source: 'config',
       tokenPath: undefined,
     });
-    const alone = await resolveCredential(config({ password: 'a-password' }), dir, { password: 'env' });
+    const alone = await resolveCredential(config({ password: 'a-password' }), dir, {
+      password: 'env',
+    });
     expect(alone).toMatchObject({ mode: 'password', source: 'env' });
-    const flag = await resolveCredential(config({ password: 'a-password' }), dir, { password: 'flag' });
+    const flag = await resolveCredential(config({ password: 'a-password' }), dir, {
+      password: 'flag',
+    });
     expect(flag.source).toBe('config');
   });
 
@@ -75,16 +82,23 @@ describe('resolveCredential', () => {
   });
 
   it('takes a configured token, also over a password when the mode is not said', async () => {
-    const token = await resolveCredential(config({ token: 'a-configured-token', password: 'a-password' }), dir, {
-      token: 'env',
-    });
+    const token = await resolveCredential(
+      config({ token: 'a-configured-token', password: 'a-password' }),
+      dir,
+      {
+        token: 'env',
+      },
+    );
     expect(token).toEqual({
       mode: 'token',
       digest: sha256('a-configured-token'),
       source: 'env',
       tokenPath: undefined,
     });
-    const fromConfig = await resolveCredential(config({ mode: 'token', token: 'a-configured-token' }), dir);
+    const fromConfig = await resolveCredential(
+      config({ mode: 'token', token: 'a-configured-token' }),
+      dir,
+    );
     expect(fromConfig.source).toBe('config');
     expect(fromConfig.mode).toBe('token');
   });
