@@ -36,22 +36,13 @@ export type SubscribeOptions = {
  */
 export class EventBus {
   #seq = 0;
-  #ring: SequencedEvent[] = [];
+  #ring: ReplayRing;
   #listeners = new Set<Listener>();
   /** Append-only log file; undefined when there is none or it failed (a full disk). */
   #logFd: number | undefined;
   /** Bytes of whole lines in the log: a failed append is cut back to this. */
   #logBytes = 0;
   #logLines = 0;
-  /**
-   * Each ring entry's log line as it was first written. Compaction rewrites
-   * the whole ring on the main thread; stringifying 2 000 entries again took
-   * 3.3–4.5 ms (a stall once per 2 000 events, seen in the invoke p99),
-   * joining the kept lines 0.4–0.6 ms.
-   */
-  readonly #lines = new WeakMap<SequencedEvent, string>();
-  readonly #lineOf = (entry: SequencedEvent): string =>
-    this.#lines.get(entry) ?? `${JSON.stringify(entry)}\n`;
   /** Lines emitted in this burst, written together by `#flushPending`. */
   #pendingLines: string[] = [];
   #compacting = false;
@@ -60,6 +51,7 @@ export class EventBus {
 
   constructor(options: EventBusOptions) {
     this.#opts = { maxQueuedPerSubscriber: 10_000, ...options };
+    this.#ring = new ReplayRing(options.replayBufferSize);
   }
 
   /** Loads the persisted tail (skipping a torn last line) and opens the log for appends. */
@@ -71,18 +63,18 @@ export class EventBus {
       if (error.code === 'ENOENT') return '';
       throw error;
     });
-    const entries: SequencedEvent[] = [];
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
         const parsed = JSON.parse(line) as SequencedEvent;
-        if (typeof parsed.seq === 'number' && parsed.event) entries.push(parsed);
+        if (typeof parsed.seq === 'number' && parsed.event) {
+          this.#ring.push(parsed.seq, `${line}\n`);
+          this.#seq = parsed.seq;
+        }
       } catch {
         // a torn last line after a crash: the event was never acknowledged to anyone
       }
     }
-    this.#ring = entries.slice(-this.#opts.replayBufferSize);
-    this.#seq = entries.at(-1)?.seq ?? 0;
     await this.#compact();
   }
 
@@ -111,8 +103,6 @@ export class EventBus {
       entry = { seq: this.#seq, event };
     } else {
       entry = { seq: ++this.#seq, event };
-      this.#ring.push(entry);
-      if (this.#ring.length > this.#opts.replayBufferSize) this.#ring.shift();
       this.#append(entry);
     }
     for (const listener of this.#listeners) listener(entry);
@@ -123,11 +113,11 @@ export class EventBus {
   replayAfter(lastEventId: string | null | undefined): { events: SequencedEvent[]; gap: boolean } {
     const after = parseEventId(lastEventId);
     if (after === undefined) return { events: [], gap: false };
-    const oldest = this.#ring[0]?.seq;
+    const oldest = this.#ring.oldestSeq;
     const gap = oldest !== undefined && after < oldest - 1;
     // a client from a previous state dir (id ahead of ours) gets everything we have
-    const events = after > this.#seq ? [...this.#ring] : this.#ring.filter((e) => e.seq > after);
-    return { events, gap };
+    const lines = this.#ring.linesAfter(after > this.#seq ? 0 : after);
+    return { events: lines.map((line) => JSON.parse(line) as SequencedEvent), gap };
   }
 
   /**
@@ -211,9 +201,9 @@ export class EventBus {
    * burst instead of one per event is what keeps `emit` cheap under load.
    */
   #append(entry: SequencedEvent): void {
-    if (this.#logFd === undefined) return;
     const line = `${JSON.stringify(entry)}\n`;
-    this.#lines.set(entry, line);
+    this.#ring.push(entry.seq, line);
+    if (this.#logFd === undefined) return;
     if (this.#pendingLines.push(line) === 1) setImmediate(this.#flushPending);
   }
 
@@ -255,22 +245,22 @@ export class EventBus {
     const dir = dirname(path);
     const tmp = tempPathFor(path);
     try {
-      const written = [...this.#ring];
+      const written = this.#ring.linesAfter(0);
+      const lastWritten = this.#ring.newestSeq ?? 0;
       const handle = await openFile(tmp, 'wx', 0o600);
       try {
-        await handle.writeFile(written.map(this.#lineOf).join(''));
+        await handle.writeFile(written.join(''));
         await handle.sync();
       } finally {
         await handle.close();
       }
-      const lastWritten = written.at(-1)?.seq ?? 0;
       // Queued lines go to the old file first (kept if the switch fails); `meanwhile` below
       // copies them from the ring into the new one.
       this.#flushPending();
       const fd = openSync(tmp, 'a', 0o600);
       try {
-        const meanwhile = this.#ring.filter((e) => e.seq > lastWritten);
-        if (meanwhile.length > 0) writeSync(fd, meanwhile.map(this.#lineOf).join(''));
+        const meanwhile = this.#ring.linesAfter(lastWritten);
+        if (meanwhile.length > 0) writeSync(fd, meanwhile.join(''));
         renameSync(tmp, path);
       } catch (error) {
         closeSync(fd);
@@ -303,6 +293,57 @@ export class EventBus {
     } catch {
       this.#logFd = undefined;
     }
+  }
+}
+
+/**
+ * The replay ring: the last `capacity` durable events as their log lines
+ * (with their seqs alongside), in a circular buffer. Lines rather than event
+ * objects: every event lives here for `capacity` more events, so each one a
+ * subscriber has long consumed would otherwise survive the young generation
+ * as three objects and a string and be copied into the old one; a line is one
+ * string, compaction writes it as is, and a resume (rare) parses what it
+ * replays.
+ */
+class ReplayRing {
+  readonly #lines: string[];
+  readonly #seqs: Float64Array;
+  #start = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    this.#lines = new Array<string>(capacity);
+    this.#seqs = new Float64Array(capacity);
+  }
+
+  push(seq: number, line: string): void {
+    const capacity = this.#lines.length;
+    const at = (this.#start + this.#size) % capacity;
+    this.#lines[at] = line;
+    this.#seqs[at] = seq;
+    if (this.#size < capacity) this.#size++;
+    else this.#start = (this.#start + 1) % capacity;
+  }
+
+  get oldestSeq(): number | undefined {
+    return this.#size === 0 ? undefined : this.#seqs[this.#start];
+  }
+
+  get newestSeq(): number | undefined {
+    return this.#size === 0
+      ? undefined
+      : this.#seqs[(this.#start + this.#size - 1) % this.#lines.length];
+  }
+
+  /** Lines of the events with a seq above `seq`, oldest first. */
+  linesAfter(seq: number): string[] {
+    const capacity = this.#lines.length;
+    const out: string[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const at = (this.#start + i) % capacity;
+      if (this.#seqs[at]! > seq) out.push(this.#lines[at]!);
+    }
+    return out;
   }
 }
 
