@@ -36,6 +36,7 @@ import { defaultStateDir } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger, type Logger, LogRing } from './log/index.js';
 import { type NodeIdentity, NodeService, newChallenge } from './nodes/index.js';
+import { OpenClawEndpoint } from './openclaw/index.js';
 import { appRouter, servedProcedures } from './router/app-router.js';
 import type { ConnectionInfo, GatewayContext } from './router/context.js';
 import type { ConnectionTracker, GatewayServices } from './services.js';
@@ -86,7 +87,9 @@ export type Gateway = {
   readonly services: GatewayServices;
 };
 
-type LiveConnection = { info: ConnectionInfo; rpc: RpcConnection };
+type LiveConnection = { info: ConnectionInfo };
+/** A socket of either endpoint that may not have sent its credential yet. */
+type SilentSocket = Pick<RpcConnection, 'awaitingCredentials' | 'close' | 'terminate'>;
 
 /** Builds a gateway from a config (validated here, defaults applied). Nothing listens until `start()`. */
 export function createGateway(
@@ -137,7 +140,7 @@ export function createGateway(
   const socketsByAddress = new Map<string, number>();
   let socketCount = 0;
   /** Sockets in the order they were accepted, until they present a credential or close. */
-  const silentSockets = new Set<RpcConnection>();
+  const silentSockets = new Set<SilentSocket>();
   /** Closes the oldest socket that has sent nothing yet, to admit a new one at the global cap. */
   const evictOldestSilent = (): boolean => {
     for (const rpc of silentSockets) {
@@ -410,6 +413,43 @@ export function createGateway(
     return undefined;
   };
 
+  /** An authenticated socket (of either endpoint) joins the connection table, presence and events. */
+  const connectionOpened = (info: ConnectionInfo): void => {
+    live.set(info.id, { info });
+    closeAtExpiry(info);
+    nodes.onConnectionOpened(info);
+    // An unpaired peer proved only a key it made up: its comings and goings are not
+    // durable events, or a stranger connecting in a loop would push every real event
+    // out of the replay buffer operators resume from. Its request is (node.pair.requested).
+    if (info.role === 'pairing') return;
+    events.emit({
+      type: 'connection.opened',
+      connectionId: info.id,
+      role: info.role,
+      remoteAddress: info.remoteAddress,
+      ...(info.clientName ? { clientName: info.clientName } : {}),
+    });
+  };
+
+  const connectionClosed = (info: ConnectionInfo, code: number): void => {
+    live.delete(info.id);
+    nodes.onConnectionClosed(info, code);
+    if (info.role === 'pairing') return;
+    events.emit({ type: 'connection.closed', connectionId: info.id, role: info.role, code });
+  };
+
+  const openclaw = new OpenClawEndpoint({
+    settings: config.gateway.openclaw,
+    limits: config.gateway.limits,
+    services,
+    checkOperator,
+    checkCredential,
+    pairingQuota,
+    opened: connectionOpened,
+    closed: connectionClosed,
+    tls: () => certificate !== undefined,
+  });
+
   const authenticate = (
     rawParams: Record<string, string> | null,
     admission: AdmissionAccepted,
@@ -476,21 +516,7 @@ export function createGateway(
       close: (code, reason) => rpc.close(code, reason),
       closed: rpc.closedSignal,
     };
-    live.set(info.id, { info, rpc });
-    closeAtExpiry(info);
-    nodes.onConnectionOpened(info);
-    // An unpaired peer proved only a key it made up: its comings and goings are not
-    // durable events, or a stranger connecting in a loop would push every real event
-    // out of the replay buffer operators resume from. Its request is (node.pair.requested).
-    if (role !== 'pairing') {
-      events.emit({
-        type: 'connection.opened',
-        connectionId: info.id,
-        role,
-        remoteAddress,
-        ...(info.clientName ? { clientName: info.clientName } : {}),
-      });
-    }
+    connectionOpened(info);
     return { conn: info, services };
   };
 
@@ -523,6 +549,12 @@ export function createGateway(
       if (left === 0) socketsByAddress.delete(address);
       else socketsByAddress.set(address, left);
     });
+    if (openclaw.owns(request)) {
+      const conn = openclaw.accept(socket, admission);
+      silentSockets.add(conn);
+      socket.once('close', () => silentSockets.delete(conn));
+      return;
+    }
     const rpc: RpcConnection = new RpcConnection({
       router: appRouter,
       socket,
@@ -536,18 +568,8 @@ export function createGateway(
       onClosed: (ctx, code) => {
         silentSockets.delete(rpc);
         if (!ctx) return;
-        live.delete(ctx.conn.id);
-        nodes.onConnectionClosed(ctx.conn, code);
-        if (ctx.conn.role === 'pairing') {
-          pairingQuota.release(admission.addressKey);
-          return;
-        }
-        events.emit({
-          type: 'connection.closed',
-          connectionId: ctx.conn.id,
-          role: ctx.conn.role,
-          code,
-        });
+        if (ctx.conn.role === 'pairing') pairingQuota.release(admission.addressKey);
+        connectionClosed(ctx.conn, code);
       },
     });
     if (rpc.awaitingCredentials) silentSockets.add(rpc);

@@ -163,6 +163,24 @@ export const EventsConfig = z.strictObject({
   healthTickMs: ms.default(10_000),
 });
 
+/**
+ * A second WebSocket endpoint on the gateway port that speaks OpenClaw's
+ * gateway protocol (its node hosts, apps and scripts), off unless enabled.
+ */
+export const OpenClawEndpointConfig = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The upgrade path it answers on; every other path stays the tRPC door. */
+  path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, {
+      error: 'expected a path such as /openclaw (not "/", no query)',
+    })
+    .default('/openclaw'),
+  /** How often a `tick` event goes to every socket; OpenClaw clients close after two silent ticks. */
+  tickIntervalMs: z.number().int().min(1_000).max(60_000).default(15_000),
+});
+export type OpenClawEndpointConfig = z.infer<typeof OpenClawEndpointConfig>;
+
 export const GatewayConfig = z.strictObject({
   port: port.default(DEFAULT_PORT),
   bind: BindMode.default('loopback'),
@@ -174,6 +192,7 @@ export const GatewayConfig = z.strictObject({
   limits: LimitsConfig.default(LimitsConfig.parse({})),
   nodes: NodesConfig.default(NodesConfig.parse({})),
   events: EventsConfig.default(EventsConfig.parse({})),
+  openclaw: OpenClawEndpointConfig.default(OpenClawEndpointConfig.parse({})),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 

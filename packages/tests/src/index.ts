@@ -13,6 +13,12 @@ export { makeTempDir, mergeConfig, startTestGateway, type TestGateway } from './
 export { type LanAddress, obtainLanAddress } from './lan-address.js';
 export { killLockHolders } from './lock-holders.js';
 export { nodeKeyClient } from './node-clients.js';
+export {
+  findOpenClaw,
+  type OpenClawInstall,
+  openClawCacheDir,
+  spawnOpenClaw,
+} from './openclaw.js';
 export { describeWithRealPart, type RealPart, requireRealPart } from './real-parts.js';
 export { rejection } from './rejection.js';
 export {

@@ -4,6 +4,8 @@
  * adapter). In-process callers use `NodeService.invoke` and `NodeService.list`
  * — see the class comment for their contract.
  */
+
+export { MAX_RESULT_DEPTH } from './invocation.js';
 export type { InvokeProgress, NodeConnection } from './invoke-broker.js';
 export { newChallenge } from './node-keys.js';
 export {

@@ -198,6 +198,18 @@ export class NodeService {
     return { role: 'node', nodeId: record.nodeId };
   }
 
+  /**
+   * For a protocol adapter that verified a key itself (OpenClaw's device
+   * identity signs another payload): the paired node holding the key, or a
+   * key that may only ask to pair.
+   */
+  identifyKey(publicKey: string): NodeIdentity {
+    const record = this.#registry.findByKey(publicKey);
+    return record
+      ? { role: 'node', nodeId: record.nodeId }
+      : { role: 'pairing', nodeKey: publicKey };
+  }
+
   onConnectionOpened(conn: NodeSocket): void {
     if (conn.role !== 'node' || conn.nodeId === undefined) return;
     this.#presence.track(conn, conn.nodeId);

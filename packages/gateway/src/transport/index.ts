@@ -9,8 +9,10 @@ export {
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
 export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
 export { PairingQuota } from './pairing-quota.js';
+export { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
 export {
   RpcConnection,
   type RpcConnectionLimits,
   type RpcConnectionOptions,
 } from './rpc-connection.js';
+export { setMaxPayload } from './ws-internals.js';

@@ -1,0 +1,137 @@
+import type { ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import type { NodesListOutput } from '@loopgate/protocol';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  describeWithRealPart,
+  findOpenClaw,
+  makeTempDir,
+  type OpenClawInstall,
+  runCli,
+  spawnOpenClaw,
+  startTestGateway,
+  type TestGateway,
+  waitFor,
+} from '../src/index.js';
+
+/**
+ * The real OpenClaw (its npm package, on Node 24, installed by
+ * `.ci/install-openclaw.sh`) against a Loopgate gateway with the OpenClaw
+ * endpoint on: its headless node host pairs through Loopgate's own flow and
+ * runs a command for `loopgate nodes invoke`; its CLI reads `health`.
+ */
+const openclaw = findOpenClaw();
+const describeOpenClaw = describeWithRealPart('openclaw (npm) on node 24', openclaw);
+
+describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
+  const install = openclaw.install as OpenClawInstall;
+  let gw: TestGateway;
+  let home: string;
+  let nodeHost: ChildProcess | undefined;
+  let nodeHostErr = '';
+
+  const loopgate = (args: string[]) =>
+    runCli([...args, '--url', gw.url, '--json'], {
+      env: { LOOPGATE_GATEWAY_TOKEN: gw.token },
+      timeoutMs: 30_000,
+    });
+  const listNodes = async (): Promise<NodesListOutput> => {
+    const result = await loopgate(['nodes', 'list']);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as NodesListOutput;
+  };
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ config: { gateway: { openclaw: { enabled: true } } } });
+    home = await makeTempDir('loopgate-openclaw-home-');
+  });
+
+  afterAll(async () => {
+    if (nodeHost && nodeHost.exitCode === null) {
+      const exited = new Promise((resolve) => nodeHost?.once('exit', resolve));
+      nodeHost.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      if (nodeHost.exitCode === null) nodeHost.kill('SIGKILL');
+    }
+    await gw?.stop();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it('`openclaw gateway call health --url --token` prints the gateway health', async () => {
+    const child = spawnOpenClaw(
+      install,
+      ['gateway', 'call', 'health', '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
+      home,
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, `stdout: ${stdout}\nstderr: ${stderr}`).toBe(0);
+    const health = JSON.parse(stdout.slice(stdout.indexOf('{'))) as Record<string, unknown>;
+    expect(health).toMatchObject({ ok: true, version: expect.any(String) });
+    expect(health.connections).toMatchObject({ operators: expect.any(Number) });
+  }, 120_000);
+
+  it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke`', async () => {
+    nodeHost = spawnOpenClaw(
+      install,
+      [
+        'node',
+        'run',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(gw.port),
+        '--context-path',
+        '/openclaw',
+        '--no-tls',
+        '--display-name',
+        'claw box',
+      ],
+      home,
+    );
+    nodeHost.stderr?.on('data', (d) => {
+      nodeHostErr += d;
+    });
+    // The node host asks to pair: Loopgate's own pending request, under its device key.
+    const pending = await waitFor(
+      async () => (await listNodes()).find((n) => n.state === 'pending' && n.name === 'claw-box'),
+      { timeoutMs: 90_000, intervalMs: 500, what: 'the OpenClaw node to ask to pair' },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\nnode host stderr:\n${nodeHostErr}`);
+    });
+    expect(pending).toMatchObject({ platform: 'linux' });
+
+    const approved = await loopgate(['nodes', 'approve', 'claw-box']);
+    expect(approved.code, approved.stderr).toBe(0);
+
+    // Told it was approved, the node host reconnects as the paired node and comes online.
+    const online = await waitFor(
+      async () => (await listNodes()).find((n) => n.name === 'claw-box' && n.state === 'online'),
+      { timeoutMs: 60_000, intervalMs: 500, what: 'the OpenClaw node to come online' },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\nnode host stderr:\n${nodeHostErr}`);
+    });
+    expect(online).toMatchObject({ platform: 'linux' });
+    if (online.state !== 'online') throw new Error('unreachable');
+    expect(online.commands).toContain('system.which');
+
+    const invoked = await loopgate([
+      'nodes',
+      'invoke',
+      'claw-box',
+      'system.which',
+      '--params',
+      '{"bins":["sh"]}',
+    ]);
+    expect(invoked.code, `${invoked.stderr}\nnode host stderr:\n${nodeHostErr}`).toBe(0);
+    const out = JSON.parse(invoked.stdout) as { payload: { bins: Record<string, string> } };
+    expect(out.payload.bins.sh).toMatch(/\/sh$/);
+  }, 240_000);
+});
