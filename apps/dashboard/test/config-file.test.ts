@@ -122,6 +122,24 @@ describe('the config file', () => {
     expect(await readdir(dir)).toEqual(['config.json5']);
   });
 
+  it('writes a credential as the reference the operator gave, replaces the old one, and clears it when emptied', async () => {
+    const path = join(dir, 'config.json5');
+    await writeFile(
+      path,
+      `{ gateway: { remote: { url: 'wss://old.example:1', token: 'old-inline-token' } } }`,
+    );
+    await saveConnectionSettings(path, { ...remote, token: { from: 'env', name: 'GW_TOKEN' } });
+    expect(JSON5.parse(await readFile(path, 'utf8')).gateway.remote).toMatchObject({
+      tokenEnv: 'GW_TOKEN',
+    });
+    expect(await readFile(path, 'utf8')).not.toContain('old-inline-token');
+    const read = await readConnectionSettings(path);
+    expect(read.token).toEqual({ from: 'env', name: 'GW_TOKEN' });
+    await saveConnectionSettings(path, { ...read, token: { from: 'none' } });
+    const parsed = JSON5.parse(await readFile(path, 'utf8')).gateway.remote;
+    expect(Object.keys(parsed).filter((k) => k.startsWith('token'))).toEqual([]);
+  });
+
   it('refuses to write a config the gateway would refuse, naming the key, and leaves the file as it was', async () => {
     const path = join(dir, 'config.json5');
     const original = `{ gateway: { prot: 1 } }\n`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
 import { createGateway, type Gateway } from '@loopgate/gateway';
 import { createNode, type LoopgateNode } from '@loopgate/node';
+import JSON5 from 'json5';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { portErrorOf } from '../src/client-port.js';
 import { DashboardController } from '../src/controller/index.js';
@@ -314,6 +315,52 @@ describe('switching gateways and reconnecting', () => {
       expect(frameOf({ ...state, pane: 'chat' }, Date.now())).not.toMatch(
         /UNAUTHORIZED|unauthorized/,
       );
+    } finally {
+      await other.stop('test finished');
+    }
+  });
+
+  it('fixes an unauthorized remote inside the dashboard: a token file in the Connection pane, used on c, saved only on w', async () => {
+    const other = createGateway(
+      { gateway: { port: 0 }, logging: { level: 'silent' } },
+      { stateDir: await mkdtemp(join(tmpdir(), 'loopgate-dashboard-remote-')) },
+    );
+    await other.start();
+    try {
+      const otherToken = (await readFile(other.tokenPath!, 'utf8')).trim();
+      const tokenFile = join(stateDir, 'remote.token');
+      await writeFile(tokenFile, `${otherToken}\n`, { mode: 0o600 });
+      const configPath = join(stateDir, 'config.json5');
+      const store = startDashboard();
+      await until(store, 'open link', (s) => s.connection.link.state === 'open');
+      controller!.perform({ kind: 'connect', url: other.url });
+      await until(store, 'unauthorized', (s) => s.connection.link.state === 'unauthorized');
+
+      for (const action of [
+        { type: 'connection.mode-toggled' },
+        { type: 'connection.field-set', field: 'url', value: other.url },
+        { type: 'connection.field-set', field: 'token', value: 'file:remote.token' },
+      ] as const)
+        store.dispatch(action);
+      controller!.perform({ kind: 'apply-connection' });
+      const state = await until(
+        store,
+        'the remote gateway open',
+        (s) => s.connection.link.state === 'open' && s.gateway.status?.bind.port === other.port,
+      );
+      expect(state.connection.target).toBe(other.url);
+      // connecting wrote nothing
+      await expect(readFile(configPath, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+
+      controller!.perform({ kind: 'save-connection' });
+      await until(store, 'saved', (s) => /saved gateway.mode/.test(s.notice?.text ?? ''));
+      const saved = await readFile(configPath, 'utf8');
+      expect(saved).toContain('remote.token');
+      expect(saved).not.toContain(otherToken);
+      expect(JSON5.parse(saved).gateway).toMatchObject({
+        mode: 'remote',
+        remote: { url: other.url, tokenFile: 'remote.token' },
+      });
     } finally {
       await other.stop('test finished');
     }

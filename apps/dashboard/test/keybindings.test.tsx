@@ -231,6 +231,34 @@ describe.each(WIDTHS)('keys at %i columns', (columns) => {
     expect(dashboard.store.getState().mode).toMatchObject({ input: { text: 'y' } });
   });
 
+  it('takes a token in a masked field: never on screen or in a state dump, a file reference shown as typed', async () => {
+    const secret = 'sk-very-secret-0123456789';
+    dashboard = await liveDashboard(
+      reduce(liveState({ columns, rows: 24 }), { type: 'pane.selected', pane: 'connection' }),
+    );
+    const toToken = Array.from({ length: 8 }, () => KEYS.down);
+    await dashboard.press(...toToken, KEYS.enter);
+    expect(dashboard.frame()).toContain('token ›');
+    expect(dashboard.frame()).toContain('file:<path> or env:<NAME>');
+    await dashboard.press(secret);
+    expect(dashboard.frame()).not.toContain(secret);
+    expect(dashboard.frame()).not.toContain('sk-very');
+    expect(dashboard.frame()).toContain('token › ••••');
+    await dashboard.press(KEYS.enter);
+    let frame = dashboard.frame();
+    expect(frame).not.toContain(secret);
+    expect(frame).toMatch(/token +••••••••/);
+    expect(JSON.stringify(dashboard.store.getState())).not.toContain(secret);
+    expect(dashboard.store.getState().connection.draft.token).toMatchObject({ from: 'inline' });
+    // editing again starts empty: the secret is never put back on the screen
+    await dashboard.press(KEYS.enter);
+    expect(dashboard.store.getState().mode).toMatchObject({ input: { field: 'token', text: '' } });
+    await dashboard.press('file:~/.loopgate/remote-token', KEYS.enter);
+    frame = dashboard.frame();
+    expect(frame).toContain('from file ~/.loopgate/remote-token');
+    expect(dashboard.intents).toEqual([]);
+  });
+
   it('runs : commands typed in command mode', async () => {
     dashboard = await liveDashboard(liveState({ columns, rows: 24 }));
     await dashboard.press(':', 'e', 'v', KEYS.enter);

@@ -3,6 +3,7 @@ export {
   EMPTY_SETTINGS,
   localGatewayUrl,
   readConnectionSettings,
+  resolveSecretSetting,
   type SaveResult,
   saveConnectionSettings,
   settingsFromConfig,

@@ -1,4 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -9,7 +11,12 @@ import {
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
 import type { SshSettings } from '../gateway-port.js';
-import type { ConnectionSettings } from '../state/index.js';
+import {
+  type ConnectionSettings,
+  type SecretKind,
+  type SecretSetting,
+  TypedSecret,
+} from '../state/index.js';
 import { setJson5Member } from './json5-edit.js';
 
 export const EMPTY_SETTINGS: ConnectionSettings = {
@@ -52,7 +59,55 @@ export function settingsFromConfig(config: RawConfig): ConnectionSettings {
         : Array.isArray(pins)
           ? pins.filter((p) => typeof p === 'string')
           : [],
+    token: secretFromConfig(remote, 'token'),
+    password: secretFromConfig(remote, 'password'),
   };
+}
+
+/** `token`, `tokenFile` or `tokenEnv` (the client's order: inline first). */
+function secretFromConfig(remote: RawConfig, kind: SecretKind): SecretSetting | undefined {
+  const inline = remote[kind];
+  const file = remote[`${kind}File`];
+  const variable = remote[`${kind}Env`];
+  if (typeof inline === 'string') return { from: 'inline', secret: new TypedSecret(inline) };
+  if (typeof file === 'string') return { from: 'file', path: file };
+  if (typeof variable === 'string') return { from: 'env', name: variable };
+  return undefined;
+}
+
+/**
+ * The secret a setting stands for, read the way the client reads
+ * `gateway.remote.tokenFile` / `tokenEnv` (a file relative to the config's folder).
+ */
+export async function resolveSecretSetting(
+  setting: SecretSetting | undefined,
+  kind: SecretKind,
+  configPath: string,
+): Promise<string | undefined> {
+  switch (setting?.from) {
+    case 'inline':
+      return setting.secret.reveal();
+    case 'env':
+      return process.env[setting.name] || undefined;
+    case 'file': {
+      const path = expandPath(setting.path, configPath);
+      try {
+        return (await readFile(path, 'utf8')).trim() || undefined;
+      } catch (error) {
+        throw new GatewayError(
+          'BAD_REQUEST',
+          `${kind}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
+      }
+    }
+    default:
+      return undefined;
+  }
+}
+
+function expandPath(path: string, configPath: string): string {
+  if (path === '~' || path.startsWith('~/')) return join(homedir(), path.slice(1));
+  return isAbsolute(path) ? path : resolve(dirname(configPath), path);
 }
 
 /** The local gateway's URL as the config file sets it up (port, TLS), on loopback. */
@@ -127,6 +182,17 @@ function remoteSection(old: RawConfig, settings: ConnectionSettings): RawConfig 
   }
   if (settings.tlsFingerprint.length === 1) remote.tlsFingerprint = settings.tlsFingerprint[0];
   else if (settings.tlsFingerprint.length > 1) remote.tlsFingerprint = settings.tlsFingerprint;
+  for (const kind of ['token', 'password'] as const) {
+    const setting = settings[kind];
+    // not edited: the file's credential stays as it is
+    if (setting === undefined) continue;
+    delete remote[kind];
+    delete remote[`${kind}File`];
+    delete remote[`${kind}Env`];
+    if (setting.from === 'inline') remote[kind] = setting.secret.reveal();
+    if (setting.from === 'file') remote[`${kind}File`] = setting.path;
+    if (setting.from === 'env') remote[`${kind}Env`] = setting.name;
+  }
   return remote;
 }
 

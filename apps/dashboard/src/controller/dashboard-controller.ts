@@ -3,6 +3,7 @@ import { errorHints, GatewayError, isGatewayError } from '@loopgate/protocol';
 import {
   localGatewayUrl,
   readConnectionSettings,
+  resolveSecretSetting,
   saveConnectionSettings,
 } from '../config-file/index.js';
 import {
@@ -539,9 +540,10 @@ export class DashboardController {
         const { draft, configPath } = this.#store.getState().connection;
         const saved = await saveConnectionSettings(configPath, draft);
         dispatch({ type: 'connection.saved', settings: draft });
+        const inline = [draft.token, draft.password].some((s) => s?.from === 'inline');
         this.#notice(
-          saved.commentsKept ? 'ok' : 'warn',
-          `saved gateway.mode and gateway.remote to ${saved.path}${saved.commentsKept ? '' : ' (the file was rewritten: comments were not kept)'}`,
+          saved.commentsKept && !inline ? 'ok' : 'warn',
+          `saved gateway.mode and gateway.remote to ${saved.path}${saved.commentsKept ? '' : ' (the file was rewritten: comments were not kept)'}${inline ? '; a typed secret is now in the file: prefer file:<path> or env:<NAME>' : ''}`,
         );
         return;
       }
@@ -586,10 +588,14 @@ export class DashboardController {
       if (started.url && !started.ssh && !started.context) return { ...started };
       return { url: await localGatewayUrl(configPath) };
     }
+    const token = await resolveSecretSetting(settings.token, 'token', configPath);
+    const password = await resolveSecretSetting(settings.password, 'password', configPath);
     return {
       ...(settings.url ? { url: settings.url } : {}),
       ...(settings.ssh ? { ssh: settings.ssh } : {}),
       ...(settings.tlsFingerprint.length > 0 ? { tlsFingerprint: settings.tlsFingerprint } : {}),
+      ...(token ? { token } : {}),
+      ...(password ? { password } : {}),
     };
   }
 

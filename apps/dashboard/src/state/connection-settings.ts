@@ -1,3 +1,4 @@
+import { parseSecretSetting, secretSettingKey, secretSettingText } from './secret-setting.js';
 import type { ConnectionField, ConnectionSettings } from './types.js';
 
 export const CONNECTION_FIELD_LABELS: Record<ConnectionField | 'mode', string> = {
@@ -9,6 +10,8 @@ export const CONNECTION_FIELD_LABELS: Record<ConnectionField | 'mode', string> =
   'ssh.localPort': 'local port',
   'ssh.remotePort': 'remote port',
   tlsFingerprint: 'TLS pin',
+  token: 'token',
+  password: 'password',
 };
 
 /** The field as the operator edits it (a pin list is comma-separated). */
@@ -28,6 +31,9 @@ export function connectionFieldText(settings: ConnectionSettings, field: Connect
       return settings.ssh?.remotePort?.toString() ?? '';
     case 'tlsFingerprint':
       return settings.tlsFingerprint.join(', ');
+    case 'token':
+    case 'password':
+      return secretSettingText(settings[field]);
   }
 }
 
@@ -47,6 +53,12 @@ export function applyConnectionField(
         return { error: `URL: expected ws://host:port or wss://host:port, got "${value}"` };
       }
       return { settings: { ...settings, url: value } };
+    }
+    case 'token':
+    case 'password': {
+      const parsed = parseSecretSetting(CONNECTION_FIELD_LABELS[field], text);
+      if ('error' in parsed) return parsed;
+      return { settings: { ...settings, [field]: parsed.setting } };
     }
     case 'tlsFingerprint': {
       const pins = value === '' ? [] : value.split(/[\s,]+/).filter(Boolean);
@@ -98,5 +110,12 @@ function normalize(s: ConnectionSettings): unknown {
           .sort(([x], [y]) => x.localeCompare(y)),
       )
     : null;
-  return [s.mode, s.url, ssh, s.tlsFingerprint];
+  return [
+    s.mode,
+    s.url,
+    ssh,
+    s.tlsFingerprint,
+    secretSettingKey(s.token),
+    secretSettingKey(s.password),
+  ];
 }

@@ -11,6 +11,7 @@ import type {
   SshSettings,
   TransportInfo,
 } from '../gateway-port.js';
+import type { SecretSetting } from './secret-setting.js';
 
 export const PANES = ['overview', 'nodes', 'chat', 'events', 'connection'] as const;
 export type PaneId = (typeof PANES)[number];
@@ -164,7 +165,9 @@ export type ConnectionField =
   | 'ssh.identityFile'
   | 'ssh.localPort'
   | 'ssh.remotePort'
-  | 'tlsFingerprint';
+  | 'tlsFingerprint'
+  | 'token'
+  | 'password';
 
 export const CONNECTION_FIELDS: readonly ConnectionField[] = [
   'url',
@@ -174,6 +177,8 @@ export const CONNECTION_FIELDS: readonly ConnectionField[] = [
   'ssh.localPort',
   'ssh.remotePort',
   'tlsFingerprint',
+  'token',
+  'password',
 ];
 
 /** The editable `gateway.mode` + `gateway.remote.*` settings, as the Connection pane shows them. */
@@ -182,6 +187,9 @@ export type ConnectionSettings = {
   url: string;
   ssh: SshSettings | undefined;
   tlsFingerprint: string[];
+  /** The remote credentials; undefined leaves what the config file has. */
+  token?: SecretSetting | undefined;
+  password?: SecretSetting | undefined;
 };
 
 export type ConnectionState = {

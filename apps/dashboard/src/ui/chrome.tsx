@@ -9,6 +9,7 @@ import { MIN_COLUMNS, MIN_ROWS } from '../layout.js';
 import {
   type DashboardState,
   type Level,
+  maskedSecretInput,
   PANE_TITLES,
   PANES,
   paramsHint,
@@ -178,6 +179,19 @@ function promptOf(input: TextInput): string {
   return PROMPTS[input.kind];
 }
 
+function isCredentialInput(input: TextInput): boolean {
+  return (
+    input.kind === 'connection-field' && (input.field === 'token' || input.field === 'password')
+  );
+}
+
+function placeholderOf(input: TextInput): string {
+  if (input.kind === 'invoke-params') return paramsHint(input.command);
+  if (isCredentialInput(input))
+    return 'file:<path> or env:<NAME> (preferred), or the secret itself (hidden) · empty clears';
+  return '';
+}
+
 /** The line above the status: a prompt being typed, a question, or the latest notice. */
 export function MessageLine({ state }: { state: DashboardState }): ReactNode {
   const width = state.terminal.columns;
@@ -190,11 +204,12 @@ export function MessageLine({ state }: { state: DashboardState }): ReactNode {
       : '';
     // show the end of a long entry, where the typing happens
     const room = Math.max(1, width - prompt.length - 2 - problem.length);
-    const text =
-      mode.input.text.length > room ? `…${mode.input.text.slice(-(room - 1))}` : mode.input.text;
-    // an empty params field shows what the command takes, and goes away at the first key
-    const placeholder =
-      mode.input.kind === 'invoke-params' && text === '' ? paramsHint(mode.input.command) : '';
+    const typed = isCredentialInput(mode.input)
+      ? maskedSecretInput(mode.input.text)
+      : mode.input.text;
+    const text = typed.length > room ? `…${typed.slice(-(room - 1))}` : typed;
+    // an empty field shows what it takes, and the hint goes away at the first key
+    const placeholder = text === '' ? placeholderOf(mode.input) : '';
     return (
       <Box width={width}>
         <Text wrap="truncate-end">

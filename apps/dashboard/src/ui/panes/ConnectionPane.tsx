@@ -8,6 +8,7 @@ import {
   CONNECTION_FIELDS,
   connectionFieldText,
   type DashboardState,
+  describeSecretSetting,
   sameSettings,
 } from '../../state/index.js';
 import { fingerprintLines, windowAround } from '../text.js';
@@ -156,7 +157,11 @@ export function ConnectionPane(props: PaneProps): ReactNode {
   for (const field of fields.slice(start, end)) {
     const selected = field === connection.field;
     const value =
-      field === 'mode' ? connection.draft.mode : connectionFieldText(connection.draft, field);
+      field === 'mode'
+        ? connection.draft.mode
+        : field === 'token' || field === 'password'
+          ? describeSecretSetting(connection.draft[field])
+          : connectionFieldText(connection.draft, field);
     const disabled =
       field !== 'mode' &&
       field.startsWith('ssh.') &&

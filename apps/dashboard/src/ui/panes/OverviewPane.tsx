@@ -49,7 +49,7 @@ export function waitingLines(
         },
         { text: link.reason, level: 'info' },
         {
-          text: 'Try: --token, LOOPGATE_GATEWAY_TOKEN, or :connect after fixing it',
+          text: 'Try: set the token in 5 Connection and press c, or --token, LOOPGATE_GATEWAY_TOKEN',
           level: 'info',
         },
       ];
