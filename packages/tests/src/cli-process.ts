@@ -49,8 +49,16 @@ export function runCli(
   args: string[],
   options: CliOptions & { timeoutMs?: number } = {},
 ): Promise<CliResult> {
+  return collectOutput(spawnCli(args, options), `loopgate ${args.join(' ')}`, options.timeoutMs);
+}
+
+/** Waits (bounded: killed past `timeoutMs`) for a child to end, with all it printed. */
+export function collectOutput(
+  child: ChildProcess,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawnCli(args, options);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => {
@@ -61,8 +69,8 @@ export function runCli(
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`loopgate ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, options.timeoutMs ?? 20_000);
+      reject(new Error(`${what} timed out; stderr: ${stderr}`));
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);

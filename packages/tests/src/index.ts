@@ -2,6 +2,7 @@ export { inCI } from './ci.js';
 export {
   type CliOptions,
   type CliResult,
+  collectOutput,
   INSTALLED_CLI,
   REPO_ROOT,
   runCli,

@@ -97,8 +97,8 @@ export class OpenClawSocket {
   #waiters: Array<() => void> = [];
   #nextId = 0;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  constructor(url: string, options: { localAddress?: string } = {}) {
+    this.ws = new WebSocket(url, options);
     this.ws.on('message', (data) => {
       this.frames.push(JSON.parse(data.toString()) as OpenClawFrame);
       for (const wake of this.#waiters.splice(0)) wake();

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { NodesListOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
+  collectOutput,
   describeWithRealPart,
   findOpenClaw,
   makeTempDir,
@@ -58,27 +59,22 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
   });
 
   it('`openclaw gateway call health --url --token` prints the gateway health', async () => {
-    const child = spawnOpenClaw(
-      install,
-      ['gateway', 'call', 'health', '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
-      home,
+    const { code, stdout, stderr } = await collectOutput(
+      spawnOpenClaw(
+        install,
+        ['gateway', 'call', 'health', '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
+        home,
+      ),
+      'openclaw gateway call health',
+      90_000,
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code, `stdout: ${stdout}\nstderr: ${stderr}`).toBe(0);
     const health = JSON.parse(stdout.slice(stdout.indexOf('{'))) as Record<string, unknown>;
     expect(health).toMatchObject({ ok: true, version: expect.any(String) });
     expect(health.connections).toMatchObject({ operators: expect.any(Number) });
   }, 120_000);
 
-  it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke`', async () => {
+  it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke` and the agent', async () => {
     nodeHost = spawnOpenClaw(
       install,
       [
@@ -133,5 +129,12 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
     expect(invoked.code, `${invoked.stderr}\nnode host stderr:\n${nodeHostErr}`).toBe(0);
     const out = JSON.parse(invoked.stdout) as { payload: { bins: Record<string, string> } };
     expect(out.payload.bins.sh).toMatch(/\/sh$/);
+
+    // The agent reaches it through the same tool path as any node.
+    const agent = await loopgate(['agent', '/invoke claw-box system.which {"bins":["sh"]}']);
+    expect(agent.code, agent.stderr).toBe(0);
+    const run = JSON.parse(agent.stdout) as { state: string; toolCalls: number; text: string };
+    expect(run).toMatchObject({ state: 'completed', toolCalls: 1 });
+    expect(run.text).toMatch(/claw-box · system\.which → ok[\s\S]*\/sh/);
   }, 240_000);
 });

@@ -19,6 +19,7 @@ import {
   mayHavePrototypeKey,
   prototypeKeyPath,
   setMaxPayload,
+  truncateReason,
 } from '../transport/index.js';
 import { type Challenge, verifyDevice } from './device-auth.js';
 import { OpenClawError, toOpenClawError } from './errors.js';
@@ -563,15 +564,4 @@ function grantedScope(held: OperatorScope, requested: readonly string[]): Operat
 /** An operator scope with the ones it includes, as OpenClaw lists a socket's scopes. */
 function scopesOf(scope: OperatorScope): string[] {
   return (Object.keys(RANK) as OperatorScope[]).filter((s) => RANK[s] <= RANK[scope]);
-}
-
-/** WebSocket close reasons are limited to 123 bytes. */
-function truncateReason(reason: string): string {
-  const buf = Buffer.from(reason);
-  return buf.length <= 123
-    ? reason
-    : `${buf
-        .subarray(0, 120)
-        .toString('utf8')
-        .replace(/\uFFFD$/, '')}...`;
 }

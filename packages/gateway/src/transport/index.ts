@@ -14,5 +14,6 @@ export {
   RpcConnection,
   type RpcConnectionLimits,
   type RpcConnectionOptions,
+  truncateReason,
 } from './rpc-connection.js';
 export { setMaxPayload } from './ws-internals.js';

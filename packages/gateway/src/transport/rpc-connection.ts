@@ -688,7 +688,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */
-function truncateReason(reason: string): string {
+export function truncateReason(reason: string): string {
   const buf = Buffer.from(reason);
   return buf.length <= 123
     ? reason

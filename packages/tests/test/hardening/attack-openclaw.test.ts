@@ -7,6 +7,7 @@
  */
 import { GatewayError, LoopgateConfig } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openOperatorSocket, resultData } from '../../src/hardening/index.js';
 import { startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
 import {
   connectParams,
@@ -336,5 +337,36 @@ describe('OpenClaw endpoint on', () => {
         details: { loopgateCode: 'COMMAND_FAILED', nodeCode: 'INVALID_RESULT' },
       });
     });
+  });
+});
+
+describe('OpenClaw sockets that never connect, at the global cap', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      config: {
+        gateway: {
+          openclaw: { enabled: true },
+          limits: { maxConnections: 8, maxConnectionsPerAddress: 8 },
+        },
+      },
+    });
+  });
+  afterAll(() => gw.stop());
+
+  it('a stranger filling every place with silent OpenClaw sockets does not lock an operator out; its oldest makes room', async () => {
+    const held: OpenClawSocket[] = [];
+    for (let i = 0; i < 8; i++) {
+      const socket = open(`${gw.url}/openclaw`);
+      await socket.challenge();
+      held.push(socket);
+    }
+    const operator = await openOperatorSocket(gw.url, gw.token, { localAddress: '127.0.0.9' });
+    try {
+      expect(resultData<{ ok: boolean }>(await operator.call(1, 'health')).ok).toBe(true);
+    } finally {
+      operator.ws.close();
+    }
+    expect((await held[0]!.closed).code).toBe(1013);
   });
 });
