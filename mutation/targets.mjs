@@ -49,6 +49,7 @@ export const mutationTargets = {
   'pairing-requests': {
     mutate: 'packages/gateway/src/nodes/pairing-requests.ts',
     tests: [
+      'packages/gateway/test/nodes/pairing-requests.test.ts',
       'packages/gateway/test/nodes/pairing.test.ts',
       'packages/gateway/test/nodes/node-service.test.ts',
     ],

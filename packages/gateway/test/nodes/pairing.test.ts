@@ -293,3 +293,211 @@ describe('node authentication', () => {
     );
   });
 });
+
+describe('pairing: what it logs and announces, and its refusals', () => {
+  type LogLine = { msg: string; [key: string]: unknown };
+  let logs: LogLine[] = [];
+  let emitted: GatewayEventInput[] = [];
+  let onEvent: (event: GatewayEventInput) => void = () => {};
+
+  async function logged(nodes: NonNullable<LoopgateConfigInput['gateway']>['nodes'] = {}) {
+    logs = [];
+    emitted = [];
+    const svc = new NodeService({
+      config: LoopgateConfig.parse({ gateway: { nodes } }),
+      stateDir,
+      events: {
+        emit: (e) => {
+          emitted.push(e);
+          onEvent(e);
+        },
+      },
+      log: pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) }),
+    });
+    services.push(svc);
+    await svc.open();
+    return svc;
+  }
+  const pick = (line: LogLine | undefined) => {
+    if (!line) return undefined;
+    const { level: _l, time: _t, pid: _p, hostname: _h, ...rest } = line;
+    return rest;
+  };
+  afterEach(() => {
+    onEvent = () => {};
+  });
+
+  it('logs and announces a request, an approval and a rejection, with their ids', async () => {
+    const svc = await logged();
+    const key = testNodeKey();
+    const asked = pendingOf((await svc.requestPairing(request('box'), pairingSocket(key))).first);
+    expect(pick(logs.find((l) => l.msg === 'pairing requested'))).toEqual({
+      msg: 'pairing requested',
+      requestId: asked.requestId,
+      name: 'box',
+      pairingCode: asked.pairingCode,
+    });
+    expect(emitted).toEqual([
+      {
+        type: 'node.pair.requested',
+        requestId: asked.requestId,
+        pairingCode: asked.pairingCode,
+        name: 'box',
+        platform: 'linux',
+        commands: ['system.info', 'fs.read'],
+      },
+    ]);
+    const { nodeId } = await svc.approve(asked.requestId);
+    expect(pick(logs.find((l) => l.msg === 'node paired'))).toEqual({
+      msg: 'node paired',
+      nodeId,
+      name: 'box',
+    });
+    expect(emitted.at(-1)).toEqual({
+      type: 'node.pair.resolved',
+      requestId: asked.requestId,
+      decision: 'approved',
+      nodeId,
+    });
+
+    const other = pendingOf(
+      (await svc.requestPairing(request('other'), pairingSocket(testNodeKey()))).first,
+    );
+    expect(svc.reject(other.pairingCode)).toEqual({ requestId: other.requestId, name: 'other' });
+    expect(pick(logs.find((l) => l.msg === 'pairing rejected'))).toEqual({
+      msg: 'pairing rejected',
+      requestId: other.requestId,
+      name: 'other',
+    });
+    expect(emitted.at(-1)).toEqual({
+      type: 'node.pair.resolved',
+      requestId: other.requestId,
+      decision: 'rejected',
+    });
+  });
+
+  it('logs a request that expired or was withdrawn, saying which', async () => {
+    const svc = await logged({ pendingTtlMs: 30, pendingGraceMs: 10 });
+    const expiring = await svc.requestPairing(request('late'), pairingSocket(testNodeKey()));
+    await expiring.decision;
+    const expiredId = pendingOf(expiring.first).requestId;
+    expect(pick(logs.find((l) => l.msg === 'pairing request expired'))).toEqual({
+      msg: 'pairing request expired',
+      requestId: expiredId,
+      name: 'late',
+    });
+    expect(emitted.at(-1)).toEqual({
+      type: 'node.pair.resolved',
+      requestId: expiredId,
+      decision: 'expired',
+    });
+    const conn = pairingSocket(testNodeKey());
+    const leaving = await svc.requestPairing(request('gone'), conn);
+    conn.close(1006, 'gone');
+    svc.onConnectionClosed(conn);
+    await leaving.decision;
+    expect(pick(logs.find((l) => l.msg === 'pairing request withdrawn'))).toEqual({
+      msg: 'pairing request withdrawn',
+      requestId: pendingOf(leaving.first).requestId,
+      name: 'gone',
+    });
+  });
+
+  it('tells the rival of an approved name why it was rejected', async () => {
+    const svc = await logged();
+    const a = await svc.requestPairing(request('laptop'), pairingSocket(testNodeKey()));
+    const b = await svc.requestPairing(request('laptop'), pairingSocket(testNodeKey()));
+    await svc.approve(pendingOf(a.first).requestId);
+    await expect(b.decision).resolves.toEqual({
+      status: 'rejected',
+      reason: 'another node was approved as "laptop"',
+    });
+  });
+
+  it('refuses a request from a socket that proved no key', async () => {
+    const svc = await logged();
+    const conn = { ...pairingSocket(testNodeKey()), nodeKey: undefined };
+    const error = await rejection(svc.requestPairing(request('box'), conn));
+    expect(error.code).toBe('BAD_REQUEST');
+    expect(error.message).toBe(
+      'a pairing request needs a node key: connect with nodeKey and nodeSignature (update the node)',
+    );
+    expect(svc.listPending()).toEqual([]);
+  });
+
+  it('names an unknown request, and lists the ambiguous ones in the details', async () => {
+    const svc = await logged();
+    const unknown = await rejection(svc.approve('nobody'));
+    expect(unknown.code).toBe('NOT_FOUND');
+    expect(unknown.message).toBe(
+      'no pending pairing request "nobody" (see loopgate nodes pending)',
+    );
+    const a = pendingOf(
+      (await svc.requestPairing(request('twin'), pairingSocket(testNodeKey()))).first,
+    );
+    const b = pendingOf(
+      (await svc.requestPairing(request('twin'), pairingSocket(testNodeKey()))).first,
+    );
+    const ambiguous = await rejection(svc.approve('twin'));
+    expect(ambiguous.message).toMatch(
+      /^more than one node asked to pair as "twin": compare the pairing code each node prints and use its request id or code — /,
+    );
+    expect(ambiguous.details).toEqual({
+      requests: [
+        { requestId: a.requestId, pairingCode: a.pairingCode },
+        { requestId: b.requestId, pairingCode: b.pairingCode },
+      ],
+    });
+    expect(() => svc.reject('twin')).toThrow(/more than one node asked to pair as "twin"/);
+  });
+
+  it('describes a pending request found by id, code or name', async () => {
+    const svc = await logged();
+    const asked = pendingOf(
+      (await svc.requestPairing(request('box'), pairingSocket(testNodeKey()))).first,
+    );
+    for (const ref of [asked.requestId, asked.pairingCode, 'BOX'])
+      expect(svc.describe(ref), ref).toMatchObject({
+        requestId: asked.requestId,
+        state: 'pending',
+      });
+  });
+
+  it('stores the version only when the node sent one', async () => {
+    const svc = await logged();
+    const bare = { name: 'bare', platform: 'linux', commands: ['system.info'] };
+    const asked = pendingOf((await svc.requestPairing(bare, pairingSocket(testNodeKey()))).first);
+    await svc.approve(asked.requestId);
+    const versioned = pendingOf(
+      (await svc.requestPairing(request('versioned'), pairingSocket(testNodeKey()))).first,
+    );
+    await svc.approve(versioned.requestId);
+    const saved = JSON.parse(await readFile(join(stateDir, 'nodes.json'), 'utf8')) as {
+      nodes: Record<string, unknown>[];
+    };
+    const byName = Object.fromEntries(saved.nodes.map((n) => [n.name, n]));
+    expect(byName.bare).not.toHaveProperty('version');
+    expect(byName.versioned).toHaveProperty('version', '1.0.0');
+  });
+
+  it('tells a node whose approval was withdrawn before it heard of it', async () => {
+    const svc = await logged();
+    onEvent = (event) => {
+      if (event.type === 'node.pair.resolved' && event.decision === 'approved' && event.nodeId)
+        void svc.remove(event.nodeId);
+    };
+    const session = await svc.requestPairing(request('box'), pairingSocket(testNodeKey()));
+    await svc.approve(pendingOf(session.first).requestId);
+    await expect(session.decision).resolves.toEqual({
+      status: 'rejected',
+      reason: 'the approval was withdrawn',
+    });
+  });
+
+  it('ends pending requests as expired when the gateway stops', async () => {
+    const svc = await logged();
+    const session = await svc.requestPairing(request('box'), pairingSocket(testNodeKey()));
+    await svc.close();
+    await expect(session.decision).resolves.toEqual({ status: 'expired' });
+  });
+});
