@@ -44,3 +44,30 @@ describe('PairingQuota (row 28)', () => {
     expect(new PairingQuota({ ...limits, maxConnections: 4096 }).reserved).toBe(64);
   });
 });
+
+describe('PairingQuota release', () => {
+  it('frees one place per release, per address, and never counts below zero', async () => {
+    const quota = new PairingQuota({ ...limits, maxPairingConnectionsPerAddress: 3 });
+    quota.acquire('192.0.2.1');
+    quota.acquire('192.0.2.1');
+    quota.acquire('192.0.2.1');
+    expect(await refusal(() => quota.acquire('192.0.2.1'))).toContain(
+      '3 unpaired nodes are connected from this address',
+    );
+    quota.release('192.0.2.1');
+    quota.acquire('192.0.2.1'); // one place came back, not all three
+    expect(await refusal(() => quota.acquire('192.0.2.1'))).toContain('3 unpaired nodes');
+    quota.release('192.0.2.1');
+    quota.release('192.0.2.1');
+    quota.release('192.0.2.1');
+    expect(quota.total).toBe(0);
+    // A release with nothing taken (a double close) frees nothing from anyone.
+    quota.release('192.0.2.1');
+    quota.release('192.0.2.9');
+    expect(quota.total).toBe(0);
+    for (let i = 0; i < 3; i++) quota.acquire('192.0.2.1');
+    expect(await refusal(() => quota.acquire('192.0.2.1'))).toContain('3 unpaired nodes');
+    for (let i = 0; i < 3; i++) quota.acquire('192.0.2.9');
+    expect(quota.total).toBe(6);
+  });
+});

@@ -20,6 +20,8 @@ export type SoakOptions = {
   warmupCycles?: number;
   /** Samples taken along the way (besides baseline and end), for the report. */
   samples?: number;
+  /** gateway.nodes.idempotencyWindowMs of the gateway under test (default `SOAK_IDEMPOTENCY_WINDOW_MS`). */
+  idempotencyWindowMs?: number;
   log?: (line: string) => void;
 };
 
@@ -41,6 +43,17 @@ export type SoakResult = {
 const EVENT_WAIT_MS = 5_000;
 
 /**
+ * Every cycle's invocation carries its own idempotency key, and the gateway
+ * remembers outcomes for `idempotencyWindowMs` (10 minutes, at most 10 000
+ * of them; idempotency.test.ts proves that bound). With that window the
+ * remembered outcomes grow by ~0.5 KiB per cycle for the first 10 000 cycles
+ * — more than a soak runs in CI — and that bounded fill would read as a leak
+ * (or hide one). A one-second window reaches its steady state within the
+ * warm-up, so what grows after it is what the gateway fails to give back.
+ */
+export const SOAK_IDEMPOTENCY_WINDOW_MS = 1_000;
+
+/**
  * The memory soak (HARDENING row 16): a real gateway process, and `lanes`
  * loops that each run connect → subscribe → invoke → disconnect cycles with
  * a real node (the node SDK, paired once, reconnecting every cycle) and a
@@ -55,10 +68,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const root = await makeTempDir('loopgate-soak-');
   const gateway: GatewayProcess = await startGatewayProcess({
     stateDir: join(root, 'gateway'),
-    // Every cycle's invocation has its own idempotency key. The gateway remembers up to 10 000
-    // outcomes by design (expired ones are evicted once that cap is reached), so heap grows
-    // until 10 000 invocations, then stays flat: warm up past that to measure leaks alone.
-    config: { gateway: { nodes: { autoApproveLoopback: true } } },
+    config: {
+      gateway: {
+        nodes: {
+          autoApproveLoopback: true,
+          idempotencyWindowMs: options.idempotencyWindowMs ?? SOAK_IDEMPOTENCY_WINDOW_MS,
+        },
+      },
+    },
   });
   const errors: string[] = [];
   let lostEvents = 0;

@@ -5,18 +5,19 @@
 import { describe, expect, it } from 'vitest';
 import { runSoak } from '../../src/hardening/index.js';
 
-const CYCLES = Number(process.env.LOOPGATE_SOAK_CYCLES ?? 1_200);
+const CYCLES = Number(process.env.LOOPGATE_SOAK_CYCLES ?? 1_600);
 
 describe('row 16: memory soak', () => {
-  it(`row 16: ${CYCLES} connect/subscribe/invoke/disconnect cycles with nodes and operators: no error, no lost event, listeners and connections back to baseline, gateway RSS within 5 % of its post-warm-up size`, async () => {
+  it(`row 16: ${CYCLES} connect/subscribe/invoke/disconnect cycles with nodes and operators: no error, no lost event, listeners and connections back to baseline, gateway RSS and heap within 5 % of their post-warm-up size`, async () => {
     const result = await runSoak({
       cycles: CYCLES,
-      warmupCycles: Math.floor(CYCLES / 4),
+      // Half the run: the gateway's caches and JIT settle within ~800 cycles (heap flat after).
+      warmupCycles: Math.floor(CYCLES / 2),
       lanes: 8,
     });
     const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
     process.stdout.write(
-      `[row 16] ${result.cycles} cycles in ${(result.durationMs / 1000).toFixed(1)} s: RSS ${mib(result.afterWarmup.rss)} → ${mib(result.end.rss)} MiB (${(result.rssGrowth * 100).toFixed(2)} %), heap ${mib(result.afterWarmup.heapUsed)} → ${mib(result.end.heapUsed)} MiB\n`,
+      `[row 16] ${result.cycles} cycles in ${(result.durationMs / 1000).toFixed(1)} s: RSS ${mib(result.afterWarmup.rss)} → ${mib(result.end.rss)} MiB (${(result.rssGrowth * 100).toFixed(2)} %), heap ${mib(result.afterWarmup.heapUsed)} → ${mib(result.end.heapUsed)} MiB (${(result.heapGrowth * 100).toFixed(2)} %)\n`,
     );
     expect(result.errors).toEqual([]);
     expect(result.lostEvents).toBe(0);
@@ -24,5 +25,7 @@ describe('row 16: memory soak', () => {
     expect(result.end.eventListeners).toBe(result.start.eventListeners);
     expect(result.end.connections).toBe(0);
     expect(result.rssGrowth).toBeLessThanOrEqual(0.05);
+    // Retained memory after forced GCs: the leak signal RSS (allocator pages, reservations) blurs.
+    expect(result.heapGrowth).toBeLessThanOrEqual(0.05);
   }, 180_000);
 });
