@@ -112,6 +112,8 @@ export class AgentRuntime {
   }
 
   async open(): Promise<void> {
+    // A gateway restarted in the same process (or retrying a failed start) opens the runtime again.
+    this.#closing = false;
     this.#log.info({ provider: this.provider.name }, 'agent runtime ready');
   }
 

@@ -1,4 +1,10 @@
 export {
+  type AuthAttempt,
+  ConnectionAuthenticator,
+  type ConnectionAuthOptions,
+  type PeerIdentity,
+} from './connection-auth.js';
+export {
   digestSecret,
   type GatewayCredential,
   newSecretToken,
@@ -16,3 +22,4 @@ export {
 } from './operator-tokens.js';
 export { type AttemptSource, FailedAttemptLimiter } from './rate-limiter.js';
 export { TailscaleWhois, type WhoisVerdict } from './tailscale-whois.js';
+export { rotateGatewayToken, type TokenRotationDeps } from './token-rotation.js';

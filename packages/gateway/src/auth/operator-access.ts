@@ -24,7 +24,7 @@ export type OperatorAccessResult =
 export function resolveOperatorAccess(
   presented: { token?: string | undefined; password?: string | undefined },
   gateway: GatewayCredential,
-  tokens: OperatorTokens,
+  tokens: Pick<OperatorTokens, 'check'>,
   now: number,
 ): OperatorAccessResult {
   const ownSecret = gateway.mode === 'password' ? presented.password : presented.token;

@@ -115,6 +115,7 @@ export class ChannelManager {
 
   /** Starts every configured channel; failures are reported in status, not thrown. */
   async open(): Promise<void> {
+    this.#closing = false;
     await Promise.all(
       [...this.#channels.values()].map(async (channel) => {
         try {

@@ -18,6 +18,14 @@ export type EventBusOptions = {
   logPath?: string;
   /** Events a single subscriber may have queued before it is marked as lagging. */
   maxQueuedPerSubscriber?: number;
+  /** Where failed writes and compactions of the log are reported (the gateway's logger). */
+  log?: EventBusLog;
+};
+
+/** The part of the gateway's logger the bus reports to. */
+export type EventBusLog = {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
 };
 
 export type SubscribeOptions = {
@@ -47,16 +55,23 @@ export class EventBus {
   #pendingLines: string[] = [];
   #compacting = false;
   #closed = false;
-  readonly #opts: Required<Omit<EventBusOptions, 'logPath'>> & { logPath?: string };
+  /** Set from the first failed append until one succeeds, so a full disk is reported once. */
+  #appendFailing = false;
+  readonly #log: EventBusLog | undefined;
+  readonly #opts: Required<Omit<EventBusOptions, 'logPath' | 'log'>> & { logPath?: string };
 
   constructor(options: EventBusOptions) {
-    this.#opts = { maxQueuedPerSubscriber: 10_000, ...options };
+    const { log, ...rest } = options;
+    this.#log = log;
+    this.#opts = { maxQueuedPerSubscriber: 10_000, ...rest };
     this.#ring = new ReplayRing(options.replayBufferSize);
   }
 
   /** Loads the persisted tail (skipping a torn last line) and opens the log for appends. */
   async open(): Promise<void> {
     const path = this.#opts.logPath;
+    // A gateway restarted in the same process (or retrying a failed start) opens its bus again.
+    this.#closed = false;
     if (!path) return;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -67,7 +82,8 @@ export class EventBus {
       if (!line) continue;
       try {
         const parsed = JSON.parse(line) as SequencedEvent;
-        if (typeof parsed.seq === 'number' && parsed.event) {
+        // `> #seq`: reopened in the same process, the ring already holds what the file does.
+        if (typeof parsed.seq === 'number' && parsed.event && parsed.seq > this.#seq) {
           this.#ring.push(parsed.seq, `${line}\n`);
           this.#seq = parsed.seq;
         }
@@ -216,9 +232,11 @@ export class EventBus {
     const bytes = Buffer.from(lines.join(''));
     try {
       // A short write (the disk filled up mid-line) is a failure too.
-      if (writeSync(fd, bytes) !== bytes.length) throw new Error('short write');
+      const written = writeSync(fd, bytes);
+      if (written !== bytes.length)
+        throw new Error(`short write: ${written} of ${bytes.length} bytes`);
       this.#logBytes += bytes.length;
-    } catch {
+    } catch (error) {
       // A full disk must not take the gateway down; replay just gets shorter.
       // Cut a partial line back off, so the next append starts on a clean line.
       try {
@@ -226,7 +244,18 @@ export class EventBus {
       } catch {
         // nothing more to do: open() skips a line it cannot parse
       }
+      if (!this.#appendFailing) {
+        this.#appendFailing = true;
+        this.#log?.warn(
+          { err: error, path: this.#opts.logPath, events: lines.length },
+          'event log write failed; events stay in memory only until a write succeeds',
+        );
+      }
       return;
+    }
+    if (this.#appendFailing) {
+      this.#appendFailing = false;
+      this.#log?.info({ path: this.#opts.logPath }, 'event log writes succeed again');
     }
     this.#logLines += lines.length;
     if (this.#logLines > this.#opts.replayBufferSize * 2) void this.#compact();
@@ -275,9 +304,16 @@ export class EventBus {
       this.#logFd = fd;
       this.#logBytes = fstatSync(fd).size;
       this.#logLines = written.length;
+      // The rename is done and the data synced: an unsynced directory entry only risks the
+      // old, longer file coming back after a power cut, which open() reads just as well.
       await fsyncDirectory(dir).catch(() => {});
-    } catch {
+    } catch (error) {
       // A full disk: keep appending to the log we have (or none); the next compaction retries.
+      this.#log?.warn(
+        { err: error, path },
+        'event log compaction failed; appending to the current log, will retry',
+      );
+      // The temp file may never have been created; a leftover is removed at the next start.
       await rm(tmp, { force: true }).catch(() => {});
       if (this.#logFd === undefined && !this.#closed) this.#openForAppend(path);
     } finally {
@@ -290,8 +326,12 @@ export class EventBus {
       const fd = openSync(path, 'a', 0o600);
       this.#logFd = fd;
       this.#logBytes = fstatSync(fd).size;
-    } catch {
+    } catch (error) {
       this.#logFd = undefined;
+      this.#log?.warn(
+        { err: error, path },
+        'event log cannot be opened; events are kept in memory only',
+      );
     }
   }
 }

@@ -69,6 +69,8 @@ export class SessionStore {
   }
 
   async open(): Promise<void> {
+    // A gateway restarted in the same process (or retrying a failed start) opens the store again.
+    this.#closed = false;
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const index = await this.#readIndex();
     const files = new Set(

@@ -98,10 +98,6 @@ export class Listener {
     return this.#bound;
   }
 
-  get socketCount(): number {
-    return this.#sockets.size;
-  }
-
   async listen(): Promise<BoundAddress[]> {
     let port = this.#opts.port;
     for (const host of this.#opts.hosts) {

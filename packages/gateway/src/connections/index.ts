@@ -1,0 +1,2 @@
+export { type AcceptorOptions, ConnectionAcceptor } from './connection-acceptor.js';
+export { ConnectionRegistry } from './connection-registry.js';

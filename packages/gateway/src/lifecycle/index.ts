@@ -1,0 +1,6 @@
+export {
+  Lifecycle,
+  type LifecycleOptions,
+  type LifecyclePhase,
+  type MarkOpened,
+} from './lifecycle.js';

@@ -1,0 +1,1 @@
+export { EventLoopDelay, gatewayStatus, type StartedParts } from './gateway-status.js';
