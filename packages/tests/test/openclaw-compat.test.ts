@@ -48,12 +48,7 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
   });
 
   afterAll(async () => {
-    if (nodeHost && nodeHost.exitCode === null) {
-      const exited = new Promise((resolve) => nodeHost?.once('exit', resolve));
-      nodeHost.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      if (nodeHost.exitCode === null) nodeHost.kill('SIGKILL');
-    }
+    await stopProcess(nodeHost);
     await gw?.stop();
     if (home) await rm(home, { recursive: true, force: true });
   });
@@ -138,3 +133,67 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
     expect(run.text).toMatch(/claw-box · system\.which → ok[\s\S]*\/sh/);
   }, 240_000);
 });
+
+describeOpenClaw('the real OpenClaw node host over wss:// with a pinned certificate', () => {
+  const install = openclaw.install as OpenClawInstall;
+  let gw: TestGateway;
+  let home: string;
+  let nodeHost: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      config: { gateway: { openclaw: { enabled: true }, tls: { enabled: true } } },
+    });
+    home = await makeTempDir('loopgate-openclaw-home-');
+  });
+  afterAll(async () => {
+    await stopProcess(nodeHost);
+    await gw?.stop();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it('`openclaw node run --tls --tls-fingerprint` reaches the endpoint and asks to pair', async () => {
+    const fingerprint = gw.gateway.tlsFingerprint;
+    expect(fingerprint).toBeDefined();
+    let stderr = '';
+    nodeHost = spawnOpenClaw(
+      install,
+      [
+        'node',
+        'run',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(gw.port),
+        '--context-path',
+        '/openclaw',
+        '--tls',
+        '--tls-fingerprint',
+        String(fingerprint),
+        '--display-name',
+        'tls-claw',
+      ],
+      home,
+    );
+    nodeHost.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const pending = await waitFor(
+      () => gw.gateway.services.nodes.listPending().find((r) => r.name === 'tls-claw'),
+      { timeoutMs: 90_000, intervalMs: 500, what: 'the OpenClaw node to ask to pair over wss://' },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\nnode host stderr:\n${stderr}`);
+    });
+    expect(pending).toMatchObject({ platform: 'linux' });
+    expect(stderr).toContain(`wss://127.0.0.1:${gw.port}/openclaw`);
+  }, 150_000);
+});
+
+/** SIGTERM, then SIGKILL if it has not exited within 5 s. */
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}

@@ -213,6 +213,37 @@ describe('OpenClaw endpoint on', () => {
     expect(socket.ws.readyState).toBe(socket.ws.OPEN);
   });
 
+  it('a node host may speak protocol 3 (the N-1 node window); an operator may not', async () => {
+    const node = open(url);
+    const params = {
+      ...connectParams(await node.challenge(), { role: 'node', device: newOpenClawDevice() }),
+      minProtocol: 3,
+      maxProtocol: 3,
+    };
+    expect((await node.request('connect', params)).payload).toMatchObject({ protocol: 3 });
+    const operator = open(url);
+    const opParams = {
+      ...connectParams(await operator.challenge(), { role: 'operator', token: gw.token }),
+      minProtocol: 3,
+      maxProtocol: 3,
+    };
+    expect((await operator.request('connect', opParams)).error).toMatchObject({
+      details: { code: 'PROTOCOL_MISMATCH' },
+    });
+  });
+
+  it('a revoked operator token closes its OpenClaw sockets at once (4010)', async () => {
+    const tokens = gw.gateway.services.operatorTokens;
+    const writer = await tokens.create({ name: 'oc-writer', scope: 'operator.write' });
+    const socket = open(url);
+    expect(
+      (await socket.connect({ role: 'operator', token: writer.token, scopes: ['operator.write'] }))
+        .ok,
+    ).toBe(true);
+    await tokens.revoke('oc-writer');
+    expect((await socket.closed).code).toBe(4010);
+  });
+
   describe('an OpenClaw node through pairing', () => {
     let device: OpenClawDevice;
     beforeAll(() => {
