@@ -19,6 +19,7 @@ export function setJson5Member(
     if (text[root] !== '{') return undefined;
     return setIn(text, root, path, value, '');
   } catch {
+    // text this editor cannot follow: undefined makes the caller rewrite the file from the parsed value
     return undefined;
   }
 }

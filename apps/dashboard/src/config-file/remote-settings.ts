@@ -112,6 +112,7 @@ function expandPath(path: string, configPath: string): string {
 
 /** The local gateway's URL as the config file sets it up (port, TLS), on loopback. */
 export async function localGatewayUrl(path: string): Promise<string> {
+  // an unreadable or broken config means the defaults here; saving reports the problem with its path
   const raw = await readRawConfig(path).catch(() => undefined);
   const gateway = record(raw?.value.gateway);
   const port = typeof gateway.port === 'number' ? gateway.port : DEFAULT_PORT;
@@ -223,6 +224,7 @@ function parseOrUndefined(text: string): RawConfig | undefined {
       ? (value as RawConfig)
       : undefined;
   } catch {
+    // not JSON5: the caller says so (or, when checking its own edit, falls back to a full rewrite)
     return undefined;
   }
 }

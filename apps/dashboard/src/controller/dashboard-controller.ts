@@ -71,6 +71,7 @@ function sameEndpoint(a: string, b: string): boolean {
     const y = new URL(b);
     return x.protocol === y.protocol && x.hostname === y.hostname && x.port === y.port;
   } catch {
+    // a target that is not a URL (`ssh host`, `local gateway`) is no endpoint to compare
     return false;
   }
 }
@@ -245,7 +246,10 @@ export class DashboardController {
     const port = this.#port;
     this.#port = undefined;
     this.#pending = [];
-    await port?.close().catch(() => {});
+    await port?.close().catch((error: unknown) => {
+      // the old link is gone either way; a failed close only matters in the log
+      this.#log.debug('closing the gateway port failed', { error: errorViewOf(error).message });
+    });
   }
 
   async #reconnect(target: ConnectTarget): Promise<void> {

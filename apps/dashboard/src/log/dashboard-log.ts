@@ -32,6 +32,7 @@ export function openDashboardLog(path: string | undefined): DashboardLog {
         stream = undefined;
       });
     } catch {
+      // no log folder (read-only home, full disk): the dashboard runs without a log rather than not at all
       stream = undefined;
     }
   }
