@@ -1,18 +1,5 @@
 import type { ConnectionState, GatewayClient } from '@loopgate/client';
-import {
-  type AgentRunEvent,
-  AgentStartOutput,
-  GatewayError,
-  type GatewayEventEnvelope,
-  NodesInvokeOutput,
-  NodesListOutput,
-  PendingPairRequest,
-  SendOutput,
-  SessionsHistoryOutput,
-  SessionsListOutput,
-  type TranscriptEntry,
-  WhoamiOutput,
-} from '@loopgate/protocol';
+import { type AgentRunEvent, GatewayError, type TranscriptEntry } from '@loopgate/protocol';
 import {
   type AgentRunUpdate,
   type ChatEntry,
@@ -24,11 +11,11 @@ import {
 } from './gateway-port.js';
 
 /**
- * Adapts the typed client to the dashboard's port. Procedures that arrive
- * with later gateway concerns (nodes, sessions, agent, send) are reached by
- * path through the client's proxy and their answers are checked with the
- * protocol's schemas, so a gateway without them yields "not available"
- * rather than a type error at build time or a crash at run time.
+ * Adapts the typed client to the dashboard's port. Every procedure is called
+ * through the client's types, so a renamed or reshaped procedure is a compile
+ * error here; a gateway without one (an older build) answers "no such
+ * procedure", which becomes `missingProcedure` and the pane says "not
+ * available on this gateway".
  */
 export type ClientPortExtras = {
   /** TLS pin and SSH tunnel state, when the launcher set those up. */
@@ -38,50 +25,19 @@ export type ClientPortExtras = {
   close?: () => Promise<void>;
 };
 
-/** The part of a zod schema `call` uses (the dashboard does not depend on zod itself). */
-type OutputSchema<T> = {
-  safeParse(value: unknown): { success: true; data: T } | { success: false };
-};
-const ANY_OUTPUT: OutputSchema<unknown> = {
-  safeParse: (value) => ({ success: true, data: value }),
-};
-
-type Procedure = {
-  query(input?: unknown): Promise<unknown>;
-  mutate(input?: unknown): Promise<unknown>;
-  subscribe(
-    input: unknown,
-    handlers: { onData?: (data: unknown) => void; onError?: (error: GatewayError) => void },
-  ): { unsubscribe(): void };
-};
+/** Runs one call; `path` names the procedure in the "not available" answer. */
+async function call<T>(path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw portErrorOf(path, error);
+  }
+}
 
 export function createClientPort(
   client: GatewayClient,
   extras: ClientPortExtras = {},
 ): GatewayPort {
-  const procedure = (path: string): Procedure => {
-    let node: unknown = client;
-    for (const key of path.split('.')) node = (node as Record<string, unknown>)[key];
-    return node as Procedure;
-  };
-  /** Calls a procedure, turning tRPC's "no such procedure" into the port's `missingProcedure`. */
-  const call = async <T>(
-    path: string,
-    kind: 'query' | 'mutate',
-    input: unknown,
-    schema: OutputSchema<T>,
-  ): Promise<T> => {
-    let output: unknown;
-    try {
-      output = await procedure(path)[kind](input);
-    } catch (error) {
-      throw portErrorOf(path, error);
-    }
-    const parsed = schema.safeParse(output);
-    if (!parsed.success) throw new GatewayError('INVALID_RESULT', `unexpected answer from ${path}`);
-    return parsed.data;
-  };
-
   const link: Observable<LinkStatus> = mapObservable(
     { get: () => client.connection.get(), subscribe: (l) => client.connection.subscribe(l) },
     linkStatusOf,
@@ -100,23 +56,48 @@ export function createClientPort(
     transport: extras.transport ?? { get: () => staticTransport, subscribe: () => () => {} },
     health: () => client.health.query(),
     async whoami() {
-      const who = await call('whoami', 'query', undefined, WhoamiOutput);
+      const who = await call('whoami', () => client.whoami.query());
       return { principal: who.principal, denied: who.denied };
     },
     status: (deep) => client.status.query({ deep }),
     subscribeEvents(lastEventId, handlers) {
       const subscription = client.events.subscribe(lastEventId ? { lastEventId } : {}, {
-        onData: (envelope) => {
-          const { id, data } = envelope as GatewayEventEnvelope;
-          handlers.onEvent(id, data);
-        },
+        onData: ({ id, data }) => handlers.onEvent(id, data),
         onError: (error) => handlers.onError(error),
       });
       return () => subscription.unsubscribe();
     },
+    ...nodeCalls(client),
+    async send(request) {
+      const output = await call('send', () => client.send.mutate(request));
+      return { messageId: output.messageId };
+    },
+    ...sessionCalls(client),
+    restartTunnel: () =>
+      extras.restartTunnel
+        ? extras.restartTunnel()
+        : Promise.reject(new GatewayError('BAD_REQUEST', 'no SSH tunnel in use')),
+    close: async () => {
+      await client.close();
+      await extras.close?.();
+    },
+  };
+}
 
+type NodeCalls = Pick<
+  GatewayPort,
+  | 'listNodes'
+  | 'listPairRequests'
+  | 'approvePairing'
+  | 'rejectPairing'
+  | 'removeNode'
+  | 'invokeNode'
+>;
+
+function nodeCalls(client: GatewayClient): NodeCalls {
+  return {
     async listNodes() {
-      const nodes = await call('nodes.list', 'query', undefined, NodesListOutput);
+      const nodes = await call('nodes.list', () => client.nodes.list.query());
       return nodes.flatMap((n) =>
         n.state === 'pending'
           ? []
@@ -135,7 +116,7 @@ export function createClientPort(
       );
     },
     async listPairRequests() {
-      const pending = await call('nodes.pair.list', 'query', undefined, PendingPairRequest.array());
+      const pending = await call('nodes.pair.list', () => client.nodes.pair.list.query());
       return pending.map((p) => ({
         requestId: p.requestId,
         pairingCode: p.pairingCode,
@@ -148,24 +129,30 @@ export function createClientPort(
       }));
     },
     async approvePairing(requestId) {
-      await call('nodes.pair.approve', 'mutate', { requestId }, ANY_OUTPUT);
+      await call('nodes.pair.approve', () => client.nodes.pair.approve.mutate({ requestId }));
     },
     async rejectPairing(requestId) {
-      await call('nodes.pair.reject', 'mutate', { requestId }, ANY_OUTPUT);
+      await call('nodes.pair.reject', () => client.nodes.pair.reject.mutate({ requestId }));
     },
     async removeNode(nodeId) {
-      await call('nodes.pair.remove', 'mutate', { nodeId }, ANY_OUTPUT);
+      await call('nodes.pair.remove', () => client.nodes.pair.remove.mutate({ nodeId }));
     },
     async invokeNode(request) {
-      const output = await call('nodes.invoke', 'mutate', request, NodesInvokeOutput);
+      const output = await call('nodes.invoke', () => client.nodes.invoke.mutate(request));
       return output.payload;
     },
-    async send(request) {
-      const output = await call('send', 'mutate', request, SendOutput);
-      return { messageId: output.messageId };
-    },
+  };
+}
+
+type SessionCalls = Pick<
+  GatewayPort,
+  'listSessions' | 'sessionHistory' | 'startAgentRun' | 'watchAgentRun'
+>;
+
+function sessionCalls(client: GatewayClient): SessionCalls {
+  return {
     async listSessions() {
-      const output = await call('sessions.list', 'query', {}, SessionsListOutput);
+      const output = await call('sessions.list', () => client.sessions.list.query({}));
       return output.sessions
         .map((s) => ({
           sessionId: s.id,
@@ -177,35 +164,29 @@ export function createClientPort(
         .sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0));
     },
     async sessionHistory(sessionId) {
-      const output = await call(
-        'sessions.history',
-        'query',
-        { sessionId, limit: 200 },
-        SessionsHistoryOutput,
+      const output = await call('sessions.history', () =>
+        client.sessions.history.query({ sessionId, limit: 200 }),
       );
       return chatEntriesOf(output.entries);
     },
     async startAgentRun(request) {
-      const output = await call(
-        AGENT_START_PATH,
-        'mutate',
-        {
+      const output = await call('agent', () =>
+        client.agent.mutate({
           ...(request.sessionId ? { sessionId: request.sessionId } : {}),
           message: request.message,
           idempotencyKey: request.idempotencyKey,
-        },
-        AgentStartOutput,
+        }),
       );
       return { runId: output.runId, sessionId: output.sessionId };
     },
     watchAgentRun(runId, handlers) {
       let subscription: { unsubscribe(): void };
       try {
-        subscription = procedure('agent.events').subscribe(
+        subscription = client['agent.events'].subscribe(
           { runId },
           {
-            onData: (envelope) => {
-              const update = runUpdateOf((envelope as { data: AgentRunEvent }).data);
+            onData: ({ data }) => {
+              const update = runUpdateOf(data);
               if (update) handlers.onUpdate(update);
             },
             onError: (error) =>
@@ -218,20 +199,8 @@ export function createClientPort(
       }
       return () => subscription.unsubscribe();
     },
-
-    restartTunnel: () =>
-      extras.restartTunnel
-        ? extras.restartTunnel()
-        : Promise.reject(new GatewayError('BAD_REQUEST', 'no SSH tunnel in use')),
-    close: async () => {
-      await client.close();
-      await extras.close?.();
-    },
   };
 }
-
-/** The mutation that starts an agent turn (`agent.wait` / `agent.events` sit beside it). */
-const AGENT_START_PATH = 'agent';
 
 /** A call's error as the port reports it: a path the gateway does not have becomes `missingProcedure`. */
 export function portErrorOf(path: string, error: unknown): unknown {
