@@ -150,6 +150,7 @@ const attacks: Record<string, Attack> = {
 function newOperatorGetsIn(url: string, params: Record<string, string>): Promise<string> {
   return openOperatorSocket(url, '', { params }).then(
     async (op) => {
+      // A refused or dropped call is one of the outcomes being measured, reported as 'no answer'.
       const answer = await op.call(1, 'health').catch(() => undefined);
       op.ws.close();
       return answer?.result ? 'got in' : 'no answer';

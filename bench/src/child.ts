@@ -72,6 +72,7 @@ export class BenchChild {
         reject(new Error(`${entry} exited before it was ready (code ${code})`));
       });
     });
+    // Marks the rejection handled here; callers that await `ready` still see it.
     this.ready.catch(() => {});
     this.process.on('message', (msg: ChildReply) => {
       if (typeof msg.id !== 'number') return;
@@ -116,6 +117,7 @@ export class BenchChild {
   /** Asks the child to stop cleanly (it flushes `--cpu-prof` on a normal exit), then kills it if it lingers. */
   async stop(): Promise<void> {
     if (this.#exited) return;
+    // A child that cannot answer `stop` is killed below; its reason does not change that.
     await this.request('stop', {}, 5_000).catch(() => {});
     const timer = setTimeout(() => this.process.kill('SIGKILL'), 5_000);
     await this.exited;

@@ -26,6 +26,7 @@ let stopped = false;
 async function stop(): Promise<void> {
   if (stopped) return;
   stopped = true;
+  // Teardown: a node that fails to stop is gone with this process anyway.
   await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
   await rm(stateDir, { recursive: true, force: true });
 }

@@ -87,6 +87,7 @@ export function displayUrl(url: string): string {
     const path = u.pathname === '/' ? '' : u.pathname;
     return `${u.protocol}//${u.host}${path}`;
   } catch {
+    // Only for display in an error message: a URL that does not parse is shown as such.
     return '(invalid URL)';
   }
 }

@@ -519,6 +519,7 @@ export class GatewayTransport {
     try {
       shape = this.#opts.transformer.output.deserialize(rawShape);
     } catch {
+      // An error shape that does not decode still fails the call, with the generic error below.
       shape = undefined;
     }
     this.#finish(call);
@@ -531,6 +532,7 @@ export class GatewayTransport {
     try {
       shape = this.#opts.transformer.output.deserialize(rawShape);
     } catch {
+      // A connection error we cannot decode carries nothing to act on; the close that follows is reported.
       return;
     }
     const error = gatewayErrorFromShape(shape);

@@ -463,6 +463,7 @@ class NodeRuntime implements LoopgateNode {
     const closeCode = error.details?.closeCode;
     const revoked = closeCode === CloseCode.revoked;
     if (!revoked && error.code !== 'UNAUTHORIZED' && error.code !== 'NOT_PAIRED') return error;
+    // Could not delete the stale node id file: the refusal below is still the error to report.
     const forgotten = await this.#forgetNodeId().catch(() => false);
     const why = revoked
       ? 'an operator removed this node'
@@ -536,6 +537,7 @@ class NodeRuntime implements LoopgateNode {
       deadline: message.deadline,
       progress: (update) => {
         if (controller.signal.aborted) return;
+        // Progress is best effort: the result still goes out, and a lost socket is reported by the session.
         client.node.progress.mutate({ invocationId, ...update }).catch(() => {});
       },
     };
@@ -586,6 +588,7 @@ class NodeRuntime implements LoopgateNode {
 
   async #end(error: GatewayError | undefined): Promise<void> {
     if (this.#stop.signal.aborted) {
+      // Already ending: whoever started the end reports how it went.
       await this.done.catch(() => {});
       return;
     }
@@ -594,6 +597,7 @@ class NodeRuntime implements LoopgateNode {
     const clients = [this.#client, this.#pairingClient].filter(
       (c): c is GatewayClient => c !== undefined,
     );
+    // Stopping: a client that fails to close is dropped with the process state anyway.
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     this.#endedWith = error;
     this.#setStatus('stopped', error);

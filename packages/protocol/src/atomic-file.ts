@@ -58,6 +58,7 @@ export async function writeFileAtomic(
     handle = undefined;
     await rename(tmp, path);
   } catch (error) {
+    // Cleanup after a failed write: the write's own error is what is thrown below.
     await handle?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
     throw new StateWriteError(path, error);
@@ -93,6 +94,7 @@ export async function removeStaleTempFiles(dir: string, depth = 2): Promise<stri
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
+    // A missing or unreadable folder has no temp files to remove.
     return [];
   }
   const removed: string[] = [];

@@ -165,6 +165,7 @@ export async function startSshd(): Promise<SshdHandle> {
         reject(new Error(`sshd exited with ${code} at start: ${stderr.trim()}`)),
       ),
     );
+    // Marks the rejection handled here; the race below still sees it.
     exited.catch(() => {});
     await Promise.race([waitForBanner(port, 10_000), exited]);
   };
@@ -317,6 +318,7 @@ function onPath(tool: string): boolean {
       accessSync(join(dir, tool), constants.X_OK);
       return true;
     } catch {
+      // Not there or not executable: the tool is missing from this PATH entry.
       return false;
     }
   });

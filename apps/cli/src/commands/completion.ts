@@ -118,6 +118,7 @@ async function nodeNames(): Promise<Candidate[]> {
     return [];
   } finally {
     clearTimeout(timer);
+    // Completion must never fail the shell: a close error after a timeout has nothing to report to.
     await client?.close().catch(() => {});
   }
 }

@@ -211,6 +211,7 @@ export async function checkTls(config: LoopgateConfig, stateDir: string): Promis
   try {
     cert = new X509Certificate(certText);
   } catch {
+    // Any parse failure means the same to the operator: the file is not a certificate.
     return [
       {
         check: 'tls',
@@ -287,6 +288,7 @@ export async function checkLogSize(config: LoopgateConfig, stateDir: string): Pr
         }
       : { check: 'log size', status: 'ok', detail: `${path} ${mib} MiB` };
   } catch {
+    // A log that cannot be stat'ed has no size to warn about; the state-dir checks cover modes.
     return { check: 'log size', status: 'ok', detail: 'no log file yet' };
   }
 }
@@ -358,6 +360,7 @@ export async function checkTunnelRecords(ctx: DoctorContext): Promise<DoctorChec
       const record = JSON.parse(await readFile(join(dir, name), 'utf8')) as { pid?: unknown };
       if (typeof record.pid !== 'number' || !processRuns(record.pid)) stale.push(name);
     } catch {
+      // A record that does not parse cannot name a live tunnel: it is stale, and --fix removes it.
       stale.push(name);
     }
   }

@@ -19,6 +19,7 @@ export async function checkSsh(ssh: NonNullable<ClientTarget['ssh']>): Promise<D
       detail: stderr.trim().split('\n')[0] ?? 'ssh',
     });
   } catch {
+    // ENOENT or a non-zero exit: either way there is no usable ssh, which is the finding.
     return [
       {
         check: 'ssh binary',

@@ -81,6 +81,7 @@ export async function readLiveTunnelRecord(
   try {
     record = JSON.parse(await readFile(recordPath(dir, localPort), 'utf8')) as TunnelRecord;
   } catch {
+    // No record, or a torn one: either way there is no tunnel of ours to reuse on this port.
     return undefined;
   }
   if (typeof record.pid !== 'number' || record.localPort !== localPort || !isAlive(record.pid))

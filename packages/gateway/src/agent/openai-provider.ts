@@ -294,6 +294,7 @@ export class OpenAiProvider implements AgentProvider {
 
   /** The server's own error message, short, with the key scrubbed should it appear. */
   async #errorDetail(response: Response): Promise<string> {
+    // The body is only detail for an error already decided by the status; a broken stream leaves it empty.
     const text = await response.text().catch(() => '');
     let message: string | undefined;
     try {

@@ -160,6 +160,7 @@ export class AgentToolbox {
     try {
       params = argumentsJson.trim() === '' ? {} : JSON.parse(argumentsJson);
     } catch {
+      // Bad JSON from the model is reported back to it as BAD_REQUEST below, not thrown.
       params = argumentsJson;
       parseError = {
         code: 'BAD_REQUEST',

@@ -133,6 +133,7 @@ export class ChannelManager {
     // Replies already on their way are finished (and recorded) before the channels stop, briefly.
     const grace = new Promise((resolve) => setTimeout(resolve, DELIVERY_GRACE_MS).unref());
     await Promise.race([Promise.allSettled([...this.#deliveries]), grace]);
+    // Each channel logs its own stop failure; shutdown goes on for the others.
     await Promise.all([...this.#channels.values()].map((c) => c.stop().catch(() => {})));
   }
 

@@ -267,6 +267,7 @@ export function jsonText(value: unknown): string | undefined {
   try {
     return JSON.stringify(value);
   } catch {
+    // Cyclic or BigInt values: the caller reports undefined as a result that cannot be sent.
     return undefined;
   }
 }

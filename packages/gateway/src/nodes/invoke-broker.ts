@@ -251,6 +251,7 @@ export class InvokeBroker {
         timeoutMs: request.timeoutMs,
       });
     } catch {
+      // The send fails only when the node's socket is going away: that is a disconnect.
       this.#apply(inv, { type: 'disconnected' });
       return;
     }

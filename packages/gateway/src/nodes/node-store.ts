@@ -114,6 +114,7 @@ export class NodeStateFile {
       }),
     };
     this.#next = next;
+    // The queue only orders writes; each caller gets the write's own error through `next.done`.
     this.#queue = next.done.catch(() => {});
     return next.done;
   }

@@ -300,6 +300,7 @@ export class SessionStore {
   #serial<T>(id: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#chains.get(id) ?? Promise.resolve();
     const next = previous.then(task, task);
+    // The chain only orders tasks; each caller gets its task's own error through `next`.
     const settled = next.catch(() => {});
     this.#chains.set(id, settled);
     void settled.then(() => {
@@ -364,6 +365,7 @@ export class SessionStore {
   }
 
   async #recoverFromFile(id: string): Promise<SessionMeta | undefined> {
+    // Removed between readdir and read: there is nothing to recover.
     const text = await readFile(this.#file(id), 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     const parsed = parseTranscript(text);

@@ -73,6 +73,7 @@ function parseLine(line: string): unknown {
   try {
     return JSON.parse(line) as unknown;
   } catch {
+    // A torn line (crash mid-append) is skipped by the caller, which counts it.
     return null;
   }
 }

@@ -229,6 +229,7 @@ function heldLock(
     try {
       return (JSON.parse(text) as { id?: unknown }).id === holder.id;
     } catch {
+      // Not JSON: not our lock (another writer replaced it), so it is not ours to remove.
       return false;
     }
   };
@@ -257,6 +258,7 @@ function heldLock(
       released = true;
       process.off('exit', releaseOnExit);
       heldHere.delete(holder.id);
+      // Already gone (removed by hand or taken over): nothing to release.
       const handle = await open(path, 'r').catch(() => undefined);
       if (!handle) return;
       try {

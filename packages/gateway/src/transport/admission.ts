@@ -247,6 +247,7 @@ export function normaliseOrigin(value: string): string | undefined {
     const url = new URL(value);
     return url.origin === 'null' ? undefined : url.origin.toLowerCase();
   } catch {
+    // An Origin that is not a URL matches no allowed origin: the caller refuses it.
     return undefined;
   }
 }

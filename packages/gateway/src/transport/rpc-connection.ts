@@ -534,6 +534,7 @@ export class RpcConnection {
       if (pairing && this.#socket.readyState === OPEN)
         this.#startDeadline('pairing timeout: the request ended; ask again or disconnect');
       if (!controller.signal.aborted) controller.abort();
+      // The subscription is already over for the client; a generator failing to clean up has no one to tell.
       void iterator?.return?.().catch(() => {});
       if (this.#socket.readyState === OPEN)
         this.#send({ id, jsonrpc, result: { type: 'stopped' } });
@@ -661,6 +662,7 @@ function parseConnectionParams(text: string): Record<string, string> | null {
     }
     return out;
   } catch {
+    // Not JSON: the caller closes the socket as unauthenticated.
     return null;
   }
 }

@@ -171,6 +171,7 @@ async function assertOpenedInsideRoots(
   }
   const [fromHandle, fromPath] = await Promise.all([
     handle.stat(),
+    // A path that no longer resolves fails the identity check below, as an escape.
     stat(checked).catch(() => undefined),
   ]);
   if (!fromPath || fromHandle.dev !== fromPath.dev || fromHandle.ino !== fromPath.ino)

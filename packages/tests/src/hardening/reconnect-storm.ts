@@ -114,6 +114,7 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
       resumedSubscriptions: resumed.filter(Boolean).length,
     };
   } finally {
+    // Teardown after the measurement: a close error does not change the result.
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     await gateway?.stop();
     await rm(stateDir, { recursive: true, force: true });

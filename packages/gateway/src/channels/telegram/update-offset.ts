@@ -86,6 +86,7 @@ export class TelegramOffsetFile {
         ? parsed.offset
         : undefined;
     } catch {
+      // Missing or unreadable offset file: start from Telegram's own pending updates, as on a first run.
       return undefined;
     }
   }

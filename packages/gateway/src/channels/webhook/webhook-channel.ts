@@ -268,6 +268,7 @@ export class WebhookChannel implements Channel {
           body,
           signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
         });
+        // Only frees the connection: the status decides the outcome, the body is never read.
         await response.body?.cancel().catch(() => {});
         if (response.ok) return { messageId: meta.messageId };
         lastProblem = `HTTP ${response.status}`;
@@ -305,6 +306,7 @@ function displayUrl(url: string): string {
     const u = new URL(url);
     return `${u.origin}${u.pathname}`;
   } catch {
+    // Only for display in status and logs: a URL that does not parse is shown as such.
     return '(invalid URL)';
   }
 }
