@@ -176,7 +176,8 @@ export class GatewayTransport {
   /**
    * Set when the gateway closed with 1001 (going away: a restart or shutdown).
    * Every client was dropped in the same instant, so the first retries are
-   * spread over a wider window than an ordinary drop needs (HARDENING row 21).
+   * spread over a wider window than an ordinary drop needs, or they would all
+   * redial the restarted gateway in the same instant.
    */
   #fleetDropped = false;
   #everOpened = false;

@@ -12,7 +12,7 @@ import { basename, dirname, join } from 'node:path';
 /**
  * A state file that could not be saved. The message names the file and the
  * system error but not the full path: these errors reach logs and, as
- * INTERNAL errors, operators (HARDENING row 5). `code` keeps the errno code
+ * INTERNAL errors, operators, who must not learn the layout of the host. `code` keeps the errno code
  * (`ENOSPC`, `EDQUOT`, ...) for callers that branch on it.
  */
 export class StateWriteError extends Error {

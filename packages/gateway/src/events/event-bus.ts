@@ -210,10 +210,10 @@ export class EventBus {
    * or a `setImmediate` after the turn's I/O. So an event is on the log
    * before any socket sees its id: once a client holds an id, a crash
    * (SIGKILL) cannot take that event off the log, and a restarted gateway
-   * never hands the same id to a different event (HARDENING row 20). An
-   * event nobody watches is written after the turn's replies went out: a
-   * `nodes.invoke` answer no longer waits behind the write of its
-   * `node.invoke.finished` (PERFORMANCE, bench/README.md). One write per
+   * never hands the same id to a different event. An event nobody watches
+   * is written after the turn's replies went out, so a `nodes.invoke` answer
+   * does not wait behind the write of its `node.invoke.finished`
+   * (bench/README.md measures it). One write per
    * burst instead of one per event is what keeps `emit` cheap under load.
    */
   #append(entry: SequencedEvent): void {

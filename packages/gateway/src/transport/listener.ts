@@ -46,9 +46,9 @@ type Tracked = WebSocket & { loopgateAlive?: boolean; loopgatePingAt?: number };
 
 /**
  * Parts one message may arrive in. Clients (ws, browsers, tRPC) do not
- * fragment what they send; ws's default of 16 384 let one socket, even
- * before auth, park ~4 MiB of per-fragment bookkeeping for 16 KiB of
- * payload (HARDENING row 3). 1 024 still allows a 4 MiB message in 4 KiB parts.
+ * fragment what they send; with ws's default of 16 384 one socket, even
+ * before auth, could park ~4 MiB of per-fragment bookkeeping for 16 KiB of
+ * payload. 1 024 still allows a 4 MiB message in 4 KiB parts.
  */
 export const MAX_FRAGMENTS_PER_MESSAGE = 1024;
 

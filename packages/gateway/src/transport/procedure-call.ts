@@ -84,8 +84,8 @@ function fastPathFor(router: AnyRouter, path: string): ProcedureDef | null {
 /**
  * The procedure with tRPC's `.input()` and `.output()` middlewares replaced
  * by the same steps written natively. tRPC's copy the result (and merge
- * inputs) with the down-levelled `_objectSpread2`, which after lever 5 was
- * ~40 % of a call's own time; the parse functions are tRPC's (`getParseFn`
+ * inputs) with the down-levelled `_objectSpread2`, a large share of a small
+ * call's own time (bench/README.md); the parse functions are tRPC's (`getParseFn`
  * of the same parsers), the errors the same. A definition whose parsers do
  * not line up with its validator middlewares keeps tRPC's own.
  */
