@@ -12,22 +12,35 @@ export class IdempotencyWindow<Entry> {
   readonly #windowMs: () => number;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  readonly #onForget: ((entry: Entry) => void) | undefined;
 
-  constructor(options: { windowMs: () => number; maxEntries: number; now: () => number }) {
+  constructor(options: {
+    windowMs: () => number;
+    maxEntries: number;
+    now: () => number;
+    /** Called for every entry the window lets go of (expired, evicted, replaced or deleted). */
+    onForget?: (entry: Entry) => void;
+  }) {
     this.#windowMs = options.windowMs;
     this.#maxEntries = options.maxEntries;
     this.#now = options.now;
+    this.#onForget = options.onForget;
   }
 
   get size(): number {
     return this.#entries.size;
   }
 
+  /** Entries still held (some may have expired unnoticed), oldest first. */
+  *values(): IterableIterator<Entry> {
+    for (const { entry } of this.#entries.values()) yield entry;
+  }
+
   get(key: string): Entry | undefined {
     const found = this.#entries.get(key);
     if (!found) return undefined;
     if (found.expiresAt <= this.#now()) {
-      this.#entries.delete(key);
+      this.#forget(key, found.entry);
       return undefined;
     }
     return found.entry;
@@ -37,14 +50,20 @@ export class IdempotencyWindow<Entry> {
   set(key: string, entry: Entry): void {
     const now = this.#now();
     this.#expireFront(now);
-    this.#entries.delete(key);
+    const replaced = this.#entries.get(key);
+    if (replaced) this.#forget(key, replaced.entry);
     this.#entries.set(key, { entry, expiresAt: now + this.#windowMs() });
     if (this.#entries.size > this.#maxEntries) this.#evict();
   }
 
   /** Forgets `key` if it still maps to `entry` (a newer entry under the same key stays). */
   delete(key: string, entry: Entry): void {
-    if (this.#entries.get(key)?.entry === entry) this.#entries.delete(key);
+    if (this.#entries.get(key)?.entry === entry) this.#forget(key, entry);
+  }
+
+  #forget(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#onForget?.(entry);
   }
 
   /**
@@ -55,7 +74,7 @@ export class IdempotencyWindow<Entry> {
   #expireFront(now: number): void {
     for (const [key, value] of this.#entries) {
       if (value.expiresAt > now) break;
-      this.#entries.delete(key);
+      this.#forget(key, value.entry);
     }
   }
 
@@ -65,7 +84,7 @@ export class IdempotencyWindow<Entry> {
     const now = this.#now();
     for (const [key, value] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && value.expiresAt > now) break;
-      this.#entries.delete(key);
+      this.#forget(key, value.entry);
     }
   }
 }

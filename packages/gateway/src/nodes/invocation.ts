@@ -80,7 +80,10 @@ export function advanceInvocation(phase: InvocationPhase, event: InvocationEvent
   }
 }
 
-export type InvocationOutcome = { ok: true; payload: unknown } | { ok: false; error: GatewayError };
+/** `bytes`: the JSON size of what the node sent back (payload or error details), when measured. */
+export type InvocationOutcome =
+  | { ok: true; payload: unknown; bytes?: number }
+  | { ok: false; error: GatewayError; bytes?: number };
 
 /** Node error codes that mean the same to the caller as the gateway's own code. */
 const PASS_THROUGH_CODES: ReadonlySet<string> = new Set<GatewayErrorCode>([
@@ -136,6 +139,7 @@ export function classifyNodeResult(
       error: new GatewayError(gatewayCode, `${where} failed: ${message}`, {
         details: { nodeCode: code, ...(details ? { nodeDetails: details } : {}) },
       }),
+      bytes: detailsSize,
     };
   }
   const size = measureJson(result.payload, context.maxResultBytes);
@@ -158,7 +162,7 @@ export function classifyNodeResult(
       ),
     };
   }
-  return { ok: true, payload: result.payload };
+  return { ok: true, payload: result.payload, bytes: size };
 }
 
 /** Nesting a node's result may have; deeper is refused before anything recurses into it. */

@@ -90,6 +90,16 @@ type Invocation = {
 
 type Settled = { outcome: InvocationOutcome; invocationId: string; durationMs: number };
 
+/**
+ * Bytes of node results (payloads and error details) kept for idempotent
+ * retries, all keys together. A node chooses how big its answers are (up to
+ * maxResultBytes each), and every CLI, dashboard and agent call carries a key:
+ * without a total, 10 000 remembered 4 MiB answers could hold ~40 GB. Past it
+ * an outcome is remembered without its result, so a retry is refused by name
+ * instead of running the command again.
+ */
+export const MAX_KEPT_RESULT_BYTES = 64 * 1024 * 1024;
+
 /** What the idempotency window keeps per key: the call's identity, then its outcome. */
 type Remembered = {
   key: string;
@@ -99,6 +109,8 @@ type Remembered = {
   fingerprint: string;
   running: Invocation | undefined;
   settled: Settled | undefined;
+  /** Result bytes this entry holds toward MAX_KEPT_RESULT_BYTES. */
+  keptBytes: number;
 };
 
 /**
@@ -111,6 +123,7 @@ export class InvokeBroker {
   readonly #remembered: IdempotencyWindow<Remembered>;
   readonly #opts: InvokeBrokerOptions;
   readonly #now: () => number;
+  #keptBytes = 0;
 
   constructor(options: InvokeBrokerOptions) {
     this.#opts = options;
@@ -119,6 +132,10 @@ export class InvokeBroker {
       windowMs: () => options.limits().idempotencyWindowMs,
       maxEntries: options.maxRememberedKeys ?? 10_000,
       now: this.#now,
+      onForget: (entry) => {
+        this.#keptBytes -= entry.keptBytes;
+        entry.keptBytes = 0;
+      },
     });
   }
 
@@ -234,6 +251,7 @@ export class InvokeBroker {
         fingerprint,
         running: inv,
         settled: undefined,
+        keptBytes: 0,
       };
       this.#remembered.set(key, inv.remembered);
     }
@@ -406,6 +424,27 @@ export class InvokeBroker {
     }
   }
 
+  /**
+   * What a retry of `remembered` will get: its outcome, kept within the byte
+   * budget by dropping the results of the oldest remembered calls first
+   * (a retry usually follows its call closely).
+   */
+  #keep(remembered: Remembered, settled: Settled): Settled {
+    if (!settled.outcome.ok) releaseFrames(settled.outcome.error);
+    const bytes = settled.outcome.bytes ?? 0;
+    if (bytes > MAX_KEPT_RESULT_BYTES) return notKept(remembered, settled, bytes);
+    this.#keptBytes += bytes;
+    remembered.keptBytes = bytes;
+    for (const older of this.#remembered.values()) {
+      if (this.#keptBytes <= MAX_KEPT_RESULT_BYTES) break;
+      if (older === remembered || older.keptBytes === 0 || !older.settled) continue;
+      older.settled = notKept(older, older.settled, older.keptBytes);
+      this.#keptBytes -= older.keptBytes;
+      older.keptBytes = 0;
+    }
+    return settled;
+  }
+
   #settle(inv: Invocation, outcome: InvocationOutcome, mayHaveRun: boolean): void {
     clearTimeout(inv.timer);
     this.#invocations.delete(inv.id);
@@ -417,7 +456,7 @@ export class InvokeBroker {
     const remembered = inv.remembered;
     if (remembered) {
       remembered.running = undefined;
-      if (mayHaveRun) remembered.settled = settled;
+      if (mayHaveRun) remembered.settled = this.#keep(remembered, settled);
       else this.#remembered.delete(remembered.key, remembered);
     }
     for (const waiter of inv.waiters) {
@@ -435,6 +474,28 @@ export class InvokeBroker {
       ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
     });
   }
+}
+
+/** The outcome a retry gets once the call's result is no longer kept: a refusal naming the key. */
+function notKept(remembered: Remembered, settled: Settled, bytes: number): Settled {
+  const how = settled.outcome.ok ? 'succeeded' : 'failed';
+  const error = new GatewayError(
+    'CONFLICT',
+    `idempotencyKey "${remembered.key}" already ran as ${settled.invocationId} (it ${how}); its result (${bytes} bytes) is not kept for retries any more (the gateway keeps ${MAX_KEPT_RESULT_BYTES} bytes of results in all); use a new key to run it again`,
+    { details: { invocationId: settled.invocationId, ok: settled.outcome.ok, bytes } },
+  );
+  releaseFrames(error);
+  return { ...settled, outcome: { ok: false, error } };
+}
+
+/**
+ * Until an error's stack is formatted, V8 keeps the closures of every frame
+ * it was created in reachable from it: an error made while a node's result
+ * was being handled held that whole input (up to maxResultBytes) for as long
+ * as the error was remembered. Formatting the stack once lets them go.
+ */
+function releaseFrames(error: Error): void {
+  void error.stack;
 }
 
 function replay(

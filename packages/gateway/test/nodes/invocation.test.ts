@@ -64,10 +64,11 @@ describe('invocation lifecycle', () => {
 describe('classifyNodeResult', () => {
   const ctx = { nodeName: 'box', command: 'system.info', maxResultBytes: 64 };
 
-  it('passes a well-formed payload through', () => {
+  it('passes a well-formed payload through, with its JSON size', () => {
     expect(classifyNodeResult({ invocationId: 'i', ok: true, payload: { a: 1 } }, ctx)).toEqual({
       ok: true,
       payload: { a: 1 },
+      bytes: 7,
     });
   });
 
