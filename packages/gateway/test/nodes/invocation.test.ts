@@ -179,3 +179,161 @@ describe('measureJson (row 27)', () => {
     expect(!outcome.ok && outcome.error.message).toMatch(/error details.*maxResultBytes/);
   });
 });
+
+describe('invocation lifecycle, every step', () => {
+  it('answers exactly this table for every phase and event', () => {
+    const table: Record<string, Record<string, unknown>> = {};
+    for (const phase of ['pending', 'delivered', ...terminal] as InvocationPhase[])
+      for (const type of events)
+        table[`${phase} + ${type}`] = advanceInvocation(phase, { type } as InvocationEvent);
+    const same = (phase: string, mayHaveRun: boolean) => ({ phase, changed: false, mayHaveRun });
+    expect(table).toEqual({
+      'pending + delivered': { phase: 'delivered', changed: true, mayHaveRun: true },
+      'pending + result': same('pending', false),
+      'pending + timeout': { phase: 'timeout', changed: true, mayHaveRun: false },
+      'pending + disconnected': { phase: 'disconnected', changed: true, mayHaveRun: false },
+      'pending + cancelled': { phase: 'cancelled', changed: true, mayHaveRun: false },
+      'delivered + delivered': same('delivered', true),
+      'delivered + result': { phase: 'done', changed: true, mayHaveRun: true },
+      'delivered + timeout': {
+        phase: 'timeout',
+        changed: true,
+        mayHaveRun: true,
+        sendCancel: 'timeout',
+      },
+      'delivered + disconnected': { phase: 'disconnected', changed: true, mayHaveRun: true },
+      'delivered + cancelled': {
+        phase: 'cancelled',
+        changed: true,
+        mayHaveRun: true,
+        sendCancel: 'cancelled',
+      },
+      ...Object.fromEntries(
+        terminal.flatMap((phase) =>
+          events.map((type) => [`${phase} + ${type}`, same(phase, true)]),
+        ),
+      ),
+    });
+  });
+});
+
+describe('classifyNodeResult, every refusal', () => {
+  const ctx = { nodeName: 'box', command: 'system.info', maxResultBytes: 64 };
+  const failed = (outcome: ReturnType<typeof classifyNodeResult>) => {
+    if (outcome.ok) throw new Error('expected a failure');
+    return {
+      code: outcome.error.code,
+      message: outcome.error.message,
+      details: outcome.error.details,
+    };
+  };
+
+  it('names at most five malformed fields, the root as (result)', () => {
+    expect(failed(classifyNodeResult('nonsense', ctx))).toEqual({
+      code: 'INVALID_RESULT',
+      message: 'node "box" (system.info) returned a malformed result',
+      details: { issues: [expect.stringMatching(/^\(result\): /)] },
+    });
+    const many = failed(
+      classifyNodeResult({ invocationId: 1, ok: false, error: { code: 2, message: 3 } }, ctx),
+    );
+    expect(many.details?.issues).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^invocationId: /)]),
+    );
+    const issues = many.details?.issues as string[];
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.length).toBeLessThanOrEqual(5);
+    expect(issues.every((i) => /^[\w.()]+: ./.test(i))).toBe(true);
+  });
+
+  it('says which way a payload is unfit: too large, not plain JSON, too deep', () => {
+    expect(
+      failed(classifyNodeResult({ invocationId: 'i', ok: true, payload: 'y'.repeat(100) }, ctx)),
+    ).toEqual({
+      code: 'PAYLOAD_TOO_LARGE',
+      message:
+        'node "box" (system.info) returned more than gateway.nodes.maxResultBytes (64 bytes)',
+      details: { limit: 64 },
+    });
+    expect(
+      failed(classifyNodeResult({ invocationId: 'i', ok: true, payload: { n: 1n } }, ctx)),
+    ).toEqual({
+      code: 'INVALID_RESULT',
+      message: 'node "box" (system.info) returned a payload that is not plain JSON',
+      details: undefined,
+    });
+    let deep: unknown = 1;
+    for (let i = 0; i <= MAX_RESULT_DEPTH; i++) deep = [deep];
+    expect(
+      failed(
+        classifyNodeResult(
+          { invocationId: 'i', ok: true, payload: deep },
+          { ...ctx, maxResultBytes: 1e6 },
+        ),
+      ),
+    ).toEqual({
+      code: 'INVALID_RESULT',
+      message: `node "box" (system.info) returned a payload that is nested deeper than ${MAX_RESULT_DEPTH} levels`,
+      details: undefined,
+    });
+  });
+
+  it('says which way error details are unfit, and takes an error without details under any limit', () => {
+    const withDetails = (details: unknown, maxResultBytes = 64) =>
+      failed(
+        classifyNodeResult(
+          { invocationId: 'i', ok: false, error: { code: 'EDISK', message: 'x', details } },
+          { ...ctx, maxResultBytes },
+        ),
+      );
+    expect(withDetails({ blob: 'y'.repeat(100) })).toEqual({
+      code: 'INVALID_RESULT',
+      message:
+        'node "box" (system.info) failed with error details that are over gateway.nodes.maxResultBytes (64 bytes)',
+      details: { nodeCode: 'EDISK', limit: 64 },
+    });
+    expect(withDetails({ when: new Date(0) }).message).toBe(
+      'node "box" (system.info) failed with error details that are not plain JSON',
+    );
+    const bare = failed(
+      classifyNodeResult(
+        { invocationId: 'i', ok: false, error: { code: 'EDISK', message: 'disk on fire' } },
+        { ...ctx, maxResultBytes: 2 },
+      ),
+    );
+    expect(bare).toEqual({
+      code: 'COMMAND_FAILED',
+      message: 'node "box" (system.info) failed: disk on fire',
+      details: { nodeCode: 'EDISK' },
+    });
+  });
+});
+
+describe('measureJson, exactly at the limit', () => {
+  it('a value exactly as large as the limit fits; one byte more does not', () => {
+    for (const value of [
+      'abcdef',
+      [1, 22, 333],
+      { a: 1, bb: [true, null] },
+      [{ k: 'v' }, [], {}],
+    ]) {
+      const size = Buffer.byteLength(JSON.stringify(value), 'utf8');
+      expect(measureJson(value, size), JSON.stringify(value)).toBe(size);
+      expect(measureJson(value, size - 1), JSON.stringify(value)).toBe('over-limit');
+    }
+  });
+
+  it('keeps the first problem found: a later fine value does not clear it', () => {
+    expect(measureJson([1n, 2], 1e6)).toBe('not-json');
+    expect(measureJson({ a: 1n, b: 2 }, 1e6)).toBe('not-json');
+    expect(measureJson([{ a: 1 }, 1n], 1e6)).toBe('not-json');
+    expect(measureJson([{ a: 1 }, () => 1], 1e6)).toBe('not-json');
+  });
+
+  it('counts every escape JSON writes, and a space as itself', () => {
+    for (const text of ['\b\f\r', '\u001f\u0000', 'a b', '"\\\t\n'])
+      expect(measureJson(text, 1e6), JSON.stringify(text)).toBe(
+        Buffer.byteLength(JSON.stringify(text), 'utf8'),
+      );
+  });
+});
