@@ -71,7 +71,7 @@ export const mutationTargets = {
   },
   'fs-read': {
     mutate: 'packages/node/src/host/fs-read.ts',
-    tests: ['packages/node/test/host-commands.test.ts'],
+    tests: ['packages/node/test/fs-read.test.ts', 'packages/node/test/host-commands.test.ts'],
   },
   'system-run': {
     mutate: 'packages/node/src/host/system-run.ts',
