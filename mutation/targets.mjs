@@ -75,7 +75,7 @@ export const mutationTargets = {
   },
   'system-run': {
     mutate: 'packages/node/src/host/system-run.ts',
-    tests: ['packages/node/test/host-commands.test.ts'],
+    tests: ['packages/node/test/system-run.test.ts', 'packages/node/test/host-commands.test.ts'],
   },
   fingerprint: {
     mutate: 'packages/client/src/tls/fingerprint.ts',
