@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -54,5 +55,53 @@ describe('package boundary', () => {
       'control',
     );
     expect(urls.some((u) => u.includes('/packages/gateway/src/'))).toBe(true);
+  });
+});
+
+describe('the client depends on the gateway for types only', () => {
+  it('installing @loopgate/client does not install the gateway: it is a dev and optional peer dependency', async () => {
+    const manifest = JSON.parse(await readFile(join(clientDir, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(Object.keys(manifest.dependencies)).not.toContain('@loopgate/gateway');
+    expect(Object.keys(manifest.devDependencies)).toContain('@loopgate/gateway');
+    expect(manifest.peerDependenciesMeta['@loopgate/gateway']?.optional).toBe(true);
+  });
+
+  it('every mention of @loopgate/gateway in the client sources is `import type` or `export type`', async () => {
+    const src = join(clientDir, 'src');
+    const files = (await readdir(src, { recursive: true })).filter((f) => /\.tsx?$/.test(f));
+    const mentions: string[] = [];
+    for (const file of files) {
+      const text = await readFile(join(src, file), 'utf8');
+      for (const line of text.split('\n')) {
+        if (/from '@loopgate\/gateway'|import\('@loopgate\/gateway'\)/.test(line))
+          mentions.push(`${file}: ${line.trim()}`);
+      }
+    }
+    expect(mentions.length, 'the client does use the router type').toBeGreaterThan(0);
+    expect(mentions.filter((m) => !/: (import|export) type /.test(m))).toEqual([]);
+  });
+
+  it('a bundle of the client (workspace packages inlined) holds no gateway source', async () => {
+    const result = await build({
+      entryPoints: [join(clientDir, 'src', 'index.ts')],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      conditions: ['@loopgate/source'],
+      // npm packages stay imports; the workspace's own packages are bundled from source.
+      external: ['@trpc/*', 'ws', 'superjson', 'json5', 'zod'],
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((p) => p.includes('packages/protocol/src/'))).toBe(true);
+    expect(inputs.filter((p) => p.includes('packages/gateway/'))).toEqual([]);
+    const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports);
+    expect(imports.filter((i) => i.path.startsWith('@loopgate/gateway'))).toEqual([]);
   });
 });
