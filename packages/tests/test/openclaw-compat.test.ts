@@ -69,7 +69,7 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
     expect(health.connections).toMatchObject({ operators: expect.any(Number) });
   }, 120_000);
 
-  it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke` and the agent', async () => {
+  it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke`, the agent and `openclaw nodes invoke`', async () => {
     nodeHost = spawnOpenClaw(
       install,
       [
@@ -124,6 +124,37 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
     expect(invoked.code, `${invoked.stderr}\nnode host stderr:\n${nodeHostErr}`).toBe(0);
     const out = JSON.parse(invoked.stdout) as { payload: { bins: Record<string, string> } };
     expect(out.payload.bins.sh).toMatch(/\/sh$/);
+
+    // OpenClaw's own operator CLI lists and invokes it through the endpoint.
+    const openclawCli = (args: string[]) =>
+      collectOutput(
+        spawnOpenClaw(
+          install,
+          [...args, '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
+          home,
+        ),
+        `openclaw ${args.join(' ')}`,
+        90_000,
+      );
+    const listed = await openclawCli(['nodes', 'list']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain('"displayName": "claw-box"');
+    const ocInvoke = await openclawCli([
+      'nodes',
+      'invoke',
+      '--node',
+      'claw-box',
+      '--command',
+      'system.which',
+      '--params',
+      '{"bins":["sh"]}',
+    ]);
+    expect(ocInvoke.code, ocInvoke.stderr).toBe(0);
+    expect(JSON.parse(ocInvoke.stdout.slice(ocInvoke.stdout.indexOf('{')))).toMatchObject({
+      ok: true,
+      command: 'system.which',
+      payload: { bins: { sh: expect.stringMatching(/\/sh$/) } },
+    });
 
     // The agent reaches it through the same tool path as any node.
     const agent = await loopgate(['agent', '/invoke claw-box system.which {"bins":["sh"]}']);

@@ -118,12 +118,23 @@ function eventName(params: unknown): string | undefined {
 
 /** A Loopgate node (or pending request) in the fields OpenClaw's `node.list` rows use. */
 function openClawNode(node: NodeSummary): Record<string, unknown> {
-  const paired = node.state !== 'pending';
+  if (node.state === 'pending') {
+    return {
+      ...node,
+      nodeId: node.requestId,
+      displayName: node.name,
+      paired: false,
+      connected: false,
+    };
+  }
   return {
     ...node,
-    nodeId: paired ? node.nodeId : node.requestId,
     displayName: node.name,
-    paired,
+    paired: true,
     connected: node.state === 'online',
+    ...(node.version ? { coreVersion: node.version } : {}),
+    ...(node.remoteAddress ? { remoteIp: node.remoteAddress } : {}),
+    ...(node.connectedAt !== undefined ? { connectedAtMs: node.connectedAt } : {}),
+    ...(node.lastSeenAt !== null ? { lastConnectedAtMs: node.connectedAt ?? node.lastSeenAt } : {}),
   };
 }
