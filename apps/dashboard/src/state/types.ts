@@ -11,7 +11,7 @@ import type {
   SshSettings,
   TransportInfo,
 } from '../gateway-port.js';
-import type { SecretSetting } from './secret-setting.js';
+import type { SecretSetting } from '../panes/connection/secret-setting.js';
 
 export const PANES = ['overview', 'nodes', 'chat', 'events', 'connection'] as const;
 export type PaneId = (typeof PANES)[number];

@@ -5,15 +5,15 @@ import { Box, useInput, useStdin, useStdout } from 'ink';
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from 'react';
 import { type Effect, effectsForKey, keyPressesFrom } from '../keys/index.js';
 import { fitsTerminal, paneRows } from '../layout.js';
+import { ChatPane } from '../panes/chat/view.js';
+import { ConnectionPane } from '../panes/connection/view.js';
+import { EventsPane } from '../panes/events/view.js';
+import { NodesPane } from '../panes/nodes/view.js';
+import { OverviewPane } from '../panes/overview/view.js';
 import type { DashboardState, DashboardStore, OperatorIntent, PaneId } from '../state/index.js';
 import { Footer, Header, MessageLine, PaneTabs, StatusLine, TooSmall } from './chrome.js';
 import { ConfirmScreen, HelpScreen } from './overlays.js';
-import { ChatPane } from './panes/ChatPane.js';
-import { ConnectionPane } from './panes/ConnectionPane.js';
-import { EventsPane } from './panes/EventsPane.js';
-import { NodesPane } from './panes/NodesPane.js';
-import { OverviewPane } from './panes/OverviewPane.js';
-import type { PaneProps } from './panes/pane-frame.js';
+import type { PaneProps } from './pane-frame.js';
 
 export type AppProps = {
   store: DashboardStore;

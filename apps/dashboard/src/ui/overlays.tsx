@@ -5,7 +5,7 @@ import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { COMMANDS, helpRows, SCOPE_TITLES, type Scope } from '../keys/index.js';
 import { describeIntent } from '../state/index.js';
-import { PaneFrame, type PaneProps, Row } from './panes/pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
 import { cell } from './text.js';
 
 type HelpLine =

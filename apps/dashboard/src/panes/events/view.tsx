@@ -4,9 +4,9 @@
 import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { compileLineFilter, visibleEventLines } from '../../state/index.js';
-import { formatClock, windowAround } from '../text.js';
-import { LEVEL_COLOR, LEVEL_MARK } from '../theme.js';
-import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { formatClock, windowAround } from '../../ui/text.js';
+import { LEVEL_COLOR, LEVEL_MARK } from '../../ui/theme.js';
 
 /**
  * The live log: a window over the bounded buffer. Following shows the newest

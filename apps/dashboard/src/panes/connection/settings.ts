@@ -1,5 +1,5 @@
+import type { ConnectionField, ConnectionSettings } from '../../state/types.js';
 import { parseSecretSetting, secretSettingKey, secretSettingText } from './secret-setting.js';
-import type { ConnectionField, ConnectionSettings } from './types.js';
 
 export const CONNECTION_FIELD_LABELS: Record<ConnectionField | 'mode', string> = {
   mode: 'mode',

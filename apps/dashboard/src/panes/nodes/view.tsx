@@ -5,9 +5,9 @@ import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { widthClass } from '../../layout.js';
 import { type InvokeView, type NodeRow, nodeRows, selectedNodeRow } from '../../state/index.js';
-import { cell, formatAgo, formatMs, windowAround, wrapLines } from '../text.js';
-import { LEVEL_COLOR } from '../theme.js';
-import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { cell, formatAgo, formatMs, windowAround, wrapLines } from '../../ui/text.js';
+import { LEVEL_COLOR } from '../../ui/theme.js';
 
 type Columns = { state: number; name: number; code: number; platform: number; seen: number };
 

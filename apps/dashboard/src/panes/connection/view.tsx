@@ -11,9 +11,9 @@ import {
   describeSecretSetting,
   sameSettings,
 } from '../../state/index.js';
-import { fingerprintLines, windowAround } from '../text.js';
-import { LEVEL_COLOR, linkLabel, tunnelLabel } from '../theme.js';
-import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { fingerprintLines, windowAround } from '../../ui/text.js';
+import { LEVEL_COLOR, linkLabel, tunnelLabel } from '../../ui/theme.js';
 
 const LABEL = 15;
 

@@ -6,8 +6,8 @@ import type { ReactNode } from 'react';
 import type { ChatEntry, NodeView } from '../../gateway-port.js';
 import { widthClass } from '../../layout.js';
 import type { ChatState } from '../../state/index.js';
-import { cell, formatAgo, wrapLines } from '../text.js';
-import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { cell, formatAgo, wrapLines } from '../../ui/text.js';
 
 type Line = { key: string; label: string; labelColor?: string; text: string; color?: string };
 

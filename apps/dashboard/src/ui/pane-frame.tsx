@@ -3,7 +3,7 @@
 /** @jsxImportSource react */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import type { DashboardState } from '../../state/index.js';
+import type { DashboardState } from '../state/index.js';
 
 /** What every pane gets: the whole state (panes are pure views of it), its box, and the clock. */
 export type PaneProps = { state: DashboardState; width: number; height: number; now: number };

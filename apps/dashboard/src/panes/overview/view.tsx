@@ -5,9 +5,9 @@ import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import type { LinkStatus } from '../../gateway-port.js';
 import type { Level } from '../../state/index.js';
-import { formatDuration, formatMs, sparkline, wrapLines } from '../text.js';
-import { LEVEL_COLOR, LEVEL_MARK } from '../theme.js';
-import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { formatDuration, formatMs, sparkline, wrapLines } from '../../ui/text.js';
+import { LEVEL_COLOR, LEVEL_MARK } from '../../ui/theme.js';
 
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;

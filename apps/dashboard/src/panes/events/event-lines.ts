@@ -1,5 +1,5 @@
 import type { GatewayEvent } from '@loopgate/protocol';
-import type { Level } from './types.js';
+import type { Level } from '../../state/types.js';
 
 /** Connection ids are UUIDs; their first block is enough to match lines up in a log. */
 function shortId(id: string): string {
