@@ -37,6 +37,8 @@ import { invocationEvent } from './node-results.js';
 
 /** Requests one socket may have running at once; more get a retryable UNAVAILABLE. */
 const MAX_IN_FLIGHT = 64;
+/** Housekeeping requests a node waiting for approval may send per minute before it is closed. */
+const MAX_HOUSEKEEPING_PER_MINUTE = 32;
 const CLOSE_GRACE_MS = 1_000;
 const OPEN = 1;
 
@@ -77,6 +79,8 @@ export class OpenClawConnection {
   #seq = 0;
   #inFlight = 0;
   #holdsPairingSlot = false;
+  #housekeepingWindowStart = 0;
+  #housekeepingInWindow = 0;
 
   constructor(socket: WebSocket, admission: AdmissionAccepted, options: OpenClawEndpointOptions) {
     this.#socket = socket;
@@ -416,6 +420,11 @@ export class OpenClawConnection {
   // ------------------------------------------------------------ methods
 
   #call(session: Session, request: RequestFrame): void {
+    // Before anything else, as on the tRPC door: an unpaired key proved nothing.
+    if (session.info.role === 'pairing') {
+      this.#refuseWhilePairing(request);
+      return;
+    }
     const method = Object.hasOwn(openClawMethods, request.method)
       ? openClawMethods[request.method]
       : undefined;
@@ -424,18 +433,6 @@ export class OpenClawConnection {
         request.id,
         new OpenClawError('INVALID_REQUEST', `unknown method: ${request.method.slice(0, 64)}`),
       );
-      return;
-    }
-    if (session.info.role === 'pairing') {
-      const denied = toOpenClawError(
-        new GatewayError(
-          'NOT_PAIRED',
-          'this node is waiting for approval (loopgate nodes approve)',
-        ),
-      );
-      this.#respondError(request.id, denied);
-      if (!NODE_HOUSEKEEPING.has(request.method))
-        this.close(CloseCode.forbidden, 'NOT_PAIRED: an unpaired node may only wait for approval');
       return;
     }
     const denied = refusal(session.info.principal, method.procedure);
@@ -470,6 +467,40 @@ export class OpenClawConnection {
       .finally(() => {
         this.#inFlight--;
       });
+  }
+
+  /**
+   * A waiting node's housekeeping (node.event, skills, …) is answered
+   * NOT_PAIRED and tolerated a few times a minute, as its node host sends
+   * some; anything else, or more, closes it: each frame costs a parse, and
+   * the peer holds no credential.
+   */
+  #refuseWhilePairing(request: RequestFrame): void {
+    this.#respondError(
+      request.id,
+      toOpenClawError(
+        new GatewayError(
+          'NOT_PAIRED',
+          'this node is waiting for approval (loopgate nodes approve)',
+        ),
+      ),
+    );
+    const now = Date.now();
+    if (now - this.#housekeepingWindowStart >= 60_000) {
+      this.#housekeepingWindowStart = now;
+      this.#housekeepingInWindow = 0;
+    }
+    if (
+      NODE_HOUSEKEEPING.has(request.method) &&
+      ++this.#housekeepingInWindow <= MAX_HOUSEKEEPING_PER_MINUTE
+    )
+      return;
+    this.close(
+      CloseCode.forbidden,
+      NODE_HOUSEKEEPING.has(request.method)
+        ? `NOT_PAIRED: more than ${MAX_HOUSEKEEPING_PER_MINUTE} requests a minute while waiting for approval`
+        : 'NOT_PAIRED: an unpaired node may only wait for approval',
+    );
   }
 
   // ------------------------------------------------------------ wire
