@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
+import { nodeBundleOptions } from '../../apps/cli/scripts/node-bundle-options.mjs';
 import { BENCH_DIR, REPO_ROOT } from './child.js';
 
 export const HOSTS = [
@@ -22,25 +23,6 @@ export function hostSourcePath(name: HostName): string {
   if (name === 'loopgate-cli') return join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts');
   return join(BENCH_DIR, 'src', 'hosts', `${name}.ts`);
 }
-
-/**
- * Ink loads React DevTools only when DEV=true, through a dynamic import that
- * a single-file bundle would turn into a static import of a package that is
- * not installed; the bundle gets an empty module instead.
- */
-const withoutDevtools: Plugin = {
-  name: 'without-react-devtools',
-  setup(build) {
-    build.onResolve({ filter: /^react-devtools-core$/ }, () => ({
-      path: 'react-devtools-core',
-      namespace: 'stub',
-    }));
-    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default {};',
-      loader: 'js',
-    }));
-  },
-};
 
 let fromSource = false;
 
@@ -67,24 +49,10 @@ export function hostEntry(name: HostName): { entry: string; prebuilt: boolean } 
 export async function buildHosts(): Promise<{ ms: number; bytes: Record<HostName, number> }> {
   const started = performance.now();
   const result = await build({
+    ...nodeBundleOptions,
     entryPoints: Object.fromEntries(HOSTS.map((name) => [name, hostSourcePath(name)])),
     outdir: join(BENCH_DIR, 'dist'),
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    // Whitespace-free parses faster (cold start); identifiers stay, so CPU profiles keep function names.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['@loopgate/source'],
-    // CommonJS dependencies bundled into ESM still `require` node builtins.
-    banner: {
-      js: "import { createRequire as __lgRequire } from 'node:module'; const require = __lgRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-    metafile: true,
-    plugins: [withoutDevtools],
   });
   const bytes = {} as Record<HostName, number>;
   for (const [file, output] of Object.entries(result.metafile.outputs)) {

@@ -11,30 +11,13 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { nodeBundleOptions } from './node-bundle-options.mjs';
 
 const CLI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(CLI_DIR, '../..');
 export const DIST_DIR = join(CLI_DIR, 'dist');
 /** The workspace sources the bundle was built from, for the bin's staleness check. */
 export const INPUTS_FILE = join(DIST_DIR, 'loopgate-inputs.json');
-
-/**
- * Ink loads React DevTools only when DEV=true, through a dynamic import of a
- * package that is not installed; the bundle gets an empty module instead.
- */
-const withoutDevtools = {
-  name: 'without-react-devtools',
-  setup(builder) {
-    builder.onResolve({ filter: /^react-devtools-core$/ }, () => ({
-      path: 'react-devtools-core',
-      namespace: 'stub',
-    }));
-    builder.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default {};',
-      loader: 'js',
-    }));
-  },
-};
 
 /**
  * Writes every output through a temp file and a rename, chunks before the
@@ -57,28 +40,14 @@ async function writeOutputs(outputFiles) {
 export async function bundleCli() {
   const started = performance.now();
   const result = await build({
+    ...nodeBundleOptions,
     absWorkingDir: REPO_ROOT,
     entryPoints: { loopgate: join(CLI_DIR, 'src', 'main.ts') },
     outdir: DIST_DIR,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
     splitting: true,
     write: false,
-    // Whitespace-free parses faster; identifiers stay, so stack traces and profiles keep function names.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['@loopgate/source'],
-    // CommonJS dependencies bundled into ESM still `require` node builtins.
-    banner: {
-      js: "import { createRequire as __lgRequire } from 'node:module'; const require = __lgRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-    metafile: true,
-    plugins: [withoutDevtools],
   });
   await writeOutputs(result.outputFiles);
   const inputs = Object.keys(result.metafile.inputs)

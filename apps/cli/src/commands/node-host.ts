@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import {
   describeTunnelState,
   formatRetryLine,
+  openGatewayTunnel,
   resolveGatewayTarget,
-  startGatewayTunnel,
   type Tunnel,
   webSocketOptionsFor,
 } from '@loopgate/client';
@@ -238,15 +238,9 @@ async function openSupervisedTunnel(
   say: (line: string) => void,
 ): Promise<Tunnel> {
   say(`opening an ssh tunnel to ${ssh.target}`);
-  const tunnel = startGatewayTunnel(ssh);
-  tunnel.onState((state) => say(`ssh tunnel to ${ssh.target}: ${describeTunnelState(state)}`));
-  try {
-    await tunnel.ready();
-    return tunnel;
-  } catch (error) {
-    await tunnel.close();
-    throw error;
-  }
+  return openGatewayTunnel(ssh, {}, (state) =>
+    say(`ssh tunnel to ${ssh.target}: ${describeTunnelState(state)}`),
+  );
 }
 
 function describeEvent(event: NodeEvent, say: (line: string) => void): void {

@@ -1,6 +1,12 @@
 import { DEFAULT_PORT, isGatewayError, type SshTunnelConfig } from '@loopgate/protocol';
 import { createGatewayClient } from '../client.js';
-import { openTunnel, startTunnel, type Tunnel, type TunnelOptions } from './supervisor.js';
+import {
+  openTunnel,
+  startTunnel,
+  type Tunnel,
+  type TunnelOptions,
+  type TunnelStateListener,
+} from './supervisor.js';
 
 type Credentials = { token?: string | undefined; password?: string | undefined };
 
@@ -53,6 +59,7 @@ export function startGatewayTunnel(
 export function openGatewayTunnel(
   ssh: Partial<SshTunnelConfig> & { target: string },
   credentials: Credentials = {},
+  onState?: TunnelStateListener,
 ): Promise<Tunnel> {
-  return openTunnel(gatewayTunnelOptions(ssh, credentials));
+  return openTunnel(gatewayTunnelOptions(ssh, credentials), onState);
 }

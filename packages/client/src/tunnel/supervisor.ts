@@ -139,9 +139,17 @@ export function startTunnel(options: TunnelOptions): Tunnel {
   return new TunnelSupervisor(options);
 }
 
-/** Starts a tunnel and resolves once it is up; on failure closes it and rejects with TUNNEL_FAILED. */
-export async function openTunnel(options: TunnelOptions): Promise<Tunnel> {
+/**
+ * Starts a tunnel and resolves once it is up; on failure closes it and
+ * rejects with TUNNEL_FAILED. `onState` hears every state from the start
+ * (retries, why, when), for callers that say what they are waiting on.
+ */
+export async function openTunnel(
+  options: TunnelOptions,
+  onState?: TunnelStateListener,
+): Promise<Tunnel> {
   const tunnel = startTunnel(options);
+  if (onState) tunnel.onState(onState);
   try {
     await tunnel.ready();
     return tunnel;
