@@ -1,8 +1,13 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GatewayError } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
+import { accessFor } from '../src/authorization/index.js';
 import { nodeErrorCode, toOpenClawError } from '../src/openclaw/errors.js';
 import { ConnectParams, jsonDepthWithin } from '../src/openclaw/frames.js';
 import { grantedScope, scopesOf } from '../src/openclaw/handshake.js';
+import { openClawMethods } from '../src/openclaw/methods.js';
 import { nodeDeclaration, nodeName } from '../src/openclaw/node-declaration.js';
 import { translateInvokeResult } from '../src/openclaw/node-results.js';
 
@@ -131,5 +136,27 @@ describe('errors both ways', () => {
       ok: false,
       error: { code: 'BAD_REQUEST', message: 'm', details: { openclawCode: 'INVALID_REQUEST' } },
     });
+  });
+});
+
+describe('docs/openclaw-compat.md', () => {
+  const DOC = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/openclaw-compat.md');
+
+  it('lists every method served, each under the procedure that authorizes it, and no other', async () => {
+    const doc = await readFile(DOC, 'utf8');
+    const section = doc.slice(doc.indexOf('## Methods'), doc.indexOf('## Events'));
+    const documented = new Map<string, string | undefined>();
+    for (const row of section.split('\n').filter((line) => line.startsWith('| `'))) {
+      const [methods, procedure] = row.split('|').slice(1, 3);
+      const served = procedure?.match(/^ `([a-z.]+)`/)?.[1];
+      for (const [, name] of methods!.matchAll(/`([A-Za-z.]+)`/g)) documented.set(name!, served);
+    }
+    documented.delete('connect');
+    const served = Object.fromEntries(
+      Object.entries(openClawMethods).map(([name, m]) => [name, m.procedure]),
+    );
+    expect(Object.fromEntries(documented)).toEqual(served);
+    // Each is served under a procedure the authorization table knows (deny by default otherwise).
+    for (const procedure of Object.values(served)) expect(accessFor(procedure)).toBeDefined();
   });
 });
