@@ -210,6 +210,21 @@ describe('systemRunCommand', () => {
       timedOut: false,
     });
     expect(failed.durationMs).toBeGreaterThanOrEqual(0);
+    expect(failed.durationMs).toBeLessThan(60_000);
+  });
+
+  it('kills the process group when the call is cancelled, and only then', async () => {
+    const allowed = await resolveAllowlist(['sh'], { PATH });
+    const command = systemRunCommand(allowed, { env: { PATH, HOME: dir } });
+    const controller = new AbortController();
+    const parsed = command.params?.safeParse({ command: 'sh', args: ['-c', 'sleep 30 & wait'] });
+    const started = Date.now();
+    const running = command.run(parsed?.data as never, { signal: controller.signal } as never);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    const result = await running;
+    expect(result).toMatchObject({ signal: 'SIGKILL', timedOut: false, truncated: false });
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('reports an executable that can no longer be started', async () => {
