@@ -83,7 +83,10 @@ export const mutationTargets = {
   },
   'pinned-connection': {
     mutate: 'packages/client/src/tls/pinned-connection.ts',
-    tests: ['packages/client/test/tls-pinning.test.ts'],
+    tests: [
+      'packages/client/test/pinned-connector.test.ts',
+      'packages/client/test/tls-pinning.test.ts',
+    ],
   },
   'webhook-signature': {
     mutate: 'packages/gateway/src/channels/webhook/signature.ts',
