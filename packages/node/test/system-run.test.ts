@@ -218,8 +218,9 @@ describe('systemRunCommand', () => {
     const command = systemRunCommand(allowed, { env: { PATH, HOME: dir } });
     const controller = new AbortController();
     const parsed = command.params?.safeParse({ command: 'sh', args: ['-c', 'sleep 30 & wait'] });
+    if (!parsed?.success) throw new Error('bad params');
     const started = Date.now();
-    const running = command.run(parsed?.data as never, { signal: controller.signal } as never);
+    const running = command.run(parsed.data as never, { signal: controller.signal } as never);
     await new Promise((resolve) => setTimeout(resolve, 200));
     controller.abort();
     const result = await running;
