@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../gateway/src/events/index.js';
 import { createLogger, LogRing } from '../../gateway/src/log/index.js';
-import { mountSmallDisk, type SmallDisk } from '../src/hardening/index.js';
-import { requireRealPart, waitFor } from '../src/index.js';
+import { mountSmallDisk, requireSmallDisk, type SmallDisk } from '../src/hardening/index.js';
+import { waitFor } from '../src/index.js';
 
 describe('event bus: failed writes and compactions are logged', () => {
   let disk: SmallDisk | { unavailable: string };
@@ -18,14 +18,8 @@ describe('event bus: failed writes and compactions are logged', () => {
   afterAll(async () => {
     if ('dir' in disk) await disk.unmount();
   });
-  const smallDisk = (context: { skip: (note?: string) => never }): SmallDisk => {
-    requireRealPart(
-      'a 128 KiB tmpfs (mount -t tmpfs, as root)',
-      'dir' in disk ? { available: true } : { available: false, reason: disk.unavailable },
-      context,
-    );
-    return disk as SmallDisk;
-  };
+  const smallDisk = (context: { skip: (note?: string) => never }) =>
+    requireSmallDisk(disk, 128, context);
 
   const logged = (ring: LogRing, message: string) =>
     waitFor(() => ring.recent().find((r) => r.msg === message), { what: `log line "${message}"` });

@@ -147,7 +147,7 @@ function outputValidator(parse: (value: unknown) => unknown): Middleware {
  * `Object.defineProperty` twice per middleware level (`callRecursive`
  * below) and again in its input/output validators (`withNativeValidators`).
  * A `health`-shaped call: ~9.5 µs through tRPC's chain, 1.3 µs here
- * (bench/README.md, levers 1 and 5).
+ * (measured by the bench; see bench/README.md).
  */
 export function callProcedure(router: AnyRouter, call: ProcedureCall): Promise<unknown> {
   const def = fastPathFor(router, call.path);

@@ -358,7 +358,7 @@ export async function pairingCrowd(options: {
     const localAddress = options.addresses[i % options.addresses.length]!;
     while (!options.signal.aborted) {
       tally(outcomes, await oneIdlePairingSocket(options.url, localAddress, options.signal));
-      // Holding sockets, not flooding dials (row 11's case): a refused or
+      // Holding sockets, not flooding dials (a dial flood is the admission caps' case): a refused or
       // closed socket is replaced after half a second.
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

@@ -47,7 +47,7 @@ export {
   type StormOptions,
   type StormResult,
 } from './reconnect-storm.js';
-export { mountSmallDisk, type SmallDisk } from './small-disk.js';
+export { mountSmallDisk, requireSmallDisk, type SmallDisk } from './small-disk.js';
 export { runSoak, type SoakOptions, type SoakResult } from './soak.js';
 export {
   checkStateFile,

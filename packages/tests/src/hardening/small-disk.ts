@@ -3,6 +3,7 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeTempDir } from '../gateway-harness.js';
+import { requireRealPart } from '../real-parts.js';
 
 const run = promisify(execFile);
 
@@ -50,4 +51,21 @@ export async function mountSmallDisk(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The mounted disk for a test; when none could be mounted the test fails
+ * under CI and is skipped elsewhere (see real-parts.ts).
+ */
+export function requireSmallDisk(
+  disk: SmallDisk | { unavailable: string },
+  sizeKiB: number,
+  context: { skip: (note?: string) => never },
+): SmallDisk {
+  requireRealPart(
+    `a ${sizeKiB} KiB tmpfs (mount -t tmpfs, as root)`,
+    'dir' in disk ? { available: true } : { available: false, reason: disk.unavailable },
+    context,
+  );
+  return disk as SmallDisk;
 }

@@ -19,6 +19,7 @@ import {
   mountSmallDisk,
   openOperatorSocket,
   openStateWriter,
+  requireSmallDisk,
   resultData,
   type SmallDisk,
   STATE_FILE_KINDS,
@@ -26,7 +27,6 @@ import {
 } from '../../src/hardening/index.js';
 import {
   makeTempDir,
-  requireRealPart,
   sourceNodeArgs,
   startTestGateway,
   waitFor,
@@ -224,14 +224,8 @@ describe('row 22: a full disk', () => {
     if ('dir' in disk) await disk.unmount();
   });
   /** The mounted tmpfs; under CI the test fails when none could be mounted, elsewhere it is skipped. */
-  const smallDisk = (context: { skip: (note?: string) => never }): SmallDisk => {
-    requireRealPart(
-      'a 256 KiB tmpfs (mount -t tmpfs, as root)',
-      'dir' in disk ? { available: true } : { available: false, reason: disk.unavailable },
-      context,
-    );
-    return disk as SmallDisk;
-  };
+  const smallDisk = (context: { skip: (note?: string) => never }) =>
+    requireSmallDisk(disk, 256, context);
 
   /** The kinds whose save must fail loudly and leave the previous version byte for byte. */
   const REPLACED: { kind: StateFileKind; file: string }[] = [
