@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { RealPart } from './real-parts.js';
@@ -35,9 +35,9 @@ export function findOpenClaw(): RealPart & { install?: OpenClawInstall } {
 }
 
 /**
- * Runs the real `openclaw` CLI on its Node, with its own HOME and state dir
- * (so nothing of the developer's OpenClaw is read or written) and its
- * automatic updates off.
+ * Runs the real `openclaw` CLI on its Node, with its own HOME, state dir and
+ * log file (so nothing of the developer's OpenClaw is read or written, and
+ * nothing lands in /tmp/openclaw) and its automatic updates off.
  */
 export function spawnOpenClaw(
   install: OpenClawInstall,
@@ -45,12 +45,21 @@ export function spawnOpenClaw(
   home: string,
   env: NodeJS.ProcessEnv = {},
 ): ChildProcess {
+  // Its log goes to /tmp/openclaw unless its config names a file: keep it in `home` too.
+  const stateDir = join(home, '.openclaw');
+  const config = join(stateDir, 'openclaw.json');
+  if (!existsSync(config)) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(config, JSON.stringify({ logging: { file: join(home, 'openclaw.log') } }), {
+      mode: 0o600,
+    });
+  }
   return spawn(install.node, [install.openclaw, ...args], {
     cwd: home,
     env: {
       PATH: `${dirname(install.node)}:${process.env.PATH ?? ''}`,
       HOME: home,
-      OPENCLAW_STATE_DIR: join(home, '.openclaw'),
+      OPENCLAW_STATE_DIR: stateDir,
       OPENCLAW_NO_AUTO_UPDATE: '1',
       NO_COLOR: '1',
       ...env,
