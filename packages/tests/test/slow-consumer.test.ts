@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { createGatewayClient, type GatewayClient } from '@loopgate/client';
 import { CloseCode, type GatewayEvent } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,38 +26,53 @@ type ServerSocketWatch = {
   closedAt?: number;
 };
 
-/** Server-side sockets (`ws` marks them `_isServer`), watched through their real `send`. */
+/**
+ * Server-side sockets (`ws` marks them `_isServer`), watched through every
+ * write of a text frame to the TCP socket under them: the adapter writes a
+ * tick's frames there as one buffer, `ws.send` writes each frame's header
+ * there first, so either way a write that starts with a FIN text-frame byte
+ * is a send (a close frame, 0x88, is not).
+ */
 const watched = new Map<WebSocket, ServerSocketWatch>();
-const originalSend = WebSocket.prototype.send;
+const originalWrite = Socket.prototype.write;
+const TEXT_FRAME = 0x81;
+
+function ownerOf(socket: Socket): WebSocket | undefined {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'websocket');
+  const owner = key ? (socket as unknown as Record<symbol, unknown>)[key] : undefined;
+  // duck-typed: the gateway may load its own copy of `ws`
+  return (owner as { _isServer?: boolean } | undefined)?._isServer === true
+    ? (owner as WebSocket)
+    : undefined;
+}
 
 let gw: TestGateway;
 beforeAll(async () => {
-  WebSocket.prototype.send = function watchedSend(
-    this: WebSocket,
-    ...args: Parameters<WebSocket['send']>
-  ) {
-    const result = originalSend.apply(this, args);
-    if ((this as unknown as { _isServer?: boolean })._isServer) {
-      let watch = watched.get(this);
+  Socket.prototype.write = function watchedWrite(this: Socket, ...args: unknown[]) {
+    const result = (originalWrite as (...a: unknown[]) => boolean).apply(this, args);
+    const chunk = args[0];
+    const ws = Buffer.isBuffer(chunk) && chunk[0] === TEXT_FRAME ? ownerOf(this) : undefined;
+    if (ws) {
+      let watch = watched.get(ws);
       if (!watch) {
         const fresh: ServerSocketWatch = { maxBuffered: 0, sendsAfterCrossing: 0 };
         watch = fresh;
-        watched.set(this, fresh);
-        this.once('close', () => {
+        watched.set(ws, fresh);
+        ws.once('close', () => {
           fresh.closedAt = performance.now();
         });
       }
       if (watch.crossedAt !== undefined) watch.sendsAfterCrossing++;
-      watch.maxBuffered = Math.max(watch.maxBuffered, this.bufferedAmount);
-      if (watch.crossedAt === undefined && this.bufferedAmount > CAP)
+      watch.maxBuffered = Math.max(watch.maxBuffered, ws.bufferedAmount);
+      if (watch.crossedAt === undefined && ws.bufferedAmount > CAP)
         watch.crossedAt = performance.now();
     }
     return result;
-  } as WebSocket['send'];
+  } as Socket['write'];
   gw = await startTestGateway({ config: { gateway: { limits: { maxBufferedBytes: CAP } } } });
 });
 afterAll(async () => {
-  WebSocket.prototype.send = originalSend;
+  Socket.prototype.write = originalWrite;
   await gw?.stop();
 });
 

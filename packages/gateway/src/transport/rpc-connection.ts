@@ -12,7 +12,12 @@ import { toTrpcError } from '../router/trpc.js';
 import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
 import { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
-import { type CorkableSocket, setMaxPayload, underlyingSocket } from './ws-internals.js';
+import {
+  setMaxPayload,
+  textFrames,
+  type UnderlyingSocket,
+  underlyingSocket,
+} from './ws-internals.js';
 
 const OPEN = 1;
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
@@ -93,9 +98,11 @@ export class RpcConnection {
   #plainInput = true;
   #maxSubscriptions: number;
   #slow = false;
-  /** The TCP/TLS stream under the WebSocket, corked while a tick's frames are written. */
-  readonly #raw: CorkableSocket | undefined;
-  #corked = false;
+  /** The TCP/TLS stream under the WebSocket: a tick's frames are written to it as one buffer. */
+  readonly #raw: UnderlyingSocket | undefined;
+  /** Frames produced in this tick, not yet written (see `#sendText`). */
+  #pendingTexts: string[] = [];
+  #pendingChars = 0;
 
   constructor(opts: RpcConnectionOptions) {
     this.#opts = opts;
@@ -140,6 +147,8 @@ export class RpcConnection {
   close(code: number, reason: string): void {
     const state = this.#socket.readyState;
     if (state !== OPEN && state !== 0) return;
+    // frames already produced go out before the close frame, as they were sent before it
+    this.#flushWrites();
     this.#socket.close(code, truncateReason(reason));
     // A peer that never answers the close handshake would otherwise keep the
     // TCP socket (and its place under the connection caps) for ws's 30 s close timeout.
@@ -160,7 +169,7 @@ export class RpcConnection {
    * `MAX_BYTES_AFTER_VIOLATION`, then dropped after the close grace.
    */
   #onProtocolViolation(): void {
-    const raw = this.#raw as (CorkableSocket & Pick<Duplex, 'on' | 'off' | 'pause'>) | undefined;
+    const raw = this.#raw as (UnderlyingSocket & Pick<Duplex, 'on' | 'off' | 'pause'>) | undefined;
     if (!raw || typeof raw.on !== 'function') return;
     let discarded = 0;
     const onData = (chunk: Buffer) => {
@@ -267,6 +276,7 @@ export class RpcConnection {
     }
     if (text.length === 4) {
       if (text === 'PING') {
+        // at once, ahead of frames this tick is still producing: its round trip is the client's latency probe
         this.#socket.send('PONG');
         return;
       }
@@ -612,24 +622,30 @@ export class RpcConnection {
   #sendText(text: string): void {
     const socket = this.#socket;
     if (socket.readyState !== OPEN || this.#slow) return;
-    const raw = this.#raw;
-    if (raw && !this.#corked) {
+    if (this.#raw) {
       // Frames produced in this tick (a batch's answers, a burst of events)
-      // leave in one write instead of one syscall each.
-      this.#corked = true;
-      raw.cork();
-      process.nextTick(this.#flushWrites);
+      // leave as one buffer in one write, once the tick's microtasks are done.
+      if (this.#pendingTexts.push(text) === 1) process.nextTick(this.#flushWrites);
+      this.#pendingChars += text.length;
+      if (this.#pendingChars >= COALESCE_MAX_BYTES) this.#flushWrites();
+    } else {
+      socket.send(text);
     }
-    socket.send(text);
-    if (this.#corked && raw!.writableLength >= COALESCE_MAX_BYTES) this.#flushWrites();
-    if (socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
+    if (socket.bufferedAmount + this.#pendingChars > this.#limits.maxBufferedBytes) {
+      // the frame that crosses the cap is the last one queued, as with `ws.send`
+      this.#flushWrites();
+      this.#onSlowConsumer();
+    }
   }
 
-  /** Ends the current write coalescing window (runs once the tick's microtasks are done). */
+  /** Writes the frames this tick produced (a closed socket drops them, as `ws` would). */
   readonly #flushWrites = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#raw?.uncork();
+    const texts = this.#pendingTexts;
+    if (texts.length === 0) return;
+    this.#pendingTexts = [];
+    this.#pendingChars = 0;
+    if (this.#socket.readyState !== OPEN) return;
+    this.#raw!.write(textFrames(texts));
   };
 
   #onSlowConsumer(): void {
