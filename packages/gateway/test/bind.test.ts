@@ -1,6 +1,5 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { networkInterfaces } from 'node:os';
-import { GatewayError } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   assertBindAllowed,
@@ -10,6 +9,7 @@ import {
   requiresExplicitAuth,
   resolveBindHosts,
 } from '../src/transport/bind.js';
+import { thrown } from './rejection.js';
 
 function iface(address: string, internal = false): NetworkInterfaceInfo {
   const v6 = address.includes(':');
@@ -39,16 +39,6 @@ const laptop = {
   tailscale0: [iface('100.101.102.103'), iface('fd7a:115c:a1e0::1234')],
 };
 const noTailscale = { lo: [iface('127.0.0.1', true)], eth0: [iface('10.0.0.5')] };
-
-function thrown(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected a GatewayError');
-}
 
 describe('resolveBindHosts', () => {
   it('loopback listens on 127.0.0.1 and ::1 when IPv6 is available', () => {

@@ -13,6 +13,7 @@ import {
   OperatorTokens,
 } from '../src/auth/index.js';
 import type { NodeProof } from '../src/nodes/index.js';
+import { thrown } from './rejection.js';
 
 /**
  * Who a socket is, decided from its connection params alone: no sockets, a
@@ -80,16 +81,6 @@ const attempt = (params: Record<string, string> | null, more: Partial<AuthAttemp
   ...more,
 });
 
-function refusal(run: () => unknown): GatewayError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal, got an identity');
-}
-
 describe('connection auth: operators', () => {
   it('the gateway token makes an admin, synchronously', () => {
     const identity = authenticator().authenticate(
@@ -112,7 +103,7 @@ describe('connection auth: operators', () => {
       principal: 'operator.admin',
       credential: 'gateway-password',
     });
-    expect(refusal(() => auth.authenticate(attempt({ token: GATEWAY_TOKEN }))).message).toBe(
+    expect(thrown(() => auth.authenticate(attempt({ token: GATEWAY_TOKEN }))).message).toBe(
       'invalid token',
     );
   });
@@ -130,28 +121,28 @@ describe('connection auth: operators', () => {
       expiresInMs: 1_000,
     });
     const later = authenticator({ now: () => Date.now() + 5_000 });
-    const error = refusal(() => later.authenticate(attempt({ token: soon.token })));
+    const error = thrown(() => later.authenticate(attempt({ token: soon.token })));
     expect(error.code).toBe('UNAUTHORIZED');
     expect(error.message).toMatch(/the operator token "brief" expired at \d{4}-/);
   });
 
   it('a missing credential names where to pass it; a wrong one never echoes the secret', () => {
-    const missing = refusal(() => authenticator().authenticate(attempt(null)));
+    const missing = thrown(() => authenticator().authenticate(attempt(null)));
     expect(missing.code).toBe('UNAUTHORIZED');
     expect(missing.message).toMatch(/^missing token: the CLI takes --token/);
-    const wrong = refusal(() => authenticator().authenticate(attempt({ token: 'guess-1234' })));
+    const wrong = thrown(() => authenticator().authenticate(attempt({ token: 'guess-1234' })));
     expect(wrong.message).toBe('invalid token');
     expect(JSON.stringify(wrong)).not.toContain('guess-1234');
   });
 
   it('malformed params and a gateway without a credential yet are typed refusals', () => {
-    const malformed = refusal(() => authenticator().authenticate(attempt({ role: 'root' })));
+    const malformed = thrown(() => authenticator().authenticate(attempt({ role: 'root' })));
     expect([malformed.code, malformed.message]).toEqual([
       'UNAUTHORIZED',
       'malformed connection params',
     ]);
     const early = authenticator({ gatewayCredential: () => undefined });
-    expect(refusal(() => early.authenticate(attempt({ token: GATEWAY_TOKEN }))).code).toBe(
+    expect(thrown(() => early.authenticate(attempt({ token: GATEWAY_TOKEN }))).code).toBe(
       'UNAVAILABLE',
     );
   });
@@ -159,13 +150,13 @@ describe('connection auth: operators', () => {
   it('brute force: after maxFailures wrong tokens the address is locked out, even with the right one', () => {
     const auth = authenticator();
     for (let i = 0; i < 2; i++)
-      expect(refusal(() => auth.authenticate(attempt({ token: `wrong-${i}` }))).code).toBe(
+      expect(thrown(() => auth.authenticate(attempt({ token: `wrong-${i}` }))).code).toBe(
         'UNAUTHORIZED',
       );
-    const third = refusal(() => auth.authenticate(attempt({ token: 'wrong-2' })));
+    const third = thrown(() => auth.authenticate(attempt({ token: 'wrong-2' })));
     expect(third.code).toBe('UNAUTHORIZED');
     expect(third.details?.retryAfterMs).toBeGreaterThan(0);
-    const locked = refusal(() => auth.authenticate(attempt({ token: GATEWAY_TOKEN })));
+    const locked = thrown(() => auth.authenticate(attempt({ token: GATEWAY_TOKEN })));
     expect(locked.code).toBe('RATE_LIMITED');
     expect(locked.details?.retryAfterMs).toBeGreaterThan(0);
     // Another address is not affected.
@@ -200,19 +191,19 @@ describe('connection auth: nodes', () => {
 
   it('a node without a signature, or with a wrong one, is refused and counts toward the lockout', () => {
     const auth = authenticator();
-    const noProof = refusal(() => auth.authenticate(attempt({ role: 'node', nodeId: 'n-1' })));
+    const noProof = thrown(() => auth.authenticate(attempt({ role: 'node', nodeId: 'n-1' })));
     expect(noProof.code).toBe('UNAUTHORIZED');
     expect(noProof.message).toMatch(/a node must sign this connection's challenge/);
     const forged = { role: 'node', nodeId: 'n-1', nodeKey: KEY, nodeSignature: FORGED };
-    expect(refusal(() => auth.authenticate(attempt(forged))).code).toBe('UNAUTHORIZED');
-    expect(refusal(() => auth.authenticate(attempt(forged))).code).toBe('UNAUTHORIZED');
+    expect(thrown(() => auth.authenticate(attempt(forged))).code).toBe('UNAUTHORIZED');
+    expect(thrown(() => auth.authenticate(attempt(forged))).code).toBe('UNAUTHORIZED');
     const good = { ...forged, nodeSignature: GOOD };
-    expect(refusal(() => auth.authenticate(attempt(good))).code).toBe('RATE_LIMITED');
+    expect(thrown(() => auth.authenticate(attempt(good))).code).toBe('RATE_LIMITED');
   });
 
   it('a signature over another challenge does not count', () => {
     const params = { role: 'node', nodeId: 'n-1', nodeKey: KEY, nodeSignature: GOOD };
-    const error = refusal(() => authenticator().authenticate(attempt(params, { challenge: 'c2' })));
+    const error = thrown(() => authenticator().authenticate(attempt(params, { challenge: 'c2' })));
     expect(error.code).toBe('UNAUTHORIZED');
   });
 });
@@ -258,7 +249,7 @@ describe('connection auth: tailscale identity', () => {
         },
       },
     });
-    expect(refusal(() => auth.authenticate(attempt(null, { tailscaleIdentity: claim }))).code).toBe(
+    expect(thrown(() => auth.authenticate(attempt(null, { tailscaleIdentity: claim }))).code).toBe(
       'UNAUTHORIZED',
     );
     expect(asked).toBe(0);

@@ -11,3 +11,14 @@ export async function rejection(promise: Promise<unknown>): Promise<GatewayError
   }
   throw new Error('expected the call to fail with a GatewayError');
 }
+
+/** The typed error a synchronous call threw; fails the test if it returned or threw anything else. */
+export function thrown(fn: () => unknown): GatewayError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
+  }
+  throw new Error('expected a GatewayError');
+}
