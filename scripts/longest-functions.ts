@@ -49,6 +49,10 @@ function propertyName(name: ts.PropertyName | ts.BindingName, source: ts.SourceF
 
 /** The name a reader would search for: the declaration, the variable or key it is bound to, or the call it is passed to. */
 function functionName(node: ts.FunctionLikeDeclaration, source: ts.SourceFile): string {
+  if (ts.isConstructorDeclaration(node)) {
+    const owner = node.parent;
+    return `${ts.isClassLike(owner) && owner.name ? owner.name.text : '<class>'}.constructor`;
+  }
   if (node.name) {
     const own = propertyName(node.name, source);
     const owner = node.parent;
