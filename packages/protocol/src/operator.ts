@@ -70,6 +70,8 @@ export const StatusOutput = z.object({
     tailscale: z.string().optional(),
   }),
   tls: z.object({ enabled: z.boolean(), fingerprint: z.string().optional() }),
+  /** Present while the OpenClaw endpoint is on: one more door on the same port. */
+  openclaw: z.object({ path: z.string(), urls: z.array(z.string()) }).optional(),
   connections: z.object({ operators: z.number(), nodes: z.number(), total: z.number() }),
   nodes: z.object({ paired: z.number(), online: z.number(), pending: z.number() }),
   sessions: z.object({ total: z.number(), activeRuns: z.number() }),

@@ -133,6 +133,7 @@ function renderStatus(s: StatusOutput): string {
     `bind: ${s.bind.mode} → ${s.bind.urls.join(', ')}`,
     `auth: ${s.auth.mode} (${s.auth.source})${s.auth.allowTailscale ? ` · ${s.auth.tailscale ?? 'tailscale identity allowed'}` : ''}`,
     `tls: ${s.tls.enabled ? `on · sha256 ${s.tls.fingerprint ?? '?'}` : 'off'}`,
+    ...(s.openclaw ? [`openclaw endpoint: on → ${s.openclaw.urls.join(', ')}`] : []),
     `connections: ${s.connections.total} (${s.connections.operators} operator, ${s.connections.nodes} node)`,
     `nodes: ${s.nodes.paired} paired, ${s.nodes.online} online, ${s.nodes.pending} pending`,
     `sessions: ${s.sessions.total} · active runs ${s.sessions.activeRuns}`,

@@ -97,6 +97,14 @@ export function gatewayStatus(sources: StatusSources): Pick<GatewayServices, 'he
         enabled: config.gateway.tls.enabled,
         ...(fingerprint ? { fingerprint } : {}),
       },
+      ...(config.gateway.openclaw.enabled
+        ? {
+            openclaw: {
+              path: config.gateway.openclaw.path,
+              urls: bound.map((b) => `${b.url}${config.gateway.openclaw.path}`),
+            },
+          }
+        : {}),
       connections: connections.counts(),
       nodes: nodes.counts(),
       sessions: agent.statusSummary(),

@@ -8,7 +8,7 @@
 import { GatewayError, LoopgateConfig } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openOperatorSocket, resultData } from '../../src/hardening/index.js';
-import { startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
+import { runCli, startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
 import {
   connectParams,
   newOpenClawDevice,
@@ -41,6 +41,7 @@ describe('OpenClaw endpoint off (the default)', () => {
     const closed = await socket.closed;
     expect(closed.code).toBe(4001);
     expect(socket.frames.some((f) => f.event === 'connect.challenge')).toBe(false);
+    expect((await gw.gateway.services.status({ deep: false })).openclaw).toBeUndefined();
   });
 
   it('refuses a path that is not one (`/`, a query) in the config', () => {
@@ -68,6 +69,15 @@ describe('OpenClaw endpoint on', () => {
     url = `${gw.url}/openclaw`;
   });
   afterAll(() => gw.stop());
+
+  it('`loopgate status` says the endpoint is on, and where', async () => {
+    const out = await runCli(['status', '--url', gw.url], {
+      env: { LOOPGATE_GATEWAY_TOKEN: gw.token },
+      timeoutMs: 30_000,
+    });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain(`openclaw endpoint: on → ${gw.url}/openclaw`);
+  });
 
   it('opens with connect.challenge: a fresh nonce and the gateway time', async () => {
     const a = await open(url).challenge();
