@@ -52,6 +52,25 @@ describe('IdempotencyWindow', () => {
     expect(w.get('new')).toBe('y');
   });
 
+  it('keeps the oldest-first order through replacements and deletes, and stays bounded', () => {
+    const { w, clock } = windowWith(3, 100);
+    w.set('a', 'a1');
+    w.set('b', 'b1');
+    w.set('a', 'a2'); // replaced: now newest
+    w.set('c', 'c1');
+    expect([...w.values()]).toEqual(['b1', 'a2', 'c1']);
+    w.delete('b', 'b1');
+    for (let i = 0; i < 20_000; i++) w.set('c', `c${i}`); // one key over and over
+    expect([...w.values()]).toEqual(['a2', 'c19999']);
+    w.set('d', 'd1');
+    w.set('e', 'e1'); // over the cap: the oldest (a) goes
+    expect([...w.values()]).toEqual(['c19999', 'd1', 'e1']);
+    clock.now = 100;
+    w.set('f', 'f1'); // everything before expired
+    expect([...w.values()]).toEqual(['f1']);
+    expect(w.size).toBe(1);
+  });
+
   it('delete only removes the entry it was given', () => {
     const { w } = windowWith(10);
     w.set('k', 'first');
