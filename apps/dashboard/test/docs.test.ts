@@ -13,19 +13,8 @@ const DOC = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboa
 const START = '<!-- keys:start (generated from apps/dashboard/src/keys/bindings.ts) -->';
 const END = '<!-- keys:end -->';
 
-const SCOPE_ORDER: Scope[] = [
-  'always',
-  'global',
-  'overview',
-  'nodes',
-  'pick-command',
-  'chat',
-  'events',
-  'connection',
-  'help',
-  'confirm',
-  'text',
-];
+/** Scopes in the order the binding table (and so the pane registry) lists them. */
+const SCOPE_ORDER: Scope[] = [...new Set(KEY_BINDINGS.map((b) => b.scope))];
 
 function cellText(text: string): string {
   return text.replace(/\|/g, '\\|');

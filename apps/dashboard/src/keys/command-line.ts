@@ -1,4 +1,5 @@
-import type { DashboardState, PaneId } from '../state/index.js';
+import { PANE_DEFINITIONS, PANES } from '../panes/index.js';
+import type { DashboardState } from '../state/index.js';
 import { confirm, dispatch, type Effect, normalMode, perform } from './effects.js';
 
 /**
@@ -8,31 +9,12 @@ import { confirm, dispatch, type Effect, normalMode, perform } from './effects.j
 export type CommandSpec = { name: string; aliases: string[]; usage: string; description: string };
 
 export const COMMANDS: readonly CommandSpec[] = [
-  {
-    name: 'overview',
-    aliases: ['o', 'ov'],
-    usage: ':overview',
-    description: 'show the Overview pane',
-  },
-  {
-    name: 'nodes',
-    aliases: ['no', 'n'],
-    usage: ':nodes',
-    description: 'show nodes and pending pairing requests',
-  },
-  { name: 'chat', aliases: ['c', 'agent'], usage: ':chat', description: 'show the Chat pane' },
-  {
-    name: 'events',
-    aliases: ['e', 'ev', 'log'],
-    usage: ':events',
-    description: 'show the live event log',
-  },
-  {
-    name: 'connection',
-    aliases: ['conn', 'co'],
-    usage: ':connection',
-    description: 'show target, tunnel and TLS',
-  },
+  ...PANE_DEFINITIONS.map((pane) => ({
+    name: pane.id,
+    aliases: [...pane.aliases],
+    usage: `:${pane.id}`,
+    description: pane.summary,
+  })),
   {
     name: 'invoke',
     aliases: ['i', 'inv'],
@@ -80,14 +62,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'quit', aliases: ['q'], usage: ':quit', description: 'leave the dashboard' },
 ];
 
-const PANE_COMMANDS: Record<string, PaneId> = {
-  overview: 'overview',
-  nodes: 'nodes',
-  chat: 'chat',
-  events: 'events',
-  connection: 'connection',
-};
-
 export type CommandResult = { effects: Effect[] } | { error: string };
 
 export function parseCommand(line: string, state: DashboardState): CommandResult {
@@ -98,7 +72,7 @@ export function parseCommand(line: string, state: DashboardState): CommandResult
   if (!spec) return { error: `unknown command ":${word}" — :help lists them` };
   const args = text.slice(word.length).trim();
   const usage = { error: `usage: ${spec.usage}` };
-  const pane = PANE_COMMANDS[spec.name];
+  const pane = PANES.find((id) => id === spec.name);
   if (pane) return { effects: [dispatch({ type: 'pane.selected', pane })] };
 
   switch (spec.name) {

@@ -3,12 +3,11 @@ import { chatReducer } from '../panes/chat/state.js';
 import { connectionReducer } from '../panes/connection/state.js';
 import { eventsReducer } from '../panes/events/state.js';
 import { nodesReducer } from '../panes/nodes/state.js';
-import {
-  type ConnectionSettings,
-  type DashboardAction,
-  type DashboardState,
-  type OperatorIntent,
-  PANES,
+import type {
+  ConnectionSettings,
+  DashboardAction,
+  DashboardState,
+  OperatorIntent,
 } from './types.js';
 
 export const DEFAULT_EVENT_CAPACITY = 1_000;
@@ -103,11 +102,6 @@ export function dashboardReducer(state: DashboardState, action: DashboardAction)
       return { ...state, terminal: { columns: action.columns, rows: action.rows } };
     case 'pane.selected':
       return { ...state, pane: action.pane, mode: { kind: 'normal' } };
-    case 'pane.cycled': {
-      const index = PANES.indexOf(state.pane);
-      const pane = PANES[(index + action.step + PANES.length) % PANES.length]!;
-      return { ...state, pane, mode: { kind: 'normal' } };
-    }
     case 'mode.set':
       return { ...state, mode: action.mode };
     case 'input.changed':

@@ -13,16 +13,9 @@ import type {
 } from '../gateway-port.js';
 import type { SecretSetting } from '../panes/connection/secret-setting.js';
 
-export const PANES = ['overview', 'nodes', 'chat', 'events', 'connection'] as const;
-export type PaneId = (typeof PANES)[number];
+export type { PaneId } from '../panes/index.js';
 
-export const PANE_TITLES: Record<PaneId, string> = {
-  overview: 'Overview',
-  nodes: 'Nodes',
-  chat: 'Chat',
-  events: 'Events',
-  connection: 'Connection',
-};
+import type { PaneId } from '../panes/index.js';
 
 /** Parts of the gateway a pane depends on; each lights up when its procedures answer. */
 export type Feature = 'status' | 'nodes' | 'pairing' | 'sessions' | 'agent' | 'send';
@@ -239,7 +232,6 @@ export type ReceivedEvent = { id: string | undefined; event: GatewayEvent };
 export type DashboardAction =
   | { type: 'terminal.resized'; columns: number; rows: number }
   | { type: 'pane.selected'; pane: PaneId }
-  | { type: 'pane.cycled'; step: 1 | -1 }
   | { type: 'mode.set'; mode: Mode }
   | { type: 'input.changed'; text: string }
   | { type: 'confirm.requested'; intent: OperatorIntent }

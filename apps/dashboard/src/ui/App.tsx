@@ -5,12 +5,8 @@ import { Box, useInput, useStdin, useStdout } from 'ink';
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from 'react';
 import { type Effect, effectsForKey, keyPressesFrom } from '../keys/index.js';
 import { fitsTerminal, paneRows } from '../layout.js';
-import { ChatPane } from '../panes/chat/view.js';
-import { ConnectionPane } from '../panes/connection/view.js';
-import { EventsPane } from '../panes/events/view.js';
-import { NodesPane } from '../panes/nodes/view.js';
-import { OverviewPane } from '../panes/overview/view.js';
-import type { DashboardState, DashboardStore, OperatorIntent, PaneId } from '../state/index.js';
+import { paneDefinition } from '../panes/index.js';
+import type { DashboardState, DashboardStore, OperatorIntent } from '../state/index.js';
 import { Footer, Header, MessageLine, PaneTabs, StatusLine, TooSmall } from './chrome.js';
 import { ConfirmScreen, HelpScreen } from './overlays.js';
 import type { PaneProps } from './pane-frame.js';
@@ -21,14 +17,6 @@ export type AppProps = {
   perform: (intent: OperatorIntent) => void;
   /** Clock for uptimes and "ago" columns; tests pin it. */
   clock?: () => number;
-};
-
-const PANE_VIEWS: Record<PaneId, (props: PaneProps) => ReactNode> = {
-  overview: OverviewPane,
-  nodes: NodesPane,
-  chat: ChatPane,
-  events: EventsPane,
-  connection: ConnectionPane,
 };
 
 export function applyEffects(
@@ -99,7 +87,7 @@ export function Dashboard({ state, now }: { state: DashboardState; now: number }
   if (state.mode.kind === 'help') body = <HelpScreen {...props} />;
   else if (state.mode.kind === 'confirm') body = <ConfirmScreen {...props} />;
   else {
-    const Pane = PANE_VIEWS[state.pane];
+    const Pane = paneDefinition(state.pane).view;
     body = <Pane {...props} />;
   }
   return (

@@ -6,12 +6,11 @@ import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
 import { footerHints } from '../keys/index.js';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.js';
+import { PANE_DEFINITIONS } from '../panes/index.js';
 import {
   type DashboardState,
   type Level,
   maskedSecretInput,
-  PANE_TITLES,
-  PANES,
   paramsHint,
   type TextInput,
 } from '../state/index.js';
@@ -48,15 +47,15 @@ export function Header({ state, now }: { state: DashboardState; now: number }): 
 }
 
 export function PaneTabs({ state }: { state: DashboardState }): ReactNode {
-  const pending = state.nodes.pending.length;
   return (
     <Box width={state.terminal.columns}>
       <Text wrap="truncate-end">
-        {PANES.map((pane, i) => {
-          const active = pane === state.pane;
-          const label = `${i + 1} ${PANE_TITLES[pane]}`;
+        {PANE_DEFINITIONS.map((pane, i) => {
+          const active = pane.id === state.pane;
+          const label = `${i + 1} ${pane.title}`;
+          const badge = pane.badge?.(state);
           return (
-            <Text key={pane}>
+            <Text key={pane.id}>
               {active ? (
                 <Text inverse bold>
                   [{label}]
@@ -64,9 +63,7 @@ export function PaneTabs({ state }: { state: DashboardState }): ReactNode {
               ) : (
                 <Text> {label} </Text>
               )}
-              {pane === 'nodes' && pending > 0 ? (
-                <Text color="yellow">({pending} pending)</Text>
-              ) : null}
+              {badge ? <Text color="yellow">{badge}</Text> : null}
               <Text> </Text>
             </Text>
           );
