@@ -466,34 +466,9 @@ export class DashboardController {
         this.#refetch('nodes');
         return;
       }
-      case 'invoke': {
-        const paramsText = JSON.stringify(intent.params);
-        dispatch({
-          type: 'invoke.started',
-          nodeId: intent.nodeId,
-          command: intent.command,
-          paramsText,
-          at: Date.now(),
-        });
-        try {
-          const result = await this.#write('nodes', 'invoking nodes', (p) =>
-            p.invokeNode({
-              nodeId: intent.nodeId,
-              command: intent.command,
-              params: intent.params,
-              idempotencyKey: randomUUID(),
-            }),
-          );
-          const resultText =
-            result === undefined
-              ? '(no result)'
-              : (JSON.stringify(result, null, 2) ?? String(result));
-          dispatch({ type: 'invoke.succeeded', resultText, at: Date.now() });
-        } catch (error) {
-          dispatch({ type: 'invoke.failed', error: errorViewOf(error), at: Date.now() });
-        }
+      case 'invoke':
+        await this.#invoke(intent);
         return;
-      }
       case 'send': {
         const sent = await this.#write('send', 'send', (p) =>
           p.send({
@@ -517,6 +492,64 @@ export class DashboardController {
         dispatch({ type: 'chat.session-opened', sessionId: intent.sessionId });
         await this.#loadHistory(intent.sessionId);
         return;
+      case 'connect':
+      case 'use-context':
+      case 'apply-connection':
+      case 'save-connection':
+      case 'pin-fingerprint':
+        await this.#connectionIntent(intent);
+        return;
+      case 'restart-tunnel':
+        await this.#requirePort().restartTunnel();
+        this.#notice('info', 'restarting the SSH tunnel');
+        return;
+    }
+  }
+
+  /** Runs a command on a node; the result or the typed error goes to the Nodes pane. */
+  async #invoke(intent: Extract<OperatorIntent, { kind: 'invoke' }>): Promise<void> {
+    const dispatch = this.#store.dispatch;
+    const paramsText = JSON.stringify(intent.params);
+    dispatch({
+      type: 'invoke.started',
+      nodeId: intent.nodeId,
+      command: intent.command,
+      paramsText,
+      at: Date.now(),
+    });
+    try {
+      const result = await this.#write('nodes', 'invoking nodes', (p) =>
+        p.invokeNode({
+          nodeId: intent.nodeId,
+          command: intent.command,
+          params: intent.params,
+          idempotencyKey: randomUUID(),
+        }),
+      );
+      const resultText =
+        result === undefined ? '(no result)' : (JSON.stringify(result, null, 2) ?? String(result));
+      dispatch({ type: 'invoke.succeeded', resultText, at: Date.now() });
+    } catch (error) {
+      dispatch({ type: 'invoke.failed', error: errorViewOf(error), at: Date.now() });
+    }
+  }
+
+  /** Another target, the edited settings, a save or a new pin: the Connection pane's intents. */
+  async #connectionIntent(
+    intent: Extract<
+      OperatorIntent,
+      {
+        kind:
+          | 'connect'
+          | 'use-context'
+          | 'apply-connection'
+          | 'save-connection'
+          | 'pin-fingerprint';
+      }
+    >,
+  ): Promise<void> {
+    const dispatch = this.#store.dispatch;
+    switch (intent.kind) {
       case 'connect': {
         const sameAsStart = intent.url === this.#initialTarget.url;
         // credentials given for one gateway are not handed to another one
@@ -578,10 +611,6 @@ export class DashboardController {
         await this.#reconnect({ ...this.#target, tlsFingerprint: pins });
         return;
       }
-      case 'restart-tunnel':
-        await this.#requirePort().restartTunnel();
-        this.#notice('info', 'restarting the SSH tunnel');
-        return;
     }
   }
 

@@ -100,7 +100,7 @@ function nodeCounts(state: PaneProps['state']): {
 }
 
 export function OverviewPane({ state, width, height, now }: PaneProps): ReactNode {
-  const { health, status, statusError } = state.gateway;
+  const { health, status } = state.gateway;
   const { link, target, linkSince, rttHistory, rttMs } = state.connection;
   const label = 12;
   const rows: ReactNode[] = [];
@@ -170,6 +170,18 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
     </Row>,
   );
 
+  rows.push(...statusRows(state, width, key));
+  return <PaneFrame height={height}>{rows.slice(0, height)}</PaneFrame>;
+}
+
+/** What `status` says (nodes, sessions, bind, channels, deep probe), or why there is none. */
+function statusRows(
+  state: PaneProps['state'],
+  width: number,
+  key: (name: string) => ReactNode,
+): ReactNode[] {
+  const { status, statusError } = state.gateway;
+  const rows: ReactNode[] = [];
   if (status) {
     const nodes = nodeCounts(state);
     rows.push(
@@ -255,5 +267,5 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
       </Row>,
     );
   }
-  return <PaneFrame height={height}>{rows.slice(0, height)}</PaneFrame>;
+  return rows;
 }
