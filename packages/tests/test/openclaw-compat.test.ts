@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import type { NodesListOutput } from '@loopgate/protocol';
+import type { LoopgateConfigInput, NodesListOutput } from '@loopgate/protocol';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   collectOutput,
@@ -28,43 +28,32 @@ const describeOpenClaw = describeWithRealPart('openclaw (npm) on node 24', openc
 
 describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
   const install = openclaw.install as OpenClawInstall;
-  let gw: TestGateway;
-  let home: string;
-  let nodeHost: ChildProcess | undefined;
-  let nodeHostErr = '';
+  const suite = useOpenClawSuite({ gateway: { openclaw: { enabled: true } } });
 
   const loopgate = (args: string[]) =>
-    runCli([...args, '--url', gw.url, '--json'], {
-      env: { LOOPGATE_GATEWAY_TOKEN: gw.token },
+    runCli([...args, '--url', suite.gw.url, '--json'], {
+      env: { LOOPGATE_GATEWAY_TOKEN: suite.gw.token },
       timeoutMs: 30_000,
     });
+  /** OpenClaw's own CLI against the endpoint, with the gateway's token. */
+  const openclawCli = (args: string[]) =>
+    collectOutput(
+      spawnOpenClaw(
+        install,
+        [...args, '--url', `${suite.gw.url}/openclaw`, '--token', suite.gw.token, '--json'],
+        suite.home,
+      ),
+      `openclaw ${args.join(' ')}`,
+      90_000,
+    );
   const listNodes = async (): Promise<NodesListOutput> => {
     const result = await loopgate(['nodes', 'list']);
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout) as NodesListOutput;
   };
 
-  beforeAll(async () => {
-    gw = await startTestGateway({ config: { gateway: { openclaw: { enabled: true } } } });
-    home = await makeTempDir('loopgate-openclaw-home-');
-  });
-
-  afterAll(async () => {
-    await stopProcess(nodeHost);
-    await gw?.stop();
-    if (home) await rm(home, { recursive: true, force: true });
-  });
-
   it('`openclaw gateway call health --url --token` prints the gateway health', async () => {
-    const { code, stdout, stderr } = await collectOutput(
-      spawnOpenClaw(
-        install,
-        ['gateway', 'call', 'health', '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
-        home,
-      ),
-      'openclaw gateway call health',
-      90_000,
-    );
+    const { code, stdout, stderr } = await openclawCli(['gateway', 'call', 'health']);
     expect(code, `stdout: ${stdout}\nstderr: ${stderr}`).toBe(0);
     const health = JSON.parse(stdout.slice(stdout.indexOf('{'))) as Record<string, unknown>;
     expect(health).toMatchObject({ ok: true, version: expect.any(String) });
@@ -72,36 +61,8 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
   }, 150_000);
 
   it('`openclaw node run` pairs through `loopgate nodes approve` and runs a command for `loopgate nodes invoke`, the agent and `openclaw nodes invoke`', async () => {
-    nodeHost = spawnOpenClaw(
-      install,
-      [
-        'node',
-        'run',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(gw.port),
-        '--context-path',
-        '/openclaw',
-        '--no-tls',
-        '--display-name',
-        'claw box',
-      ],
-      home,
-    );
-    nodeHost.stderr?.on('data', (d) => {
-      nodeHostErr += d;
-    });
     // The node host asks to pair: Loopgate's own pending request, under its device key.
-    // (Polled in process; the CLI is asked once it is there, not every half second.)
-    const nodes = gw.gateway.services.nodes;
-    await waitFor(() => nodes.listPending().find((r) => r.name === 'claw-box'), {
-      timeoutMs: 180_000,
-      intervalMs: 250,
-      what: 'the OpenClaw node to ask to pair',
-    }).catch((error: Error) => {
-      throw new Error(`${error.message}\nnode host stderr:\n${nodeHostErr}`);
-    });
+    const nodeHost = await startNodeHost(suite, 'claw box', 'claw-box', ['--no-tls']);
     const pending = (await listNodes()).find((n) => n.name === 'claw-box');
     expect(pending).toMatchObject({ state: 'pending', platform: 'linux' });
 
@@ -109,12 +70,13 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
     expect(approved.code, approved.stderr).toBe(0);
 
     // Told it was approved, the node host reconnects as the paired node and comes online.
+    const nodes = suite.gw.gateway.services.nodes;
     await waitFor(() => nodes.list().find((n) => n.name === 'claw-box' && n.state === 'online'), {
       timeoutMs: 90_000,
       intervalMs: 250,
       what: 'the OpenClaw node to come online',
     }).catch((error: Error) => {
-      throw new Error(`${error.message}\nnode host stderr:\n${nodeHostErr}`);
+      throw new Error(`${error.message}\nnode host stderr:\n${nodeHost.stderr()}`);
     });
     const online = (await listNodes()).find((n) => n.name === 'claw-box');
     expect(online).toMatchObject({ state: 'online', platform: 'linux' });
@@ -128,21 +90,11 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
       '--params',
       '{"bins":["sh"]}',
     ]);
-    expect(invoked.code, `${invoked.stderr}\nnode host stderr:\n${nodeHostErr}`).toBe(0);
+    expect(invoked.code, `${invoked.stderr}\nnode host stderr:\n${nodeHost.stderr()}`).toBe(0);
     const out = JSON.parse(invoked.stdout) as { payload: { bins: Record<string, string> } };
     expect(out.payload.bins.sh).toMatch(/\/sh$/);
 
     // OpenClaw's own operator CLI lists and invokes it through the endpoint.
-    const openclawCli = (args: string[]) =>
-      collectOutput(
-        spawnOpenClaw(
-          install,
-          [...args, '--url', `${gw.url}/openclaw`, '--token', gw.token, '--json'],
-          home,
-        ),
-        `openclaw ${args.join(' ')}`,
-        90_000,
-      );
     const listed = await openclawCli(['nodes', 'list']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain('"displayName": "claw-box"');
@@ -173,59 +125,73 @@ describeOpenClaw('real OpenClaw clients on the OpenClaw endpoint', () => {
 });
 
 describeOpenClaw('the real OpenClaw node host over wss:// with a pinned certificate', () => {
-  const install = openclaw.install as OpenClawInstall;
-  let gw: TestGateway;
-  let home: string;
-  let nodeHost: ChildProcess | undefined;
-
-  beforeAll(async () => {
-    gw = await startTestGateway({
-      config: { gateway: { openclaw: { enabled: true }, tls: { enabled: true } } },
-    });
-    home = await makeTempDir('loopgate-openclaw-home-');
-  });
-  afterAll(async () => {
-    await stopProcess(nodeHost);
-    await gw?.stop();
-    if (home) await rm(home, { recursive: true, force: true });
+  const suite = useOpenClawSuite({
+    gateway: { openclaw: { enabled: true }, tls: { enabled: true } },
   });
 
   it('`openclaw node run --tls --tls-fingerprint` reaches the endpoint and asks to pair', async () => {
-    const fingerprint = gw.gateway.tlsFingerprint;
+    const fingerprint = suite.gw.gateway.tlsFingerprint;
     expect(fingerprint).toBeDefined();
-    let stderr = '';
-    nodeHost = spawnOpenClaw(
-      install,
-      [
-        'node',
-        'run',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(gw.port),
-        '--context-path',
-        '/openclaw',
-        '--tls',
-        '--tls-fingerprint',
-        String(fingerprint),
-        '--display-name',
-        'tls-claw',
-      ],
-      home,
-    );
-    nodeHost.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    const pending = await waitFor(
-      () => gw.gateway.services.nodes.listPending().find((r) => r.name === 'tls-claw'),
-      { timeoutMs: 180_000, intervalMs: 500, what: 'the OpenClaw node to ask to pair over wss://' },
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\nnode host stderr:\n${stderr}`);
-    });
+    const nodeHost = await startNodeHost(suite, 'tls-claw', 'tls-claw', [
+      '--tls',
+      '--tls-fingerprint',
+      String(fingerprint),
+    ]);
+    const pending = suite.gw.gateway.services.nodes
+      .listPending()
+      .find((r) => r.name === 'tls-claw');
     expect(pending).toMatchObject({ platform: 'linux' });
-    expect(stderr).toContain(`wss://127.0.0.1:${gw.port}/openclaw`);
+    expect(nodeHost.stderr()).toContain(`wss://127.0.0.1:${suite.gw.port}/openclaw`);
   }, 240_000);
 });
+
+type OpenClawSuite = { gw: TestGateway; home: string; nodeHost?: ChildProcess };
+
+/** A gateway (config merged over the test defaults) and a fresh OpenClaw home for one suite, gone after it. */
+function useOpenClawSuite(config: LoopgateConfigInput): OpenClawSuite {
+  const suite = {} as OpenClawSuite;
+  beforeAll(async () => {
+    suite.gw = await startTestGateway({ config });
+    suite.home = await makeTempDir('loopgate-openclaw-home-');
+  });
+  afterAll(async () => {
+    await stopProcess(suite.nodeHost);
+    await suite.gw?.stop();
+    if (suite.home) await rm(suite.home, { recursive: true, force: true });
+  });
+  return suite;
+}
+
+/**
+ * Starts the real `openclaw node run` against the suite's endpoint and waits
+ * (bounded; polled in process) until its pairing request is there.
+ */
+async function startNodeHost(
+  suite: OpenClawSuite,
+  displayName: string,
+  nodeName: string,
+  transport: string[],
+): Promise<{ stderr: () => string }> {
+  let stderr = '';
+  const { gw, home } = suite;
+  const args = ['node', 'run', '--host', '127.0.0.1', '--port', String(gw.port)];
+  suite.nodeHost = spawnOpenClaw(
+    openclaw.install as OpenClawInstall,
+    [...args, '--context-path', '/openclaw', ...transport, '--display-name', displayName],
+    home,
+  );
+  suite.nodeHost.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  await waitFor(() => gw.gateway.services.nodes.listPending().find((r) => r.name === nodeName), {
+    timeoutMs: 180_000,
+    intervalMs: 250,
+    what: `the OpenClaw node "${nodeName}" to ask to pair`,
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}\nnode host stderr:\n${stderr}`);
+  });
+  return { stderr: () => stderr };
+}
 
 /** SIGTERM, then SIGKILL if it has not exited within 5 s. */
 async function stopProcess(child: ChildProcess | undefined): Promise<void> {
