@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { printableText } from './printable.js';
 
 /**
  * Nodes: peripheral machines that run commands for the gateway. One schema per
@@ -47,8 +48,8 @@ export function commandPatternMatches(pattern: string, command: string): boolean
 }
 
 const commandList = z.array(NodeCommandName).max(256, { error: 'expected at most 256 commands' });
-const platform = z.string().min(1).max(64);
-const version = z.string().min(1).max(64);
+const platform = printableText(64);
+const version = printableText(64);
 /** A node id (`nd_…`) or a node name; operators may use either. */
 const nodeRef = z.string().min(1).max(128);
 /** A pairing request id (`pr_…`), its pairing code (`ABCD-EFGH`) or the requesting node's name. */

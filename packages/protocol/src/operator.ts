@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BindMode } from './config.js';
 import { NodePublicKey, NodeSignature } from './node-identity.js';
+import { printableText } from './printable.js';
 
 export const ConnectionRole = z.enum(['operator', 'node', 'pairing']);
 export type ConnectionRole = z.infer<typeof ConnectionRole>;
@@ -22,8 +23,8 @@ export const ConnectionParams = z.object({
   nodeKey: NodePublicKey.optional(),
   nodeSignature: NodeSignature.optional(),
   nodeId: z.string().max(64).optional(),
-  clientName: z.string().max(128).optional(),
-  clientVersion: z.string().max(64).optional(),
+  clientName: printableText(128, 0).optional(),
+  clientVersion: printableText(64, 0).optional(),
 });
 export type ConnectionParams = z.infer<typeof ConnectionParams>;
 

@@ -35,6 +35,8 @@ export type ConnectOptions = {
   token?: string;
   device?: OpenClawDevice;
   displayName?: string;
+  /** `client.platform` (default `linux`), as its node host reports it. */
+  platform?: string;
   commands?: string[];
   /** Sign something else than the documented payload (a wrong signature). */
   tamper?: boolean;
@@ -49,7 +51,7 @@ export function connectParams(
     id: options.role === 'node' ? 'node-host' : 'cli',
     displayName: options.displayName,
     version: 'test',
-    platform: 'linux',
+    platform: options.platform ?? 'linux',
     deviceFamily: 'Linux',
     mode: options.role === 'node' ? 'node' : 'cli',
   };
@@ -75,7 +77,8 @@ export function connectParams(
       String(challenge.ts),
       options.token ?? '',
       challenge.nonce,
-      'linux',
+      // v3 binds the platform and device family trimmed, A-Z folded to a-z.
+      client.platform.trim().replace(/[A-Z]/g, (c) => c.toLowerCase()),
       options.tamper ? 'tampered' : 'linux',
     ].join('|');
     params.device = {

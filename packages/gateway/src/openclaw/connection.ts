@@ -7,6 +7,7 @@ import {
   LOOPGATE_VERSION,
   type OpenClawEndpointConfig,
   type OperatorScope,
+  withoutControlCharacters,
 } from '@loopgate/protocol';
 import type { WebSocket } from 'ws';
 import type { AttemptSource, OperatorAccess } from '../auth/index.js';
@@ -296,8 +297,8 @@ export class OpenClawConnection {
       tls: this.#opts.tls(),
       remoteAddress: this.#admission.remoteAddress,
       isLoopback: this.#admission.isLoopback,
-      clientName: `openclaw/${params.client.id}`.slice(0, 128),
-      clientVersion: params.client.version.slice(0, 64) || undefined,
+      clientName: withoutControlCharacters(`openclaw/${params.client.id}`).slice(0, 128),
+      clientVersion: withoutControlCharacters(params.client.version).slice(0, 64) || undefined,
       connectedAt: Date.now(),
       close: (code, reason) => this.close(code, reason),
       closed: this.#closed.signal,

@@ -3,6 +3,7 @@ import {
   type NodeHelloInput,
   NodeName,
   type NodePairRequestInput,
+  withoutControlCharacters,
 } from '@loopgate/protocol';
 import type { ConnectParams } from './frames.js';
 
@@ -17,10 +18,13 @@ export function nodeDeclaration(params: ConnectParams): NodeHelloInput {
   const commands = (params.commands ?? [])
     .filter((c) => NodeCommandName.safeParse(c).success)
     .slice(0, MAX_COMMANDS);
+  // OpenClaw clients cannot be told to send printable text: what would steer a terminal is dropped.
+  const platform = withoutControlCharacters(params.client.platform).slice(0, 64);
+  const version = withoutControlCharacters(params.client.version).slice(0, 64);
   return {
     commands: [...new Set(commands)],
-    platform: params.client.platform.slice(0, 64) || 'unknown',
-    ...(params.client.version ? { version: params.client.version.slice(0, 64) } : {}),
+    platform: platform || 'unknown',
+    ...(version ? { version } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import {
   isGatewayError,
   type LoopgateConfig,
   MAX_MESSAGE_CHARS,
+  printableText,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -34,7 +35,7 @@ export type WebhookChannelOptions = {
 
 /** What a sender POSTs. `id` makes a retried POST harmless: the same id is only run once. */
 export const WebhookInbound = z.object({
-  from: z.string().min(1).max(256),
+  from: printableText(256),
   text: z.string().min(1).max(MAX_MESSAGE_CHARS),
   id: z.string().min(1).max(200).optional(),
 });
