@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoopgateConfig, type LoopgateConfigInput } from '@loopgate/protocol';
@@ -129,6 +129,19 @@ describe('resolveCredential', () => {
   it('refuses to start on a token file it cannot read, instead of replacing it', async () => {
     await mkdir(join(dir, TOKEN_FILE_NAME));
     await expect(resolveCredential(config({}), dir)).rejects.toMatchObject({ code: 'EISDIR' });
+    await rm(join(dir, TOKEN_FILE_NAME), { recursive: true });
+    // A link to itself: reading fails with ELOOP, and the link must be left as it is.
+    await symlink(TOKEN_FILE_NAME, join(dir, TOKEN_FILE_NAME));
+    await expect(resolveCredential(config({}), dir)).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(await readlink(join(dir, TOKEN_FILE_NAME))).toBe(TOKEN_FILE_NAME);
+  });
+
+  it('mode token means a token even when a password is also configured', async () => {
+    const credential = await resolveCredential(
+      config({ mode: 'token', password: 'a-password' }),
+      dir,
+    );
+    expect(credential).toMatchObject({ mode: 'token', source: 'generated' });
   });
 
   it('rotates the generated token: a new secret in the same 0600 file', async () => {
