@@ -63,6 +63,8 @@ describe('parseFingerprint', () => {
   it('reads the sha256/ prefix only at the start, after trimming, and base64url with - and _', () => {
     expect(parseFingerprint(`  sha256/${base64}\n`)).toBe(canonical);
     expect(codeOf(() => parseFingerprint(`xsha256/${base64}`))).toBe('BAD_REQUEST');
+    // 43 base64 characters with "sha256/" inside, not at the start: no prefix, so no base64 pin.
+    expect(codeOf(() => parseFingerprint(`AAAAAAAsha256/${'A'.repeat(36)}`))).toBe('BAD_REQUEST');
     const ones = Buffer.alloc(32, 0xff);
     const onesCanonical = `${'FF:'.repeat(31)}FF`;
     expect(ones.toString('base64url')).toMatch(/_/);
