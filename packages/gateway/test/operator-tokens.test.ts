@@ -201,6 +201,8 @@ describe('operator tokens and the sockets using them', () => {
     const missing = storeAt(join(dir, 'none.json'));
     await missing.open();
     expect(missing.list()).toEqual([]);
+    await missing.close(); // nothing changed: nothing is written
+    await expect(stat(join(dir, 'none.json'))).rejects.toMatchObject({ code: 'ENOENT' });
     const path = join(dir, 'a-dir.json');
     await mkdir(path);
     await expect(storeAt(path).open()).rejects.toMatchObject({ code: 'EISDIR' });
