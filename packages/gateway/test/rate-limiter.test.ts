@@ -190,6 +190,13 @@ describe('FailedAttemptLimiter edges', () => {
     expect(failTimes(limiter, other, 2, 5, 1).allowed).toBe(true); // started over
   });
 
+  it('keeps idle entries until room is needed or prune runs', () => {
+    const limiter = new FailedAttemptLimiter({ ...policy, maxTrackedAddresses: 10 });
+    limiter.recordFailure(remote, 0);
+    limiter.recordFailure(other, 5_000); // remote's failure is long out of the window
+    expect(limiter.trackedAddresses).toBe(2);
+  });
+
   it('when full, drops expired entries before live ones', () => {
     const limiter = new FailedAttemptLimiter({ ...policy, maxTrackedAddresses: 2 });
     limiter.recordFailure(remote, 0);
@@ -228,6 +235,10 @@ describe('FailedAttemptLimiter edges', () => {
     expect(addressKey('2001:0DB8:0001:0002:0003:0004:0005:0006')).toBe('2001:db8:1:2::/64');
     expect(addressKey('::ffff:abcd')).toBe('0:0:0:0::/64');
     expect(addressKey('::FFFF:10.0.0.1')).toBe('10.0.0.1');
+    // Seven characters then an IPv4 tail, but not IPv4-mapped: keyed as IPv6.
+    expect(addressKey('::abcd:1.2.3.4')).toBe('0:0:0:0::/64');
+    // A short :: run: the groups after it land in the first 64 bits.
+    expect(addressKey('2001::3:4:5:6:7:8')).toBe('2001:0:3:4::/64');
     expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
   });
 });
