@@ -298,6 +298,7 @@ describe('Host and address forms', () => {
     });
     expect(admit({}, 'fd00::ffff:1.2.3.4')).toMatchObject({ remoteAddress: 'fd00::ffff:1.2.3.4' });
     expect(admit({}, '::ffff:abcd')).toMatchObject({ remoteAddress: '::ffff:abcd' });
+    expect(admit({}, '::abcd:1.2.3.4')).toMatchObject({ remoteAddress: '::abcd:1.2.3.4' });
     expect(admit({ host: '[::ffff:127.0.0.1]:18789' }).ok).toBe(true);
   });
 
