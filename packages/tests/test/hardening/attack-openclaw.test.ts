@@ -160,6 +160,21 @@ describe('OpenClaw endpoint on', () => {
     expect((await second.closed).code).toBe(1008);
   });
 
+  it('an operator that sends a device identity has it checked too, token included in what is signed', async () => {
+    const device = newOpenClawDevice();
+    const signed = await open(url).connect({
+      role: 'operator',
+      token: gw.token,
+      device,
+      scopes: ['operator.read'],
+    });
+    expect(signed.payload).toMatchObject({ type: 'hello-ok', auth: { role: 'operator' } });
+    const tampered = open(url);
+    const res = await tampered.connect({ role: 'operator', token: gw.token, device, tamper: true });
+    expect(res.error).toMatchObject({ details: { code: 'DEVICE_AUTH_SIGNATURE_INVALID' } });
+    expect((await tampered.closed).code).toBe(1008);
+  });
+
   it('a device id that is not its key fingerprint is refused', async () => {
     const device = { ...newOpenClawDevice(), id: 'a'.repeat(64) };
     const res = await open(url).connect({ role: 'node', device });
