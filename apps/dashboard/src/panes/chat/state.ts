@@ -6,31 +6,21 @@ export function chatReducer(state: DashboardState, action: DashboardAction): Das
   switch (action.type) {
     case 'chat.sessions-loaded':
       return { ...state, chat: { ...state.chat, sessions: action.sessions } };
-    case 'chat.session-opened':
-      if (state.chat.run && state.chat.run.sessionId !== action.sessionId) {
-        // the live turn belongs to another session: it keeps running on the gateway
-        return {
-          ...state,
-          chat: {
-            ...state.chat,
-            sessionId: action.sessionId,
-            history: [],
-            run: undefined,
-            scrollBack: 0,
-            error: undefined,
-          },
-        };
-      }
+    case 'chat.session-opened': {
+      // a live turn of another session keeps running on the gateway, out of this view
+      const run = state.chat.run?.sessionId === action.sessionId ? state.chat.run : undefined;
       return {
         ...state,
         chat: {
           ...state.chat,
           sessionId: action.sessionId,
           history: [],
+          run,
           scrollBack: 0,
           error: undefined,
         },
       };
+    }
     case 'chat.history-loaded':
       if (state.chat.sessionId !== action.sessionId) return state;
       return { ...state, chat: { ...state.chat, history: action.history } };
