@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { describeError, ExitCode, errorRecord, exitCodeFor, UsageError } from './exit-codes.js';
+import { forTerminal } from './output.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -26,7 +27,7 @@ export async function runProgram(argv: string[]): Promise<void> {
       return;
     }
     if (json) printJsonError(error);
-    else process.stderr.write(`loopgate: ${describeError(error)}\n`);
+    else process.stderr.write(`loopgate: ${forTerminal(describeError(error))}\n`);
     process.exitCode = exitCodeFor(error);
   }
 }

@@ -14,7 +14,7 @@ import {
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { formatDuration, note, printResult } from '../output.js';
+import { formatDuration, forTerminal, note, printResult } from '../output.js';
 
 type AgentFlags = ClientFlags & { session?: string; timeout?: string; idempotencyKey?: string };
 type SendFlags = ClientFlags & {
@@ -251,7 +251,7 @@ class RunPrinter {
       case 'assistant.delta':
         if (this.#round !== undefined && event.round !== this.#round) this.#newline();
         this.#round = event.round;
-        process.stdout.write(event.text);
+        process.stdout.write(forTerminal(event.text));
         this.#midLine = !event.text.endsWith('\n');
         break;
       case 'tool.started':

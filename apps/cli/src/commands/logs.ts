@@ -10,6 +10,7 @@ import {
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
+import { forTerminal } from '../output.js';
 
 /**
  * `loopgate logs` and `loopgate events`: the gateway's log and event stream
@@ -144,7 +145,7 @@ async function tailEvents(
 }
 
 function print<T>(value: T, json: boolean | undefined, human: (value: T) => string): void {
-  process.stdout.write(`${json ? JSON.stringify(value) : human(value)}\n`);
+  process.stdout.write(`${json ? JSON.stringify(value) : forTerminal(human(value))}\n`);
 }
 
 const LEVEL_NAMES = Object.fromEntries(

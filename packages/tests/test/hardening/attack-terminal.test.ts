@@ -9,7 +9,14 @@
  */
 import { NodeKey } from '@loopgate/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeParams, openOperatorSocket, type TrpcFrame } from '../../src/hardening/index.js';
+import {
+  type GatewayProcess,
+  nodeParams,
+  openOperatorSocket,
+  pairHostileNode,
+  startGatewayProcess,
+  type TrpcFrame,
+} from '../../src/hardening/index.js';
 import { makeTempDir, runCli, startTestGateway, type TestGateway } from '../../src/index.js';
 import { newOpenClawDevice, OpenClawSocket } from '../../src/openclaw-client.js';
 
@@ -81,5 +88,36 @@ describe('row 43: control characters from a node asking to pair', () => {
     } finally {
       socket.close();
     }
+  });
+});
+
+/**
+ * A paired node's own words reach the operator's terminal too: its error
+ * message is part of what `loopgate nodes invoke` prints. With an OSC 52
+ * sequence a terminal would write the node's text to the clipboard; with
+ * ESC [2J it clears the screen.
+ */
+describe('row 43: control characters in what a paired node answers', () => {
+  let proc: GatewayProcess;
+  beforeAll(async () => {
+    proc = await startGatewayProcess();
+    const node = await pairHostileNode(proc.url, proc.token, 'chatty-node');
+    node.answerWith(
+      (invocationId) =>
+        `{"json":{"invocationId":${JSON.stringify(invocationId)},"ok":false,"error":{"code":"E_OOPS","message":"boom\\u001b]52;c;ZWNobyBvd25lZA==\\u0007\\u001b[2J\\r done\\u009b31m"}}}`,
+    );
+  });
+  afterAll(() => proc.stop());
+
+  it('row 43: `loopgate nodes invoke` shows a node’s error message with its control characters made visible, not sent to the terminal', async () => {
+    const home = await makeTempDir('loopgate-cli-');
+    const out = await runCli(
+      ['nodes', 'invoke', 'chatty-node', 'system.info', '--url', proc.url, '--token', '-'],
+      { env: { LOOPGATE_STATE_DIR: home, HOME: home }, stdin: proc.token },
+    );
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/COMMAND_FAILED.*boom/);
+    expect(out.stderr).not.toMatch(CONTROL_IN_OUTPUT);
+    expect(out.stdout).not.toMatch(CONTROL_IN_OUTPUT);
   });
 });
