@@ -167,7 +167,7 @@ export class OpenClawConnection {
       this.#connect(request);
       return;
     }
-    if (request.method === 'connect') {
+    if (request.method === 'connect' && this.#session.info.role !== 'pairing') {
       this.#respondError(request.id, new OpenClawError('INVALID_REQUEST', 'already connected'));
       return;
     }

@@ -37,6 +37,13 @@ describe('row 42: an unpaired OpenClaw node outside its lane', () => {
     expect((await socket.closed).code).toBe(4003);
   });
 
+  it('row 42: a second connect from an unpaired node is NOT_PAIRED and closes it 4003', async () => {
+    const socket = await waitingNode();
+    const again = await socket.request('connect', { minProtocol: 4, maxProtocol: 4 });
+    expect(again.error).toMatchObject({ code: 'NOT_PAIRED' });
+    expect((await socket.closed).code).toBe(4003);
+  });
+
   it('row 42: an unpaired node looping 60 KiB housekeeping frames is closed after 32; an operator is answered throughout', async () => {
     const socket = await waitingNode();
     // Under the 64 KiB frame limit a waiting node stays on, and as costly to parse as it gets.
