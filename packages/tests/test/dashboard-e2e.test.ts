@@ -276,6 +276,30 @@ withTmux('loopgate tui in a real terminal', () => {
       /● online\s+e2e-node/.test(s),
     );
 
+    // c in the Connection pane (local mode, no config) reconnects to the --url it was started with,
+    // not to 127.0.0.1:18789: the gateway logs one more dashboard connection
+    const dashboardConnections = (s: string) =>
+      s.split('\n').filter((l) => /operator connected from .*\(loopgate-dashboard\)/.test(l))
+        .length;
+    await terminal.keys('4', '/');
+    await terminal.type('loopgate-dashboard');
+    await terminal.keys('Enter');
+    const before = dashboardConnections(await terminal.waitForText('filter /loopgate-dashboard/'));
+    expect(before).toBeGreaterThan(0);
+    await terminal.keys('5');
+    await terminal.waitForText('[5 Connection]');
+    await terminal.keys('c');
+    await terminal.waitForText('connecting (local)');
+    await terminal.keys('4');
+    await terminal.waitFor(
+      'a new dashboard connection on the --url gateway',
+      (s) => dashboardConnections(s) > before,
+    );
+    screen = await terminal.waitFor('the link open', (s) => s.includes('● open'));
+    expect(screen).toContain(gw.url);
+    expect(screen).not.toContain('127.0.0.1:18789');
+    await terminal.keys('Escape');
+
     // and it quits cleanly on q, leaving the shell's screen as it was
     await terminal.keys('1');
     await keepCapture('overview', await terminal.waitForText('[1 Overview]', '● open', 'Latency'));
