@@ -93,6 +93,9 @@ export type NodeProbe = {
  * The transport calls `authenticate` for `role: 'node'` sockets and
  * `onConnectionOpened` / `onConnectionClosed` for node and pairing sockets.
  */
+/** How long one `status --deep` probe answers every caller. */
+const PROBE_REUSE_MS = 5_000;
+
 export class NodeService {
   readonly #opts: NodeServiceOptions;
   readonly #registry: NodeRegistry;
@@ -100,6 +103,7 @@ export class NodeService {
   readonly #presence: NodePresence;
   readonly #broker: InvokeBroker;
   #opened = false;
+  #lastProbe: { startedAt: number; result: Promise<NodeProbe[]> } | undefined;
 
   constructor(options: NodeServiceOptions) {
     this.#opts = options;
@@ -353,7 +357,22 @@ export class NodeService {
    * `system.info` is asked for it (round trip measured, short timeout); one
    * that does not offer it counts as reachable by its open invocation stream.
    */
-  async probe(timeoutMs = 2_000): Promise<NodeProbe[]> {
+  /**
+   * `status --deep`: `system.info` on every online node, for its latency.
+   * `status` is operator.read, and a read token may not invoke nodes, so a
+   * probe is shared: calls within PROBE_REUSE_MS of one (or while it runs)
+   * get its answer instead of making every node run the command again.
+   */
+  probe(timeoutMs = 2_000): Promise<NodeProbe[]> {
+    const now = Date.now();
+    const last = this.#lastProbe;
+    if (last && now - last.startedAt < PROBE_REUSE_MS) return last.result;
+    const result = this.#probeNow(timeoutMs);
+    this.#lastProbe = { startedAt: now, result };
+    return result;
+  }
+
+  async #probeNow(timeoutMs: number): Promise<NodeProbe[]> {
     return Promise.all(
       this.#registry.all().map(async (record): Promise<NodeProbe> => {
         const base = { nodeId: record.nodeId, name: record.name };
