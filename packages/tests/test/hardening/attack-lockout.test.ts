@@ -109,38 +109,25 @@ describe('row 36: loopback source addresses are one peer to the lockout', () => 
   });
   afterEach(() => gw.stop());
 
-  it('row 36: 60 wrong passwords from 6 loopback addresses, each with a forwarding header, are locked out after 10', async () => {
+  /** 10 wrong passwords from each of 127.0.0.2 … 127.0.0.7, every request carrying `headers`. */
+  const rotateSourceAddresses = async (headers: Record<string, string>): Promise<string[]> => {
     const guesses: string[] = [];
     for (let host = 2; host < 8; host++) {
       for (let i = 0; i < 10; i++) {
-        guesses.push(
-          await attempt(
-            gw,
-            { localAddress: `127.0.0.${host}`, headers: { 'X-Forwarded-For': '198.51.100.7' } },
-            { password: `wrong-${host}-${i}` },
-          ),
-        );
+        const from = { localAddress: `127.0.0.${host}`, headers };
+        guesses.push(await attempt(gw, from, { password: `wrong-${host}-${i}` }));
       }
     }
+    return guesses;
+  };
+
+  it('row 36: 60 wrong passwords from 6 loopback addresses, each with a forwarding header, are locked out after 10', async () => {
+    const guesses = await rotateSourceAddresses({ 'X-Forwarded-For': '198.51.100.7' });
     expect(tally(guesses)).toEqual({ UNAUTHORIZED: 10, '429': 50 });
   });
 
   it('row 36: 60 wrong passwords from 6 loopback addresses with a same-origin Origin are locked out after 10', async () => {
-    const guesses: string[] = [];
-    for (let host = 2; host < 8; host++) {
-      for (let i = 0; i < 10; i++) {
-        guesses.push(
-          await attempt(
-            gw,
-            {
-              localAddress: `127.0.0.${host}`,
-              headers: { Origin: `http://127.0.0.1:${gw.port}` },
-            },
-            { password: `wrong-${host}-${i}` },
-          ),
-        );
-      }
-    }
+    const guesses = await rotateSourceAddresses({ Origin: `http://127.0.0.1:${gw.port}` });
     expect(tally(guesses)).toEqual({ UNAUTHORIZED: 10, '429': 50 });
   });
 
