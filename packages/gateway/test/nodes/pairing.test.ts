@@ -442,6 +442,9 @@ describe('pairing: what it logs and announces, and its refusals', () => {
     expect(ambiguous.message).toMatch(
       /^more than one node asked to pair as "twin": compare the pairing code each node prints and use its request id or code — /,
     );
+    expect(ambiguous.message).toContain(
+      `${a.requestId} (code ${a.pairingCode}, from 192.0.2.7), ${b.requestId} (code ${b.pairingCode}, from 192.0.2.7)`,
+    );
     expect(ambiguous.details).toEqual({
       requests: [
         { requestId: a.requestId, pairingCode: a.pairingCode },
@@ -492,6 +495,26 @@ describe('pairing: what it logs and announces, and its refusals', () => {
       status: 'rejected',
       reason: 'the approval was withdrawn',
     });
+  });
+
+  it('counts pending requests, and gives approved nodes nd- ids', async () => {
+    const svc = await logged();
+    const asked = pendingOf(
+      (await svc.requestPairing(request('box'), pairingSocket(testNodeKey()))).first,
+    );
+    expect(svc.counts()).toMatchObject({ pending: 1, paired: 0 });
+    const { nodeId } = await svc.approve(asked.requestId);
+    expect(nodeId).toMatch(/^nd[-_]/);
+    expect(svc.counts()).toMatchObject({ pending: 0, paired: 1 });
+  });
+
+  it('a socket that closed before its request was filed does not keep it alive', async () => {
+    const svc = await logged({ pendingGraceMs: 20 });
+    const conn = pairingSocket(testNodeKey());
+    conn.close(1006, 'gone');
+    const session = await svc.requestPairing(request('box'), conn);
+    await expect(session.decision).resolves.toEqual({ status: 'expired' });
+    expect(svc.listPending()).toEqual([]);
   });
 
   it('ends pending requests as expired when the gateway stops', async () => {
