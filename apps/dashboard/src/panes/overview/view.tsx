@@ -8,9 +8,15 @@ import type { Level } from '../../state/index.js';
 import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
 import { formatDuration, formatMs, sparkline, wrapLines } from '../../ui/text.js';
 import { LEVEL_COLOR, LEVEL_MARK } from '../../ui/theme.js';
+import { PANES, paneDefinition } from '../index.js';
 
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** The Connection pane as its tab reads (`5 Connection`), wherever the registry puts it. */
+function connectionTab(): string {
+  return `${PANES.indexOf('connection') + 1} ${paneDefinition('connection').title}`;
 }
 
 /** What the operator should know and try while there is no open link. */
@@ -49,7 +55,7 @@ export function waitingLines(
         },
         { text: link.reason, level: 'info' },
         {
-          text: 'Try: set the token in 5 Connection and press c, or --token, LOOPGATE_GATEWAY_TOKEN',
+          text: `Try: set the token in ${connectionTab()} and press c, or --token, LOOPGATE_GATEWAY_TOKEN`,
           level: 'info',
         },
       ];
@@ -60,7 +66,7 @@ export function waitingLines(
           level: 'error',
         },
         {
-          text: 'See 5 Connection for expected vs presented, and verify before re-pinning.',
+          text: `See ${connectionTab()} for expected vs presented, and verify before re-pinning.`,
           level: 'info',
         },
       ];
@@ -68,7 +74,7 @@ export function waitingLines(
       return [
         { text: `Connection closed${link.reason ? `: ${link.reason}` : ''}.`, level: 'error' },
         {
-          text: 'Try: :connect <url>, or edit the target in 5 Connection and press c',
+          text: `Try: :connect <url>, or edit the target in ${connectionTab()} and press c`,
           level: 'info',
         },
       ];
