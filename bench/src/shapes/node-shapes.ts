@@ -41,10 +41,22 @@ async function startNodes(
     },
     readyTimeoutMs: 120_000,
   });
-  const ready = await host.ready.catch(async (error: unknown) => {
-    await host.stop();
-    throw error;
-  });
+  // a fleet takes seconds to come up: say how far it got, so a stall shows where it stalls
+  const progress = setInterval(() => {
+    void Promise.all([host.request('status', {}, 5_000), ctx.gateway.request('connections')])
+      .then(([nodes, gateway]) =>
+        ctx.log(
+          `  ${nodes.online} of ${count} nodes online (the gateway counts ${JSON.stringify(gateway)})`,
+        ),
+      )
+      .catch(() => {});
+  }, 10_000);
+  const ready = await host.ready
+    .catch(async (error: unknown) => {
+      await host.stop();
+      throw error;
+    })
+    .finally(() => clearInterval(progress));
   return { host, nodeIds: ready.nodeIds as string[], startMs: ready.startMs as number };
 }
 
