@@ -6,7 +6,7 @@
  * JSON reports (reports/mutation/<target>/mutation.json).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mutationTargets } from './targets.mjs';
 
 const args = process.argv.slice(2);
@@ -84,5 +84,6 @@ const table = [
   `| **all** | ${total.mutants} | ${total.killed} | ${total.survived} | ${total.timeout} | ${total.noCoverage} | ${total.ignored} | ${valid === 0 ? 'n/a' : `${((100 * detected) / valid).toFixed(1)} %`} |`,
 ].join('\n');
 const text = `${table}\n\nSurvivors and mutants without coverage:\n${survivors.map((s) => `- ${s}`).join('\n') || '(none)'}\n`;
+mkdirSync('reports/mutation', { recursive: true });
 writeFileSync('reports/mutation/summary.md', text);
 console.log(`\n${text}\n(written to reports/mutation/summary.md)`);
