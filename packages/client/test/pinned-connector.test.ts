@@ -80,6 +80,23 @@ describe('createPinnedConnector', () => {
     }
   });
 
+  it('dials the address inside brackets, not localhost', async () => {
+    // 127.0.0.2 is loopback on Linux but not what "localhost" resolves to.
+    const second = createTlsServer({ cert: cert.cert, key: cert.key }, (socket) => socket.end());
+    await new Promise<void>((resolve) => second.listen(0, '127.0.0.2', resolve));
+    try {
+      const port = (second.address() as AddressInfo).port;
+      const { error, remotePort } = await connectWith([cert.fingerprint], {
+        host: '[127.0.0.2]',
+        port,
+      });
+      expect(error).toBeNull();
+      expect(remotePort).toBe(port);
+    } finally {
+      await new Promise((resolve) => second.close(resolve));
+    }
+  });
+
   it('fails with the exact mismatch, naming both fingerprints, and destroys the socket', async () => {
     const { error } = await connectWith([other.fingerprint], { host: '127.0.0.1', port: tlsPort });
     expect(error).toBeInstanceOf(GatewayError);
