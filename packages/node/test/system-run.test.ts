@@ -1,6 +1,6 @@
 import { chmod, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandError } from '../src/commands.js';
 import { resolveRoots } from '../src/host/fs-read.js';
@@ -73,14 +73,12 @@ describe('resolveAllowlist', () => {
     await mkdir(join(dir, 'rel'));
     await writeFile(join(dir, 'rel', 'tool'), '#!/bin/sh\n');
     await chmod(join(dir, 'rel', 'tool'), 0o755);
-    process.chdir(dir);
-    try {
-      await expect(resolveAllowlist(['tool'], { PATH: 'rel' })).rejects.toThrow(
-        'allowed executable "tool" was not found (or is not executable)',
-      );
-    } finally {
-      process.chdir(tmpdir());
-    }
+    // A relative PATH entry that does lead to the tool from here: still not searched.
+    const relativeEntry = relative(process.cwd(), join(dir, 'rel'));
+    await expect(resolveAllowlist(['tool'], { PATH: relativeEntry })).rejects.toThrow(
+      'allowed executable "tool" was not found (or is not executable)',
+    );
+    await expect(resolveAllowlist(['tool'], { PATH: join(dir, 'rel') })).resolves.toBeDefined();
     await expect(resolveAllowlist(['cat'], {})).rejects.toThrow(/"cat" was not found/);
   });
 });
