@@ -13,11 +13,10 @@ const opened = (n: number) => ({
   remoteAddress: '127.0.0.1',
 });
 
-async function take(
-  iterator: AsyncGenerator<[string, GatewayEvent]>,
-  count: number,
-): Promise<[string, GatewayEvent][]> {
-  const out: [string, GatewayEvent][] = [];
+type Yielded = [string, GatewayEvent, string | undefined];
+
+async function take(iterator: AsyncGenerator<Yielded>, count: number): Promise<Yielded[]> {
+  const out: Yielded[] = [];
   while (out.length < count) {
     const next = await iterator.next();
     if (next.done) break;
@@ -48,6 +47,27 @@ describe('EventBus', () => {
     const got = await take(bus.subscribe({ lastEventId: '2', signal: controller.signal }), 3);
     expect(got.map(([id]) => id)).toEqual(['3', '4', '5']);
     controller.abort();
+  });
+
+  it('hands a live event out with the JSON text its log line holds, and none when superjson must annotate it', async () => {
+    const log = await logFile(10);
+    const bus = await log.open();
+    const controller = new AbortController();
+    const stream = bus.subscribe({ signal: controller.signal });
+    const first = stream.next();
+    bus.emit(opened(1));
+    const [, event, json] = (await first).value as Yielded;
+    expect(json).toBe(JSON.stringify(event));
+    expect(log.lines()).toEqual([JSON.stringify({ seq: 1, event })]);
+
+    // `undefined` is a value superjson annotates: the sender must serialize this one itself.
+    const second = stream.next();
+    bus.emit({ ...opened(2), clientName: undefined });
+    const [, annotated, none] = (await second).value as Yielded;
+    expect(none).toBeUndefined();
+    expect(log.lines()[1]).toBe(JSON.stringify({ seq: 2, event: annotated }));
+    controller.abort();
+    await bus.close();
   });
 
   it('gives ephemeral events the last durable id so a resume skips nothing', () => {

@@ -5,11 +5,18 @@ import {
   EPHEMERAL_EVENT_TYPES,
   type GatewayEvent,
   type GatewayEventInput,
+  isPlainJson,
 } from '@loopgate/protocol';
 import { fsyncDirectory, tempPathFor } from '../store/index.js';
 
 export type SequencedEvent = { seq: number; event: GatewayEvent };
-type Listener = (entry: SequencedEvent) => void;
+/**
+ * A live entry carries its event's JSON text when the wire sends it as is
+ * (plain JSON under superjson): the log line already stringified it, so a
+ * subscriber's frame reuses those bytes instead of stringifying it again.
+ */
+type LiveEntry = SequencedEvent & { wireJson: string | undefined };
+type Listener = (entry: LiveEntry) => void;
 
 export type EventBusOptions = {
   /** Durable events kept in memory (and on disk) for `lastEventId` resume. */
@@ -114,12 +121,13 @@ export class EventBus {
 
   emit(input: GatewayEventInput): SequencedEvent {
     const event = { ...input, ts: Date.now() } as GatewayEvent;
-    let entry: SequencedEvent;
+    let entry: LiveEntry;
     if (EPHEMERAL_EVENT_TYPES.has(event.type)) {
-      entry = { seq: this.#seq, event };
+      entry = { seq: this.#seq, event, wireJson: undefined };
     } else {
-      entry = { seq: ++this.#seq, event };
-      this.#append(entry);
+      const json = JSON.stringify(event);
+      entry = { seq: ++this.#seq, event, wireJson: isPlainJson(event) ? json : undefined };
+      this.#append(entry.seq, json);
     }
     for (const listener of this.#listeners) listener(entry);
     return entry;
@@ -137,15 +145,19 @@ export class EventBus {
   }
 
   /**
-   * Yields events as `[id, event]` pairs: first the replay after
-   * `lastEventId`, then live ones, filtered by type prefix. Ends when `signal`
-   * aborts; the listener is removed on every exit path.
+   * Yields events as `[id, event, wireJson]`: first the replay after
+   * `lastEventId`, then live ones, filtered by type prefix. `wireJson` is the
+   * event's JSON text when the wire may send it as is (see `LiveEntry`),
+   * undefined when the sender must serialize the event itself. Ends when
+   * `signal` aborts; the listener is removed on every exit path.
    */
-  async *subscribe(options: SubscribeOptions): AsyncGenerator<[string, GatewayEvent]> {
+  async *subscribe(
+    options: SubscribeOptions,
+  ): AsyncGenerator<[string, GatewayEvent, string | undefined]> {
     const { signal } = options;
     const prefixes = options.types && options.types.length > 0 ? options.types : undefined;
     const wanted = (e: GatewayEvent) => !prefixes || prefixes.some((p) => e.type.startsWith(p));
-    const queue: SequencedEvent[] = [];
+    const queue: LiveEntry[] = [];
     let lagging = false;
     let wake: (() => void) | undefined;
     const max = this.#opts.maxQueuedPerSubscriber;
@@ -167,17 +179,17 @@ export class EventBus {
       const { events: replay, gap } = this.replayAfter(options.lastEventId);
       this.#flushPending();
       let delivered = parseEventId(options.lastEventId) ?? 0;
-      if (gap) yield [String(delivered), this.#gapEvent(options.lastEventId ?? null)];
+      if (gap) yield [String(delivered), this.#gapEvent(options.lastEventId ?? null), undefined];
       for (const entry of replay) {
         if (signal.aborted) return;
         if (!wanted(entry.event)) continue;
         delivered = entry.seq;
-        yield [String(entry.seq), entry.event];
+        yield [String(entry.seq), entry.event, undefined];
       }
       while (!signal.aborted) {
         if (lagging) {
           lagging = false;
-          yield [String(delivered), this.#gapEvent(String(delivered))];
+          yield [String(delivered), this.#gapEvent(String(delivered)), undefined];
           continue;
         }
         const entry = queue.shift();
@@ -192,7 +204,7 @@ export class EventBus {
         if (entry.seq <= delivered && !EPHEMERAL_EVENT_TYPES.has(entry.event.type)) continue;
         if (!EPHEMERAL_EVENT_TYPES.has(entry.event.type)) delivered = entry.seq;
         this.#flushPending();
-        yield [String(entry.seq), entry.event];
+        yield [String(entry.seq), entry.event, entry.wireJson];
       }
     } finally {
       this.#listeners.delete(listener);
@@ -216,9 +228,10 @@ export class EventBus {
    * (bench/README.md measures it). One write per
    * burst instead of one per event is what keeps `emit` cheap under load.
    */
-  #append(entry: SequencedEvent): void {
-    const line = `${JSON.stringify(entry)}\n`;
-    this.#ring.push(entry.seq, line);
+  #append(seq: number, eventJson: string): void {
+    // The bytes `JSON.stringify({ seq, event })` makes, from the event's text computed once.
+    const line = `{"seq":${seq},"event":${eventJson}}\n`;
+    this.#ring.push(seq, line);
     if (this.#logFd === undefined) return;
     if (this.#pendingLines.push(line) === 1) setImmediate(this.#flushPending);
   }

@@ -6,7 +6,7 @@ import {
   StatusInput,
   StatusOutput,
 } from '@loopgate/protocol';
-import { tracked } from '@trpc/server';
+import { trackedWithJson } from '../transport/index.js';
 import { procedure, router } from './trpc.js';
 
 /**
@@ -47,6 +47,6 @@ export const operatorRouter = router({
       types: input?.types,
       signal: signal ?? ctx.conn.closed,
     });
-    for await (const [id, event] of stream) yield tracked(id, event);
+    for await (const [id, event, json] of stream) yield trackedWithJson(id, event, json);
   }),
 });

@@ -1,4 +1,5 @@
 import { isPlainJson } from '@loopgate/protocol';
+import { type TrackedEnvelope, tracked } from '@trpc/server';
 
 /**
  * tRPC `result` frames written as text for the common case — a value that is
@@ -40,6 +41,31 @@ export function trackedDataFrame(
 /** The JSON text of `value` when the wire format sends it as is; undefined when the transformer must annotate it. */
 export function plainJsonText(value: unknown): string | undefined {
   return isPlainJson(value) ? JSON.stringify(value) : undefined;
+}
+
+/** Where `trackedWithJson` keeps the text: after tRPC's `[id, value, marker]`, which its own consumers read. */
+const KNOWN_JSON_AT = 3;
+
+/**
+ * tRPC's tracked envelope carrying `value`'s JSON text when the producer
+ * already has it (`json` must be what `plainJsonText(value)` gives, or
+ * undefined), so the connection writes those bytes instead of stringifying
+ * the value again.
+ */
+export function trackedWithJson<T>(
+  id: string,
+  value: T,
+  json: string | undefined,
+): TrackedEnvelope<T> {
+  const envelope = tracked(id, value);
+  if (json !== undefined) (envelope as unknown[])[KNOWN_JSON_AT] = json;
+  return envelope;
+}
+
+/** The text `trackedWithJson` put on the envelope, if any. */
+export function knownJsonOf(envelope: readonly unknown[]): string | undefined {
+  const json = envelope[KNOWN_JSON_AT];
+  return typeof json === 'string' ? json : undefined;
 }
 
 /**

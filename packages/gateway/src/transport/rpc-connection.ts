@@ -9,7 +9,13 @@ import type { WebSocket } from 'ws';
 import { accessFor, refusal } from '../authorization/index.js';
 import type { GatewayContext } from '../router/context.js';
 import { toTrpcError } from '../router/trpc.js';
-import { dataFrame, FanOutJson, plainJsonText, trackedDataFrame } from './data-frames.js';
+import {
+  dataFrame,
+  FanOutJson,
+  knownJsonOf,
+  plainJsonText,
+  trackedDataFrame,
+} from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
 import { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
 import {
@@ -511,7 +517,9 @@ export class RpcConnection {
         const value = next.value;
         if (isTrackedEnvelope(value)) {
           const trackedId = value[0];
-          const text = this.#jsonWire ? fanOutJson.textOf(value[1], trackedId) : undefined;
+          const text = this.#jsonWire
+            ? (knownJsonOf(value) ?? fanOutJson.textOf(value[1], trackedId))
+            : undefined;
           if (text !== undefined) this.#sendText(trackedDataFrame(id, jsonrpc, trackedId, text));
           else
             this.#send({
