@@ -1,3 +1,4 @@
+import { forTerminal } from '@loopgate/protocol';
 import type { z } from 'zod';
 
 export type OutputOptions<T> = {
@@ -23,23 +24,6 @@ export function printResult<T>(value: T, options: OutputOptions<T>): void {
 
 export function note(message: string): void {
   process.stderr.write(`${forTerminal(message)}\n`);
-}
-
-/** Controls other than a line break or a tab, and the bidirectional overrides and isolates. */
-const STEERING = /[^\P{Cc}\n\t]|[\u202a-\u202e\u2066-\u2069]/gu;
-
-/**
- * Text for a human's terminal, its steering characters shown as `\x1b`,
- * `\u202e`…: much of what the CLI prints comes from peers (a node's error
- * message, an agent's reply, a log line), and an escape sequence in it would
- * otherwise reach the terminal (clear the screen, redraw a line, write the
- * clipboard with OSC 52).
- */
-export function forTerminal(text: string): string {
-  return text.replace(STEERING, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
-  });
 }
 
 export function formatDuration(ms: number): string {

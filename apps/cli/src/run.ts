@@ -1,6 +1,6 @@
+import { forTerminal } from '@loopgate/protocol';
 import { CommanderError } from 'commander';
 import { describeError, ExitCode, errorRecord, exitCodeFor, UsageError } from './exit-codes.js';
-import { forTerminal } from './output.js';
 import { buildProgram } from './program.js';
 
 /**

@@ -3,6 +3,7 @@ import type { GatewayClient } from '@loopgate/client';
 import {
   type AgentRunEvent,
   AgentRunResult,
+  forTerminal,
   GatewayError,
   SendOutput,
   type SessionInfo,
@@ -14,7 +15,7 @@ import {
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { ExitCode, UsageError } from '../exit-codes.js';
-import { formatDuration, forTerminal, note, printResult } from '../output.js';
+import { formatDuration, note, printResult } from '../output.js';
 
 type AgentFlags = ClientFlags & { session?: string; timeout?: string; idempotencyKey?: string };
 type SendFlags = ClientFlags & {

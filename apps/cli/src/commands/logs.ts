@@ -1,6 +1,7 @@
 import type { GatewayClient } from '@loopgate/client';
 import {
   EPHEMERAL_EVENT_TYPES,
+  forTerminal,
   type GatewayError,
   type GatewayEvent,
   LOG_LEVELS,
@@ -10,7 +11,6 @@ import {
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
-import { forTerminal } from '../output.js';
 
 /**
  * `loopgate logs` and `loopgate events`: the gateway's log and event stream
