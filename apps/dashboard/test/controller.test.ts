@@ -19,7 +19,7 @@ import {
   type DashboardStore,
   initialState,
 } from '../src/state/index.js';
-import { frameOf } from './render.js';
+import { frameOf, rawFrameOf } from './render.js';
 
 /** Resolves once the store reaches a state, by its own change notifications; bounded. */
 function until(
@@ -271,6 +271,62 @@ describe('the dashboard controller against a real gateway', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+/**
+ * A paired node's error message and result are its own words; with OSC 52 a
+ * terminal writes them to the clipboard, with ESC [2J it clears the screen,
+ * with a carriage return or a bidi override the row reads as something else.
+ */
+describe('hardening row 45: a paired node writing to the operator’s terminal through the dashboard', () => {
+  it('row 45: the Nodes pane shows a node’s error message and result with their control characters made visible, not sent to the terminal', async () => {
+    const hostile = 'boom\u001b]52;c;SGVsbG8=\u0007\u001b[2J\r done\u202e';
+    let calls = 0;
+    const store = startDashboard();
+    await until(store, 'open link', (s) => s.connection.link.state === 'open');
+    node = createNode({
+      name: 'chatty',
+      url: gateway.url,
+      stateDir: join(stateDir, 'node'),
+      commands: {
+        'system.info': async () => {
+          calls += 1;
+          if (calls === 1) return { file: 'invoice\u202egnp.exe', bell: '\u0007' };
+          throw new Error(hostile);
+        },
+      },
+    });
+    const online = node.start();
+    let state = await until(store, 'the pairing request', (s) =>
+      s.nodes.pending.some((p) => p.name === 'chatty'),
+    );
+    const request = state.nodes.pending.find((p) => p.name === 'chatty')!;
+    controller!.perform({ kind: 'approve-pairing', requestId: request.requestId, name: 'chatty' });
+    state = await until(store, 'the node online', (s) =>
+      s.nodes.list.some((n) => n.name === 'chatty' && n.state === 'online'),
+    );
+    await online;
+    const nodeId = state.nodes.list.find((n) => n.name === 'chatty')!.nodeId;
+    const shown = (s: DashboardState) => {
+      const raw = rawFrameOf({ ...s, pane: 'nodes', terminal: { columns: 120, rows: 30 } });
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: Ink's own colour codes are ESC [ … m
+      const ours = raw.replace(/\u001B\[[0-9;]*m/g, '');
+      // a control character other than the frame's line breaks, or a bidi override
+      expect(ours).not.toMatch(/[^\P{Cc}\n]|[\u202a-\u202e\u2066-\u2069]/u);
+      return ours;
+    };
+
+    controller!.perform({ kind: 'invoke', nodeId, command: 'system.info', params: {} });
+    state = await until(store, 'the invoke result', (s) => s.nodes.invoke?.outcome.state === 'ok');
+    expect(shown(state)).toContain('"file": "invoice\\u202egnp.exe"');
+
+    controller!.perform({ kind: 'invoke', nodeId, command: 'system.info', params: {} });
+    state = await until(store, 'the failure', (s) => s.nodes.invoke?.outcome.state === 'failed');
+    expect(state.nodes.invoke?.outcome).toMatchObject({
+      error: { code: 'COMMAND_FAILED', message: expect.stringContaining(hostile) },
+    });
+    expect(shown(state)).toContain('failed: boom\\x1b]52;c;SGVsbG8=\\x07\\x1b[2J\\x0d done\\u202e');
   });
 });
 

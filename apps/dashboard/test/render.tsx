@@ -31,9 +31,14 @@ function renderSized(element: ReactElement, columns: number, rows: number) {
 
 /** A pure frame of the state. */
 export function frameOf(state: DashboardState, now = NOW): string {
+  return plain(rawFrameOf(state, now));
+}
+
+/** The frame as the terminal gets it, colour codes and all. */
+export function rawFrameOf(state: DashboardState, now = NOW): string {
   const element = <Dashboard state={state} now={now} />;
   const instance = renderSized(element, state.terminal.columns, state.terminal.rows);
-  const frame = plain(instance.lastFrame());
+  const frame = instance.lastFrame() ?? '';
   instance.unmount();
   return frame;
 }

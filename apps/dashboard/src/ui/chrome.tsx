@@ -2,7 +2,7 @@
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
 import { formatRetryLine } from '@loopgate/client';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { ReactNode } from 'react';
 import { footerHints } from '../keys/index.js';
 import { MIN_COLUMNS, MIN_ROWS } from '../layout.js';
@@ -14,6 +14,7 @@ import {
   paramsHint,
   type TextInput,
 } from '../state/index.js';
+import { Text } from './screen-text.js';
 import { formatDuration, formatMs, truncate } from './text.js';
 import { LEVEL_COLOR, LEVEL_MARK, linkLabel, tunnelLabel } from './theme.js';
 

@@ -1,11 +1,11 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { COMMANDS, helpRows, SCOPE_TITLES, type Scope } from '../keys/index.js';
 import { describeIntent } from '../state/index.js';
 import { PaneFrame, type PaneProps, Row } from './pane-frame.js';
+import { Text } from './screen-text.js';
 import { cell } from './text.js';
 
 type HelpLine =

@@ -1,9 +1,10 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { ReactNode } from 'react';
 import type { DashboardState } from '../state/index.js';
+import { Text } from './screen-text.js';
 
 /** What every pane gets: the whole state (panes are pure views of it), its box, and the clock. */
 export type PaneProps = { state: DashboardState; width: number; height: number; now: number };

@@ -1,12 +1,13 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
 import type { ReactNode } from 'react';
 import type { ChatEntry, NodeView } from '../../gateway-port.js';
 import { widthClass } from '../../layout.js';
 import type { ChatState } from '../../state/index.js';
 import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { Text } from '../../ui/screen-text.js';
 import { cell, formatAgo, wrapLines } from '../../ui/text.js';
 
 type Line = { key: string; label: string; labelColor?: string; text: string; color?: string };

@@ -1,7 +1,6 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import {
   CONNECTION_FIELD_LABELS,
@@ -12,6 +11,7 @@ import {
   sameSettings,
 } from '../../state/index.js';
 import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { Text } from '../../ui/screen-text.js';
 import { fingerprintLines, windowAround } from '../../ui/text.js';
 import { LEVEL_COLOR, linkLabel, tunnelLabel } from '../../ui/theme.js';
 

@@ -1,10 +1,10 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { compileLineFilter, visibleEventLines } from '../../state/index.js';
 import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { Text } from '../../ui/screen-text.js';
 import { formatClock, windowAround } from '../../ui/text.js';
 import { LEVEL_COLOR, LEVEL_MARK } from '../../ui/theme.js';
 

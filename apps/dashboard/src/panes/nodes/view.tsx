@@ -1,11 +1,11 @@
 // JSX pragmas: `tsx` compiles with the repo root's tsconfig, which sets no jsx option.
 /** @jsxRuntime automatic */
 /** @jsxImportSource react */
-import { Text } from 'ink';
 import type { ReactNode } from 'react';
 import { widthClass } from '../../layout.js';
 import { type InvokeView, type NodeRow, nodeRows, selectedNodeRow } from '../../state/index.js';
 import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
+import { Text } from '../../ui/screen-text.js';
 import { cell, formatAgo, formatMs, windowAround, wrapLines } from '../../ui/text.js';
 import { LEVEL_COLOR } from '../../ui/theme.js';
 
