@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildBox, liveState, NOW, reduce } from './fixtures.js';
-import { expectFits, frameOf, WIDTHS } from './render.js';
+import { expectFits, frameOf, rawFrameOf, WIDTHS } from './render.js';
 
 const ROWS = 24;
 const FINGERPRINT = Array.from({ length: 32 }, () => 'AB').join(':');
@@ -308,5 +308,70 @@ describe('terminal size', () => {
     const rowOf = (frame: string) => frame.split('\n').find((line) => line.includes(buildBox.name));
     expect(rowOf(wide)).toMatch(/\blinux\b/);
     expect(rowOf(narrow)).not.toMatch(/\blinux\b/);
+  });
+});
+
+/** A control character other than the frame's line breaks, or a bidi override, once Ink's colour codes are set aside. */
+function peerControlsIn(rawFrame: string): RegExpMatchArray | null {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: Ink's own colour codes are ESC [ … m
+  const ours = rawFrame.replace(/\u001B\[[0-9;]*m/g, '');
+  return ours.match(/[^\P{Cc}\n]|[\u202a-\u202e\u2066-\u2069]/u);
+}
+
+describe('hardening row 45: peers’ text in the Chat and Events panes', () => {
+  const HOSTILE = 'hi\u001b]52;c;SGVsbG8=\u0007\u001b[2J\r\u202eyes';
+  const SHOWN = 'hi\\x1b]52;c;SGVsbG8=\\x07\\x1b[2J\\x0d\\u202eyes';
+
+  it('row 45: an agent’s reply shows its control characters made visible, not sent to the terminal', () => {
+    const state = reduce(
+      liveState({ columns: 120, rows: ROWS }),
+      { type: 'pane.selected', pane: 'chat' },
+      { type: 'chat.session-opened', sessionId: 'op_1' },
+      {
+        type: 'chat.history-loaded',
+        sessionId: 'op_1',
+        history: [{ kind: 'assistant', text: HOSTILE }],
+      },
+    );
+    const raw = rawFrameOf(state);
+    expect(peerControlsIn(raw)).toBeNull();
+    expect(frameOf(state)).toContain(SHOWN);
+  });
+
+  it('row 45: an agent run’s error and a channel message’s peer in Events show their control characters made visible', () => {
+    const state = reduce(
+      liveState({ columns: 120, rows: ROWS }),
+      { type: 'pane.selected', pane: 'events' },
+      {
+        type: 'events.received',
+        batch: [
+          {
+            id: '20',
+            event: {
+              type: 'agent.run',
+              runId: 'run_9',
+              sessionId: 'op_1',
+              state: 'failed',
+              error: HOSTILE,
+              ts: NOW,
+            },
+          },
+          {
+            id: '21',
+            event: {
+              type: 'channel.message',
+              channel: 'webchat',
+              direction: 'inbound',
+              peer: HOSTILE,
+              ts: NOW,
+            },
+          },
+        ],
+      },
+    );
+    const raw = rawFrameOf(state);
+    expect(peerControlsIn(raw)).toBeNull();
+    expect(frameOf(state)).toContain(`agent run run_9 failed: ${SHOWN}`);
+    expect(frameOf(state)).toContain(`webchat ← ${SHOWN}`);
   });
 });
