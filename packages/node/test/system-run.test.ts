@@ -104,6 +104,10 @@ describe('systemRunCommand', () => {
         '"./cat" is not in this node\'s allowlist for system.run (relative paths are refused; name an allowed executable exactly as listed)',
       details: { allowed: ['cat', '/usr/bin/cat'] },
     });
+    // A bare name not on the list is not called a relative path.
+    expect((await refusal(run(allowed, { command: 'nope' }))).message).toBe(
+      `"nope" is not in this node's allowlist for system.run (name an allowed executable exactly as listed)`,
+    );
     const long = `/bin/${'x'.repeat(300)}`;
     expect((await refusal(run(allowed, { command: long }))).message).toBe(
       `"${long.slice(0, 200)}" is not in this node's allowlist for system.run (name an allowed executable exactly as listed)`,
