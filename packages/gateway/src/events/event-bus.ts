@@ -1,6 +1,18 @@
-import { closeSync, fstatSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
-import { mkdir, open as openFile, readFile, rm } from 'node:fs/promises';
+import {
+  close,
+  closeSync,
+  fstatSync,
+  fsync,
+  ftruncateSync,
+  open,
+  openSync,
+  renameSync,
+  writeSync,
+  writeFile as writeToFd,
+} from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import {
   EPHEMERAL_EVENT_TYPES,
   type GatewayEvent,
@@ -278,7 +290,10 @@ export class EventBus {
    * Rewrites the log to just the ring. The snapshot is written to a temp
    * file while appends keep going to the current log; the switch (catching
    * up what was emitted meanwhile, rename, new descriptor) is synchronous,
-   * so no event is ever only in the file being replaced.
+   * so no event is ever only in the file being replaced. Everything else —
+   * opening, writing and syncing the snapshot, and closing the replaced log,
+   * which frees its blocks since the rename unlinked it — runs on libuv's
+   * threads, off the event loop.
    */
   async #compact(): Promise<void> {
     const path = this.#opts.logPath;
@@ -286,36 +301,32 @@ export class EventBus {
     this.#compacting = true;
     const dir = dirname(path);
     const tmp = tempPathFor(path);
+    let fd: number | undefined;
     try {
       const written = this.#ring.linesAfter(0);
       const lastWritten = this.#ring.newestSeq ?? 0;
-      const handle = await openFile(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(written.join(''));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      fd = await openFd(tmp, 'ax', 0o600);
+      const snapshot = Buffer.from(written.join(''));
+      await writeAllToFd(fd, snapshot);
+      await fsyncFd(fd);
       // Queued lines go to the old file first (kept if the switch fails); `meanwhile` below
       // copies them from the ring into the new one.
       this.#flushPending();
-      const fd = openSync(tmp, 'a', 0o600);
-      try {
-        const meanwhile = this.#ring.linesAfter(lastWritten);
-        if (meanwhile.length > 0) writeSync(fd, meanwhile.join(''));
-        renameSync(tmp, path);
-      } catch (error) {
-        closeSync(fd);
-        throw error;
-      }
-      if (this.#logFd !== undefined) closeSync(this.#logFd);
+      const meanwhile = Buffer.from(this.#ring.linesAfter(lastWritten).join(''));
+      if (meanwhile.length > 0) writeSync(fd, meanwhile);
+      renameSync(tmp, path);
+      const replaced = this.#logFd;
+      this.#logFd = undefined;
+      if (replaced !== undefined) close(replaced, this.#reportCloseFailure);
+      const current = fd;
+      fd = undefined;
       if (this.#closed) {
         // Closed while the snapshot was being written: the file is complete, keep nothing open.
-        closeSync(fd);
+        closeSync(current);
         return;
       }
-      this.#logFd = fd;
-      this.#logBytes = fstatSync(fd).size;
+      this.#logFd = current;
+      this.#logBytes = snapshot.length + meanwhile.length;
       this.#logLines = written.length;
       // The rename is done and the data synced: an unsynced directory entry only risks the
       // old, longer file coming back after a power cut, which open() reads just as well.
@@ -326,6 +337,7 @@ export class EventBus {
         { err: error, path },
         'event log compaction failed; appending to the current log, will retry',
       );
+      if (fd !== undefined) closeSync(fd);
       // The temp file may never have been created; a leftover is removed at the next start.
       await rm(tmp, { force: true }).catch(() => {});
       if (this.#logFd === undefined && !this.#closed) this.#openForAppend(path);
@@ -333,6 +345,10 @@ export class EventBus {
       this.#compacting = false;
     }
   }
+
+  readonly #reportCloseFailure = (error: NodeJS.ErrnoException | null): void => {
+    if (error) this.#log?.warn({ err: error }, 'closing the replaced event log failed');
+  };
 
   #openForAppend(path: string): void {
     try {
@@ -399,6 +415,11 @@ class ReplayRing {
     return out;
   }
 }
+
+const openFd = promisify(open);
+const fsyncFd = promisify(fsync);
+/** `writeFile` on a descriptor writes all of `data` from its current position and leaves it open. */
+const writeAllToFd = promisify(writeToFd) as (fd: number, data: Buffer) => Promise<void>;
 
 function parseEventId(id: string | null | undefined): number | undefined {
   if (id === null || id === undefined || id === '') return undefined;
