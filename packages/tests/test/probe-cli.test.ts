@@ -275,7 +275,7 @@ function nonLoopbackAddress(): string {
 }
 
 describe('loopgate gateway probe: a locked-out address', () => {
-  it('after failed logins from this address, the upgrade is refused with 429 and the probe says locked out, exit 1', async () => {
+  it('probes cost no failed login; after failed logins from this address, the upgrade is refused with 429 and the probe says locked out, exit 1', async () => {
     const host = nonLoopbackAddress();
     const token = 'probe-lockout-test-token-0123456789';
     const gw = await startTestGateway({
@@ -300,6 +300,9 @@ describe('loopgate gateway probe: a locked-out address', () => {
         '--json',
       ]);
     try {
+      // Probing with the right credential costs no failed attempt: the upgrade check waits for
+      // credentials rather than counting as a login without one.
+      for (let i = 0; i < 3; i++) expect((await probe(token)).code).toBe(0);
       for (let i = 0; i < 2; i++)
         expect(parseReport(await probe('wrong-token-wrong-token-wrong')).diagnosis).toBe(
           'credential-refused',

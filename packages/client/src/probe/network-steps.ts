@@ -274,8 +274,10 @@ export function upgradeStep(
     socket.on('error', () => {
       /* reported by 'close', which always follows */
     });
+    // `?connectionParams=1`: the gateway then waits for credentials instead of judging the
+    // upgrade as a credential-less login, so this check never counts toward the lockout.
     socket.write(
-      `GET / HTTP/1.1\r\nHost: ${hostHeader}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET /?connectionParams=1 HTTP/1.1\r\nHost: ${hostHeader}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
         'User-Agent: loopgate-probe\r\n\r\n',
     );
