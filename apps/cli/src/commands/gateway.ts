@@ -94,19 +94,58 @@ export async function startGatewayFromFlags(
   return gateway;
 }
 
-/** Resolves when SIGINT/SIGTERM arrives, after a graceful stop. */
-export function stopOnSignals(gateway: Gateway, onStop?: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      onStop?.();
-      void gateway.stop(`gateway stopped (${signal})`).then(resolve);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+export type StopSignals = {
+  /** Resolves after the graceful stop that the first SIGINT/SIGTERM (caught since arming) begins. */
+  stopGatewayOnSignal(gateway: Gateway, onStop?: () => void): Promise<void>;
+  /** Hands SIGINT/SIGTERM back (to their default action, or to whoever handles them next). */
+  release(): void;
+};
+
+/**
+ * Catches SIGINT/SIGTERM from now on, before the gateway starts: a signal sent
+ * while it starts, or right after it prints that it listens, then stops it
+ * gracefully (lock released) instead of killing it by the default action. The
+ * first signal hands them back, so a second one still ends a stuck stop.
+ */
+export function armStopSignals(): StopSignals {
+  let received: NodeJS.Signals | undefined;
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const release = () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+  const handler = (signal: NodeJS.Signals) => {
+    release();
+    received = signal;
+    onSignal?.(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    release,
+    stopGatewayOnSignal: (gateway, onStop) =>
+      new Promise((resolve) => {
+        onSignal = (signal) => {
+          onStop?.();
+          void gateway.stop(`gateway stopped (${signal})`).then(resolve);
+        };
+        if (received) onSignal(received);
+      }),
+  };
+}
+
+/** Starts the gateway with SIGINT/SIGTERM already caught; see `armStopSignals`. */
+export async function startGatewayWithSignals(
+  flags: RunFlags,
+  options?: { quiet?: boolean },
+): Promise<{ gateway: Gateway; signals: StopSignals }> {
+  const signals = armStopSignals();
+  try {
+    return { gateway: await startGatewayFromFlags(flags, options), signals };
+  } catch (error) {
+    signals.release();
+    throw error;
+  }
 }
 
 function renderHealth(h: HealthOutput): string {
@@ -205,9 +244,9 @@ export function registerGatewayCommands(program: Command): Command {
   const gateway = program.command('gateway').description('run and query the gateway');
   gatewayRunOptions(gateway.command('run').description('run the gateway in the foreground')).action(
     async (flags: RunFlags) => {
-      const gw = await startGatewayFromFlags(flags);
+      const { gateway: gw, signals } = await startGatewayWithSignals(flags);
       note('press Ctrl+C to stop');
-      await stopOnSignals(gw, () => note('stopping…'));
+      await signals.stopGatewayOnSignal(gw, () => note('stopping…'));
     },
   );
   registerClientCommands(gateway, { lockLine: true });

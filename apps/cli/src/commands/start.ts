@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { note } from '../output.js';
-import { gatewayRunOptions, startGatewayFromFlags, stopOnSignals } from './gateway.js';
+import { gatewayRunOptions, startGatewayWithSignals } from './gateway.js';
 
 /**
  * The main job on a fresh machine: a local gateway on embedded defaults and,
@@ -21,7 +21,7 @@ export function registerStartCommand(program: Command): void {
       dashboard: boolean;
     }) => {
       const interactive = flags.dashboard && process.stdin.isTTY && process.stdout.isTTY;
-      const gateway = await startGatewayFromFlags(
+      const { gateway, signals } = await startGatewayWithSignals(
         { ...flags, verbose: interactive ? false : flags.verbose },
         { quiet: interactive },
       );
@@ -31,9 +31,11 @@ export function registerStartCommand(program: Command): void {
             'no terminal attached: running the gateway only (open the dashboard elsewhere with: loopgate tui)',
           );
         note('press Ctrl+C to stop');
-        await stopOnSignals(gateway, () => note('stopping…'));
+        await signals.stopGatewayOnSignal(gateway, () => note('stopping…'));
         return;
       }
+      // The dashboard owns Ctrl+C (and stops the gateway when it closes).
+      signals.release();
       const { runDashboard } = await import('@loopgate/dashboard');
       // Same process, so hand over the credential directly instead of re-reading it.
       const { token, password } = gateway.services.config.gateway.auth;

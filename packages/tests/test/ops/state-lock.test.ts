@@ -158,6 +158,27 @@ describe('a second gateway on a state dir that a running gateway holds', () => {
       path: join(stateDir, 'gateway.lock'),
     });
   }, 120_000);
+
+  it('a SIGTERM that arrives while the gateway starts (lock already held) stops it gracefully: exit 0, lock released', async () => {
+    const { env, stateDir } = await tempHome();
+    const child = spawnCli(['gateway', 'run', '--port', '0'], { env });
+    children.push(child);
+    // The first moment the lock is held is inside start(), before it prints that it listens.
+    await waitFor(
+      async () => ((await readStateLock(stateDir)).state === 'held' ? true : undefined),
+      {
+        what: 'the gateway to take the state-dir lock',
+        intervalMs: 1,
+        timeoutMs: 30_000,
+      },
+    );
+    child.kill('SIGTERM');
+    expect(await exited(child)).toEqual({ code: 0, signal: null });
+    expect(await readStateLock(stateDir)).toEqual({
+      state: 'free',
+      path: join(stateDir, 'gateway.lock'),
+    });
+  }, 120_000);
 });
 
 describe('state-dir lock liveness', () => {
