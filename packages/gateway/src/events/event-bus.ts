@@ -156,16 +156,24 @@ export class EventBus {
     return { events: lines.map((line) => JSON.parse(line) as SequencedEvent), gap };
   }
 
+  /** `subscribeAs` yielding `[id, event, wireJson]`. */
+  subscribe(options: SubscribeOptions): AsyncGenerator<[string, GatewayEvent, string | undefined]> {
+    return this.subscribeAs(options, (id, event, wireJson) => [id, event, wireJson]);
+  }
+
   /**
-   * Yields events as `[id, event, wireJson]`: first the replay after
+   * Yields each event as `as(id, event, wireJson)`: first the replay after
    * `lastEventId`, then live ones, filtered by type prefix. `wireJson` is the
    * event's JSON text when the wire may send it as is (see `LiveEntry`),
-   * undefined when the sender must serialize the event itself. Ends when
-   * `signal` aborts; the listener is removed on every exit path.
+   * undefined when the sender must serialize the event itself. `as` shapes
+   * the item here, so a procedure can return this generator itself instead
+   * of wrapping it in a second one. Ends when `signal` aborts; the listener
+   * is removed on every exit path.
    */
-  async *subscribe(
+  async *subscribeAs<T>(
     options: SubscribeOptions,
-  ): AsyncGenerator<[string, GatewayEvent, string | undefined]> {
+    as: (id: string, event: GatewayEvent, wireJson: string | undefined) => T,
+  ): AsyncGenerator<T> {
     const { signal } = options;
     const prefixes = options.types && options.types.length > 0 ? options.types : undefined;
     const wanted = (e: GatewayEvent) => !prefixes || prefixes.some((p) => e.type.startsWith(p));
@@ -191,17 +199,17 @@ export class EventBus {
       const { events: replay, gap } = this.replayAfter(options.lastEventId);
       this.#flushPending();
       let delivered = parseEventId(options.lastEventId) ?? 0;
-      if (gap) yield [String(delivered), this.#gapEvent(options.lastEventId ?? null), undefined];
+      if (gap) yield as(String(delivered), this.#gapEvent(options.lastEventId ?? null), undefined);
       for (const entry of replay) {
         if (signal.aborted) return;
         if (!wanted(entry.event)) continue;
         delivered = entry.seq;
-        yield [String(entry.seq), entry.event, undefined];
+        yield as(String(entry.seq), entry.event, undefined);
       }
       while (!signal.aborted) {
         if (lagging) {
           lagging = false;
-          yield [String(delivered), this.#gapEvent(String(delivered)), undefined];
+          yield as(String(delivered), this.#gapEvent(String(delivered)), undefined);
           continue;
         }
         const entry = queue.shift();
@@ -216,7 +224,7 @@ export class EventBus {
         if (entry.seq <= delivered && !EPHEMERAL_EVENT_TYPES.has(entry.event.type)) continue;
         if (!EPHEMERAL_EVENT_TYPES.has(entry.event.type)) delivered = entry.seq;
         this.#flushPending();
-        yield [String(entry.seq), entry.event, entry.wireJson];
+        yield as(String(entry.seq), entry.event, entry.wireJson);
       }
     } finally {
       this.#listeners.delete(listener);

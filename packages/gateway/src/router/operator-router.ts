@@ -41,12 +41,12 @@ export const operatorRouter = router({
   }),
 
   /** The event stream; tRPC's tracked ids let a reconnecting client resume with no gap. */
-  events: procedure.input(EventsInput).subscription(async function* ({ ctx, input, signal }) {
-    const stream = ctx.services.events.subscribe({
-      lastEventId: input?.lastEventId,
-      types: input?.types,
-      signal: signal ?? ctx.conn.closed,
-    });
-    for await (const [id, event, json] of stream) yield trackedWithJson(id, event, json);
-  }),
+  events: procedure
+    .input(EventsInput)
+    .subscription(({ ctx, input, signal }) =>
+      ctx.services.events.subscribeAs(
+        { lastEventId: input?.lastEventId, types: input?.types, signal: signal ?? ctx.conn.closed },
+        trackedWithJson,
+      ),
+    ),
 });
