@@ -5,7 +5,7 @@ import { Box, useInput, useStdin, useStdout } from 'ink';
 import { type ReactNode, useEffect, useState, useSyncExternalStore } from 'react';
 import { type Effect, effectsForKey, keyPressesFrom } from '../keys/index.js';
 import { fitsTerminal, paneRows } from '../layout.js';
-import { paneDefinition } from '../panes/index.js';
+import { PANES, type PaneId, paneDefinition } from '../panes/index.js';
 import type { DashboardState, DashboardStore, OperatorIntent } from '../state/index.js';
 import { Footer, Header, MessageLine, PaneTabs, StatusLine, TooSmall } from './chrome.js';
 import { ConfirmScreen, HelpScreen } from './overlays.js';
@@ -82,7 +82,13 @@ function useNow(clock: () => number, everyMs: number): number {
 export function Dashboard({ state, now }: { state: DashboardState; now: number }): ReactNode {
   const { columns, rows } = state.terminal;
   if (!fitsTerminal(state.terminal)) return <TooSmall columns={columns} rows={rows} />;
-  const props: PaneProps = { state, width: columns, height: paneRows(state.terminal), now };
+  const props: PaneProps = {
+    state,
+    width: columns,
+    height: paneRows(state.terminal),
+    now,
+    tabLabel: (id: PaneId) => `${PANES.indexOf(id) + 1} ${paneDefinition(id).title}`,
+  };
   let body: ReactNode;
   if (state.mode.kind === 'help') body = <HelpScreen {...props} />;
   else if (state.mode.kind === 'confirm') body = <ConfirmScreen {...props} />;

@@ -106,7 +106,7 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
     );
   }
   if (state.mode.kind === 'pick-command')
-    return <CommandPicker {...{ state, width, height, now }} />;
+    return <CommandPicker state={state} width={width} height={height} />;
 
   const rows = nodeRows(nodes);
   const selected = selectedNodeRow(nodes);
@@ -203,7 +203,11 @@ export function NodesPane({ state, width, height, now }: PaneProps): ReactNode {
   return <PaneFrame height={height}>{lines.slice(0, height)}</PaneFrame>;
 }
 
-function CommandPicker({ state, width, height }: PaneProps): ReactNode {
+function CommandPicker({
+  state,
+  width,
+  height,
+}: Pick<PaneProps, 'state' | 'width' | 'height'>): ReactNode {
   if (state.mode.kind !== 'pick-command') return null;
   const { nodeId, index } = state.mode;
   const node = state.nodes.list.find((n) => n.nodeId === nodeId);

@@ -8,15 +8,9 @@ import { PaneFrame, type PaneProps, Row } from '../../ui/pane-frame.js';
 import { Text } from '../../ui/screen-text.js';
 import { formatDuration, formatMs, sparkline, wrapLines } from '../../ui/text.js';
 import { LEVEL_COLOR, LEVEL_MARK } from '../../ui/theme.js';
-import { PANES, paneDefinition } from '../index.js';
 
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-/** The Connection pane as its tab reads (`5 Connection`), wherever the registry puts it. */
-function connectionTab(): string {
-  return `${PANES.indexOf('connection') + 1} ${paneDefinition('connection').title}`;
 }
 
 /** What the operator should know and try while there is no open link. */
@@ -25,6 +19,8 @@ export function waitingLines(
   target: string,
   since: number,
   now: number,
+  /** The Connection pane's tab as it reads (`5 Connection`), wherever the registry puts it. */
+  connectionTab: string,
 ): { text: string; level: Level }[] {
   const waited = formatDuration(now - since);
   switch (link.state) {
@@ -55,7 +51,7 @@ export function waitingLines(
         },
         { text: link.reason, level: 'info' },
         {
-          text: `Try: set the token in ${connectionTab()} and press c, or --token, LOOPGATE_GATEWAY_TOKEN`,
+          text: `Try: set the token in ${connectionTab} and press c, or --token, LOOPGATE_GATEWAY_TOKEN`,
           level: 'info',
         },
       ];
@@ -66,7 +62,7 @@ export function waitingLines(
           level: 'error',
         },
         {
-          text: `See ${connectionTab()} for expected vs presented, and verify before re-pinning.`,
+          text: `See ${connectionTab} for expected vs presented, and verify before re-pinning.`,
           level: 'info',
         },
       ];
@@ -74,7 +70,7 @@ export function waitingLines(
       return [
         { text: `Connection closed${link.reason ? `: ${link.reason}` : ''}.`, level: 'error' },
         {
-          text: `Try: :connect <url>, or edit the target in ${connectionTab()} and press c`,
+          text: `Try: :connect <url>, or edit the target in ${connectionTab} and press c`,
           level: 'info',
         },
       ];
@@ -105,7 +101,7 @@ function nodeCounts(state: PaneProps['state']): {
   return state.gateway.status?.nodes ?? { online: 0, paired: 0, pending: 0 };
 }
 
-export function OverviewPane({ state, width, height, now }: PaneProps): ReactNode {
+export function OverviewPane({ state, width, height, now, tabLabel }: PaneProps): ReactNode {
   const { health, status } = state.gateway;
   const { link, target, linkSince, rttHistory, rttMs } = state.connection;
   const label = 12;
@@ -113,7 +109,13 @@ export function OverviewPane({ state, width, height, now }: PaneProps): ReactNod
   const key = (name: string) => <Text bold>{name.padEnd(label)}</Text>;
 
   // what to wait for and what to try matters more than any figure below: wrapped, not cut
-  for (const [i, line] of waitingLines(link, target, linkSince, now).entries()) {
+  for (const [i, line] of waitingLines(
+    link,
+    target,
+    linkSince,
+    now,
+    tabLabel('connection'),
+  ).entries()) {
     for (const [j, part] of wrapLines(line.text, width).slice(0, 3).entries()) {
       rows.push(
         <Row key={`wait${i}.${j}`} width={width}>
