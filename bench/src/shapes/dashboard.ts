@@ -25,7 +25,8 @@ async function timeOneDashboard(
   ctx: BenchContext,
 ): Promise<{ firstFrameMs: number; liveFrameMs: number }> {
   const stateDir = await mkdtemp(join(tmpdir(), 'loopgate-bench-tui-'));
-  const command = `exec node ${cli} tui --url ${ctx.target.url} --token ${ctx.target.token}`;
+  // The token goes in the environment, not argv, where any user's `ps` would see it.
+  const command = `exec node ${cli} tui --url ${ctx.target.url}`;
   const started = performance.now();
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
     cwd: REPO_ROOT,
@@ -35,6 +36,7 @@ async function timeOneDashboard(
       COLUMNS: '120',
       LINES: '40',
       LOOPGATE_STATE_DIR: stateDir,
+      LOOPGATE_GATEWAY_TOKEN: ctx.target.token,
     },
     stdio: ['pipe', 'pipe', 'ignore'],
     detached: true,
