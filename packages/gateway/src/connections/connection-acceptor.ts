@@ -101,9 +101,7 @@ export class ConnectionAcceptor {
     socket.once('close', this.#opts.registry.socketAccepted(admission.addressKey));
     const endpoint = this.#opts.endpoints?.find((candidate) => candidate.owns(request));
     if (endpoint) {
-      const conn = endpoint.accept(socket, admission);
-      this.#silent.add(conn);
-      socket.once('close', () => this.#silent.delete(conn));
+      this.#trackSilent(endpoint.accept(socket, admission), socket);
       return;
     }
     const rpc: RpcConnection = new RpcConnection({
@@ -127,11 +125,17 @@ export class ConnectionAcceptor {
           log.error({ path, err: error.cause ?? error }, 'procedure failed');
       },
       onClosed: (ctx, code) => {
-        this.#silent.delete(rpc);
         if (ctx) this.#closed(ctx.conn, admission, code);
       },
     });
-    if (rpc.awaitingCredentials) this.#silent.add(rpc);
+    this.#trackSilent(rpc, socket);
+  }
+
+  /** Either door's socket that holds a place with no credential yet, forgotten when it closes. */
+  #trackSilent(conn: SilentSocket, socket: WebSocket): void {
+    if (!conn.awaitingCredentials) return;
+    this.#silent.add(conn);
+    socket.once('close', () => this.#silent.delete(conn));
   }
 
   /** Closes the oldest socket that has sent nothing yet, to admit a new one at the global cap. */
