@@ -192,6 +192,43 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     ws.close();
   });
 
+  it('answers a batch a slice at a time: the first answers leave before the rest are computed, in the order sent', async () => {
+    const { ws } = await rawSocket();
+    const health = (id: number) => ({
+      id,
+      method: 'query',
+      params: { path: 'health', input: { json: null } },
+    });
+    // The gateway runs in this process: a turn of the event loop is visible as a setImmediate tick.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    tick();
+    const answers: { id: number; turn: number }[] = [];
+    const all = new Promise<void>((resolve) => {
+      ws.on('message', (data) => {
+        const msg = JSON.parse(data.toString()) as { id: number; result?: unknown };
+        expect(msg.result).toBeDefined();
+        answers.push({ id: msg.id, turn });
+        if (answers.length === 65) resolve();
+      });
+    });
+    ws.send(JSON.stringify(Array.from({ length: 64 }, (_, i) => health(i + 1))));
+    ws.send(JSON.stringify(health(1000)));
+    await all;
+    ticking = false;
+    ws.close();
+    const batchTurns = answers.filter((a) => a.id !== 1000).map((a) => a.turn);
+    expect(new Set(answers.map((a) => a.id)).size).toBe(65);
+    // one turn for the whole batch would make a pipelined client wait for all 64 answers
+    expect(Math.max(...batchTurns)).toBeGreaterThan(Math.min(...batchTurns));
+    // the frame sent after the batch waits for it: requests run in the order they were sent
+    expect(answers.at(-1)?.id).toBe(1000);
+  });
+
   it('resumes events after a dropped connection with no gap and no duplicate', async () => {
     const first = stockClient(gw.token);
     const lastId = await new Promise<string>((resolve) => {
