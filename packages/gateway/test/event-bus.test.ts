@@ -49,6 +49,31 @@ describe('EventBus', () => {
     controller.abort();
   });
 
+  it('sends a live-only event to subscribers with the last durable id, and never logs or replays it', async () => {
+    const log = await logFile(10);
+    const bus = await log.open();
+    bus.emit(opened(1));
+    const controller = new AbortController();
+    const stream = bus.subscribe({ lastEventId: '1', signal: controller.signal });
+    const first = stream.next();
+    bus.emit(opened(2), { liveOnly: true });
+    bus.emit(opened(3));
+    const got = [(await first).value as Yielded, ...(await take(stream, 1))];
+    expect(got.map(([id, e]) => [id, (e as { connectionId: string }).connectionId])).toEqual([
+      ['1', 'c2'],
+      ['2', 'c3'],
+    ]);
+    expect(bus.lastEventId).toBe('2');
+    expect(log.seqs()).toEqual([1, 2]);
+    const { events } = bus.replayAfter('0');
+    expect(events.map((e) => (e.event as { connectionId: string }).connectionId)).toEqual([
+      'c1',
+      'c3',
+    ]);
+    controller.abort();
+    await bus.close();
+  });
+
   it('hands a live event out with the JSON text its log line holds, and none when superjson must annotate it', async () => {
     const log = await logFile(10);
     const bus = await log.open();

@@ -27,7 +27,7 @@ export type SequencedEvent = { seq: number; event: GatewayEvent };
  * (plain JSON under superjson): the log line already stringified it, so a
  * subscriber's frame reuses those bytes instead of stringifying it again.
  */
-type LiveEntry = SequencedEvent & { wireJson: string | undefined };
+type LiveEntry = SequencedEvent & { wireJson: string | undefined; durable: boolean };
 type Listener = (entry: LiveEntry) => void;
 
 export type EventBusOptions = {
@@ -46,6 +46,14 @@ export type EventBusLog = {
   warn(fields: object, message: string): void;
   info(fields: object, message: string): void;
 };
+
+/**
+ * `liveOnly`: the event goes to whoever is subscribed now and is neither
+ * logged nor replayed, like a health tick. For events a peer without any
+ * credential can cause at will (a pairing request): were they durable, a
+ * stranger could push every operator's history out of the replay ring.
+ */
+export type EmitOptions = { liveOnly?: boolean };
 
 export type SubscribeOptions = {
   lastEventId?: string | null | undefined;
@@ -131,14 +139,16 @@ export class EventBus {
     return this.#listeners.size;
   }
 
-  emit(input: GatewayEventInput): SequencedEvent {
+  emit(input: GatewayEventInput, options?: EmitOptions): SequencedEvent {
     const event = { ...input, ts: Date.now() } as GatewayEvent;
     let entry: LiveEntry;
-    if (EPHEMERAL_EVENT_TYPES.has(event.type)) {
-      entry = { seq: this.#seq, event, wireJson: undefined };
+    if (options?.liveOnly || EPHEMERAL_EVENT_TYPES.has(event.type)) {
+      // Carries the last durable id, so a client resuming from it skips nothing.
+      entry = { seq: this.#seq, event, wireJson: undefined, durable: false };
     } else {
       const json = JSON.stringify(event);
-      entry = { seq: ++this.#seq, event, wireJson: isPlainJson(event) ? json : undefined };
+      const wireJson = isPlainJson(event) ? json : undefined;
+      entry = { seq: ++this.#seq, event, wireJson, durable: true };
       this.#append(entry.seq, json);
     }
     for (const listener of this.#listeners) listener(entry);
@@ -221,8 +231,10 @@ export class EventBus {
           continue;
         }
         // skip what the replay already delivered
-        if (entry.seq <= delivered && !EPHEMERAL_EVENT_TYPES.has(entry.event.type)) continue;
-        if (!EPHEMERAL_EVENT_TYPES.has(entry.event.type)) delivered = entry.seq;
+        if (entry.durable) {
+          if (entry.seq <= delivered) continue;
+          delivered = entry.seq;
+        }
         this.#flushPending();
         yield as(String(entry.seq), entry.event, entry.wireJson);
       }

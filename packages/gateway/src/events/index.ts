@@ -1,4 +1,5 @@
 export {
+  type EmitOptions,
   EventBus,
   type EventBusOptions,
   type SequencedEvent,

@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import {
   CloseCode,
   GatewayError,
-  type GatewayEventInput,
   type LoopgateConfig,
   type NodeDetail,
   type NodeHelloInput,
@@ -24,7 +23,12 @@ import { resolveInvokeTarget } from './invoke-target.js';
 import { verifyNodeProof } from './node-keys.js';
 import { allowedCommands, NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
-import { NodePairing, type PairingSession, type PairingSocket } from './pairing.js';
+import {
+  NodePairing,
+  type PairingEventSink,
+  type PairingSession,
+  type PairingSocket,
+} from './pairing.js';
 import { describePending } from './pairing-requests.js';
 import { NodePresence, type NodeSocket } from './presence.js';
 
@@ -45,7 +49,7 @@ export type { NodeSocket } from './presence.js';
 export type NodeServiceOptions = {
   config: LoopgateConfig;
   stateDir: string;
-  events: { emit(event: GatewayEventInput): unknown };
+  events: PairingEventSink;
   log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 };
 

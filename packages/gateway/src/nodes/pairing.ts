@@ -8,6 +8,7 @@ import {
   type PendingPairRequest,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import type { EmitOptions } from '../events/index.js';
 import { newId } from './node-ids.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
@@ -26,10 +27,23 @@ export type PairingSocket = Pick<NodeSocket, 'id' | 'remoteAddress' | 'isLoopbac
   nodeKey: string | undefined;
 };
 
+/** The event bus as pairing uses it: some of its events are live only (see `LIVE_ONLY`). */
+export type PairingEventSink = { emit(event: GatewayEventInput, options?: EmitOptions): unknown };
+
+/**
+ * A request, and its lapse when its node goes away or it expires, are events a
+ * peer with no credential causes at will: one making up keys from a few
+ * addresses could otherwise push the whole replay ring — what operators
+ * resume from — out in minutes. So they go to live subscribers only; an
+ * operator who was away sees what waits in `nodes.pending`, and the gateway's
+ * log keeps each request. What an operator decides stays durable.
+ */
+const LIVE_ONLY: EmitOptions = { liveOnly: true };
+
 export type NodePairingOptions = {
   registry: NodeRegistry;
   limits: () => LoopgateConfig['gateway']['nodes'];
-  events: { emit(event: GatewayEventInput): unknown };
+  events: PairingEventSink;
   log: Pick<Logger, 'info'>;
 };
 
@@ -52,7 +66,10 @@ export class NodePairing {
           { requestId: request.requestId, name: request.name },
           decision === 'expired' ? 'pairing request expired' : 'pairing request withdrawn',
         );
-        options.events.emit({ type: 'node.pair.resolved', requestId: request.requestId, decision });
+        options.events.emit(
+          { type: 'node.pair.resolved', requestId: request.requestId, decision },
+          LIVE_ONLY,
+        );
       },
     });
   }
@@ -116,14 +133,17 @@ export class NodePairing {
         { requestId: request.requestId, name: request.name, pairingCode: request.pairingCode },
         'pairing requested',
       );
-      this.#opts.events.emit({
-        type: 'node.pair.requested',
-        requestId: request.requestId,
-        pairingCode: request.pairingCode,
-        name: request.name,
-        platform: request.platform,
-        commands: request.commands,
-      });
+      this.#opts.events.emit(
+        {
+          type: 'node.pair.requested',
+          requestId: request.requestId,
+          pairingCode: request.pairingCode,
+          name: request.name,
+          platform: request.platform,
+          commands: request.commands,
+        },
+        LIVE_ONLY,
+      );
       if (this.#opts.limits().autoApproveLoopback && conn.isLoopback) {
         const approved = await this.approve(request.requestId);
         const record = this.#opts.registry.get(approved.nodeId);

@@ -226,18 +226,9 @@ export async function pairHostileNode(
   name: string,
 ): Promise<HostileNode> {
   const key = NodeKey.generate();
-  const asker = await openOperatorSocket(url, token, { params: nodeParams(key) });
-  const request = { name, platform: 'linux', commands: ['system.info'] };
-  asker.ws.send(
-    JSON.stringify({
-      id: 1,
-      method: 'subscription',
-      params: { path: 'node.pair.request', input: { json: request } },
-    }),
-  );
+  const { asker, requestId } = await askToPair(url, token, name, { key });
   const op = await openOperatorSocket(url, token);
-  const pending = await updateOf(asker, 'pending');
-  await op.call(1, 'nodes.pair.approve', { requestId: pending.requestId }, 'mutation');
+  await op.call(1, 'nodes.pair.approve', { requestId }, 'mutation');
   const approved = await updateOf(asker, 'approved');
   asker.ws.close();
   op.ws.close();
@@ -276,6 +267,38 @@ export async function pairHostileNode(
     refusals,
     close: () => node.ws.close(),
   };
+}
+
+/**
+ * A node asking to pair as `name` under `key` (a fresh one by default), from
+ * `localAddress` if given: resolves once the gateway answered `pending`,
+ * with the socket still waiting for the decision.
+ */
+export async function askToPair(
+  url: string,
+  token: string,
+  name: string,
+  options: { key?: NodeKey; localAddress?: string } = {},
+): Promise<{ asker: OperatorSocket; requestId: string }> {
+  const asker = await openOperatorSocket(url, token, {
+    params: nodeParams(options.key ?? NodeKey.generate()),
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
+  const request = { name, platform: 'linux', commands: ['system.info'] };
+  asker.ws.send(
+    JSON.stringify({
+      id: 1,
+      method: 'subscription',
+      params: { path: 'node.pair.request', input: { json: request } },
+    }),
+  );
+  try {
+    const pending = await updateOf(asker, 'pending');
+    return { asker, requestId: pending.requestId };
+  } catch (error) {
+    asker.ws.terminate();
+    throw error;
+  }
 }
 
 async function updateOf(

@@ -1,16 +1,18 @@
 /**
- * Strangers writing into the durable event log (row 37 of docs/hardening.md):
- * the replay buffer is what a reconnecting operator resumes from, so a peer
- * with no credential must not be able to push real events out of it. Real
- * gateway, raw sockets.
+ * Strangers writing into the durable event log: the replay buffer is what a reconnecting operator resumes from, so a peer
+ * with no credential must not be able to push real events out of it (rows 37
+ * and 46 of docs/hardening.md). Real gateway, raw sockets.
  */
 import { NodeKey } from '@loopgate/node';
 import { NODE_CHALLENGE_HEADER } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  askToPair,
   nodeParams,
+  type OperatorSocket,
   openOperatorSocket,
   openRawWebSocket,
+  resultData,
   sendConnectionParams,
 } from '../../src/hardening/index.js';
 import { startTestGateway, type TestGateway } from '../../src/index.js';
@@ -71,6 +73,109 @@ describe('row 37: unpaired peers and the replay buffer', () => {
       expect(types.filter((t) => t.startsWith('connection.')).length).toBeLessThan(REPLAY);
     } finally {
       operator.ws.close();
+    }
+  });
+});
+
+/** Subscribes `socket` to `events` as subscription `id`, from `lastEventId` if given. */
+function subscribeEvents(socket: OperatorSocket, id: number, lastEventId?: string | null): void {
+  const input = lastEventId === undefined ? {} : { lastEventId };
+  socket.ws.send(
+    JSON.stringify({
+      id,
+      method: 'subscription',
+      params: { path: 'events', input: { json: input } },
+    }),
+  );
+}
+
+type PairEvent = { type: string; requestId?: string; decision?: string };
+
+/** Events of subscription `id`, by type, up to and including the first that `until` accepts. */
+async function eventsUntil(
+  socket: OperatorSocket,
+  id: number,
+  until: (event: PairEvent) => boolean,
+): Promise<string[]> {
+  const types: string[] = [];
+  for (;;) {
+    const frame = (await socket.answerTo(id)) as EventFrame;
+    const event = frame.result?.data?.json?.data as PairEvent | undefined;
+    if (!event) continue;
+    types.push(event.type);
+    if (until(event) || event.type === 'events.gap') return types;
+  }
+}
+
+/** Asks to pair under a key made up on the spot and leaves at once; false when refused. */
+async function pairingRequestVisit(url: string, localAddress: string, name: string) {
+  try {
+    const { asker } = await askToPair(url, '', name, { localAddress });
+    asker.ws.close();
+    await asker.closed;
+    return true;
+  } catch {
+    // LIMIT_EXCEEDED for this address while its earlier requests are in their grace
+    return false;
+  }
+}
+
+describe('row 46: pairing-request churn and the replay buffer', () => {
+  const REPLAY = 64;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      config: {
+        gateway: {
+          events: { replayBufferSize: REPLAY },
+          // requests whose node left lapse at once, so the churn is not slowed by per-address caps
+          nodes: { pendingGraceMs: 10 },
+        },
+      },
+    });
+  });
+  afterAll(() => gw.stop());
+
+  it('row 46: 2 × the replay buffer of pairing requests from 8 loopback addresses, each abandoned at once, do not push an operator’s events out of it, and the operator still sees who waits', async () => {
+    const before = gw.gateway.services.events.lastEventId;
+    await gw.gateway.services.operatorTokens.create({ name: 'ci', scope: 'operator.read' });
+
+    let asked = 0;
+    for (let i = 0; i < REPLAY * 2; i++) {
+      if (await pairingRequestVisit(gw.url, `127.0.0.${2 + (i % 8)}`, `churn-${i}`)) asked++;
+    }
+    expect(asked).toBeGreaterThanOrEqual(REPLAY);
+
+    const operator = await openOperatorSocket(gw.url, gw.token);
+    const resumed = await openOperatorSocket(gw.url, gw.token);
+    try {
+      subscribeEvents(operator, 1);
+      const real = await askToPair(gw.url, '', 'real-node', { localAddress: '127.0.0.10' });
+      // The operator watching live sees the request, and `nodes.pair.list` lists it.
+      const live = await eventsUntil(
+        operator,
+        1,
+        (e) => e.type === 'node.pair.requested' && e.requestId === real.requestId,
+      );
+      expect(live).not.toContain('events.gap');
+      const listed = resultData<{ requestId: string }[]>(await operator.call(2, 'nodes.pair.list'));
+      expect(listed.map((r) => r.requestId)).toContain(real.requestId);
+      await operator.call(3, 'nodes.pair.approve', { requestId: real.requestId }, 'mutation');
+      real.asker.ws.close();
+
+      // Resuming from before the churn: the operator's events, the approval, and no gap.
+      subscribeEvents(resumed, 1, before);
+      const replayed = await eventsUntil(
+        resumed,
+        1,
+        (e) => e.type === 'node.pair.resolved' && e.requestId === real.requestId,
+      );
+      expect(replayed).toContain('auth.token');
+      expect(replayed).not.toContain('events.gap');
+      expect(replayed.at(-1)).toBe('node.pair.resolved');
+    } finally {
+      operator.ws.close();
+      resumed.ws.close();
     }
   });
 });
