@@ -191,36 +191,36 @@ describe('EventBus', () => {
   it('compacts the log to the ring as it grows, and a restart replays exactly the ring', async () => {
     const log = await logFile(5);
     const bus = await log.open();
-    // Past 2 × the ring in log lines, the log is rewritten to the ring (in the background).
-    for (let i = 1; i <= 23; i++) {
+    // Past 8 × the ring in log lines, the log is rewritten to the ring (in the background).
+    for (let i = 1; i <= 50; i++) {
       bus.emit(opened(i));
       await new Promise((resolve) => setImmediate(resolve));
     }
     // Compaction runs in the background: wait for it, bounded, and say what was seen if it never came.
     const deadline = Date.now() + 5_000;
-    while (log.lines().length > 10) {
+    while (log.lines().length > 40) {
       if (Date.now() > deadline)
-        throw new Error(`the log still has ${log.lines().length} lines after 23 events, ring 5`);
+        throw new Error(`the log still has ${log.lines().length} lines after 50 events, ring 5`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     await bus.close();
     const lines = log.lines();
     const seqs = log.seqs();
-    // At most 2 × the ring is kept. The first compaction (at the 11th line) kept the ring of
-    // then, 7–11, so events 1–6 are gone from the file.
+    // At most 8 × the ring is kept. The first compaction (at the 41st line) kept the ring of
+    // then, 37–41, so events 1–36 are gone from the file.
     expect(lines.length).toBeGreaterThanOrEqual(5);
-    expect(lines.length).toBeLessThanOrEqual(10);
-    expect(seqs[0], 'the oldest event left in the file').toBeGreaterThan(6);
+    expect(lines.length).toBeLessThanOrEqual(40);
+    expect(seqs[0], 'the oldest event left in the file').toBeGreaterThan(36);
     // Whole lines, strictly in order, the last five being the ring.
     expect(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!)).toBe(true);
-    expect(seqs.slice(-5)).toEqual([19, 20, 21, 22, 23]);
+    expect(seqs.slice(-5)).toEqual([46, 47, 48, 49, 50]);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({
-      seq: 23,
-      event: { type: 'connection.opened', connectionId: 'c23' },
+      seq: 50,
+      event: { type: 'connection.opened', connectionId: 'c50' },
     });
     const again = await log.open();
-    expect(again.replayAfter('0').events.map((e) => e.seq)).toEqual([19, 20, 21, 22, 23]);
-    expect(again.emit(opened(24)).seq).toBe(24);
+    expect(again.replayAfter('0').events.map((e) => e.seq)).toEqual([46, 47, 48, 49, 50]);
+    expect(again.emit(opened(51)).seq).toBe(51);
     await again.close();
   });
 });

@@ -63,16 +63,16 @@ describe('event bus: failed writes and compactions are logged', () => {
     const ring = new LogRing();
     const log = createLogger({ level: 'info', ring });
     const logPath = join(small.dir, 'compact', 'events.jsonl');
-    // Compaction runs once the log holds more than twice the ring.
+    // Compaction runs once the log holds more than 8 × the ring.
     const bus = new EventBus({ replayBufferSize: 2, logPath, log });
     await bus.open();
-    for (let i = 0; i < 4; i++) bus.emit({ type: 'gateway.started', version: `v${i}` });
-    expect(bus.lastEventId).toBe('4');
+    for (let i = 0; i < 16; i++) bus.emit({ type: 'gateway.started', version: `v${i}` });
+    expect(bus.lastEventId).toBe('16');
     await small.fill();
     try {
       // A short line fits in the log's last page; the compacted copy needs a new page.
-      bus.emit({ type: 'gateway.started', version: 'v4' });
-      expect(bus.lastEventId).toBe('5');
+      bus.emit({ type: 'gateway.started', version: 'v16' });
+      expect(bus.lastEventId).toBe('17');
       const failed = await logged(
         ring,
         'event log compaction failed; appending to the current log, will retry',
