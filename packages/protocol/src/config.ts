@@ -235,6 +235,12 @@ export const WebhookChannelConfig = z.strictObject({
   secret: z.string().min(16).optional(),
   outboundUrl: z.string().url().optional(),
   maxRetries: z.number().int().min(0).max(10).default(3),
+  /**
+   * Sessions the webhook channel may hold, one per `from`: whoever holds the
+   * secret names any sender, and each new one is a transcript on disk. Past
+   * it a new sender is refused (429, LIMIT_EXCEEDED); known senders go on.
+   */
+  maxSessions: positiveInt.default(1_000),
 });
 
 export const ChannelsConfig = z.strictObject({

@@ -13,7 +13,7 @@ import {
 import type { Logger } from 'pino';
 import type { AgentRuntime } from '../agent/index.js';
 import { IdempotencyCache } from '../idempotency/index.js';
-import type { SessionStore } from '../sessions/index.js';
+import type { PeerSessionCap, SessionStore } from '../sessions/index.js';
 import type { Channel, ChannelHost, InboundAccepted, InboundMessage } from './channel.js';
 import { TelegramChannel } from './telegram/telegram-channel.js';
 import { WebchatChannel } from './webchat-channel.js';
@@ -254,7 +254,11 @@ export class ChannelManager {
 
   async #onInbound(channelName: string, message: InboundMessage): Promise<InboundAccepted> {
     if (this.#closing) throw new GatewayError('UNAVAILABLE', 'the gateway is shutting down');
-    const session = await this.#options.sessions.forPeer(channelName, message.peer);
+    const session = await this.#options.sessions.forPeer(
+      channelName,
+      message.peer,
+      this.#peerSessionCap(channelName),
+    );
     let started: Awaited<ReturnType<AgentRuntime['start']>>;
     try {
       started = await this.#options.agent.start({
@@ -281,6 +285,16 @@ export class ChannelManager {
       void this.#replyWhenDone(channelName, message.peer, started.runId, session.id);
     }
     return { sessionId: session.id, runId: started.runId, deduplicated: started.deduplicated };
+  }
+
+  /**
+   * Only the webhook's senders are unbounded (any `from` the secret's holder
+   * writes); Telegram admits the listed chats only.
+   */
+  #peerSessionCap(channelName: string): PeerSessionCap | undefined {
+    const webhook = this.#options.config.channels.webhook;
+    if (channelName !== 'webhook' || !webhook) return undefined;
+    return { max: webhook.maxSessions, setting: 'channels.webhook.maxSessions' };
   }
 
   #tellBusy(channelName: string, peer: string, sessionId: string): void {

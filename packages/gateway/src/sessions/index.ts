@@ -1,4 +1,5 @@
 export {
+  type PeerSessionCap,
   type SessionMeta,
   SessionStore,
   type SessionStoreOptions,

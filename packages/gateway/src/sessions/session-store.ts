@@ -33,6 +33,9 @@ export type SessionStoreOptions = {
   maxLoadedTranscripts?: number;
 };
 
+/** How many peer sessions a channel may hold, and the config key that says so (named in the refusal). */
+export type PeerSessionCap = { max: number; setting: string };
+
 const LAST_TEXT_CHARS = 120;
 
 /**
@@ -52,6 +55,8 @@ export class SessionStore {
   readonly #maxLoaded: number;
   readonly #meta = new Map<string, SessionMeta>();
   readonly #byPeer = new Map<string, string>();
+  /** Sessions that belong to a peer, by channel: what `forPeer`'s cap counts. */
+  readonly #peerSessions = new Map<string, number>();
   readonly #loaded = new Map<string, LoadedTranscript>();
   readonly #loading = new Map<string, Promise<LoadedTranscript>>();
   /** Per-session write chain: appends, loads and resets of one session never interleave. */
@@ -156,11 +161,17 @@ export class SessionStore {
     return this.#meta.get(id) ?? this.create({ id, channel: options.channel });
   }
 
-  /** The one session for a channel peer (a Telegram chat, a webhook sender), created on first contact. */
-  async forPeer(channel: string, peer: string): Promise<SessionMeta> {
+  /**
+   * The one session for a channel peer (a Telegram chat, a webhook sender),
+   * created on first contact. With `cap`, a new peer is refused once the
+   * channel holds `cap.max` peer sessions — each is a file on disk and a
+   * line in `sessions list` — while peers already known keep theirs.
+   */
+  async forPeer(channel: string, peer: string, cap?: PeerSessionCap): Promise<SessionMeta> {
     const existing = this.#byPeer.get(peerKey(channel, peer));
     const meta = existing === undefined ? undefined : this.#meta.get(existing);
     if (meta) return meta;
+    if (cap) this.#assertRoomForPeer(channel, cap);
     let id = sessionIdForPeer(channel, peer);
     // A hand-made operator session could have taken the id: keep them apart.
     for (let i = 2; this.#meta.has(id); i++)
@@ -261,8 +272,22 @@ export class SessionStore {
   }
 
   #remember(meta: SessionMeta): void {
+    const known = this.#meta.has(meta.id);
     this.#meta.set(meta.id, meta);
-    if (meta.peer !== undefined) this.#byPeer.set(peerKey(meta.channel, meta.peer), meta.id);
+    if (meta.peer === undefined) return;
+    this.#byPeer.set(peerKey(meta.channel, meta.peer), meta.id);
+    if (!known)
+      this.#peerSessions.set(meta.channel, (this.#peerSessions.get(meta.channel) ?? 0) + 1);
+  }
+
+  #assertRoomForPeer(channel: string, cap: PeerSessionCap): void {
+    const held = this.#peerSessions.get(channel) ?? 0;
+    if (held < cap.max) return;
+    throw new GatewayError(
+      'LIMIT_EXCEEDED',
+      `the ${channel} channel already has ${held} sessions (${cap.setting} = ${cap.max}): a new sender is refused, senders it knows keep their sessions; raise ${cap.setting} to admit more`,
+      { details: { limit: cap.setting, max: cap.max } },
+    );
   }
 
   #file(id: string): string {

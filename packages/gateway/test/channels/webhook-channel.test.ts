@@ -106,7 +106,7 @@ describe('WebhookChannel inbound', () => {
     const body = JSON.stringify({ from: 'bob', text: 'hi' });
     expect(await post(`${base}/hooks/inbound`, body, signed(body))).toEqual({
       status: 429,
-      body: { ok: false, error: 'session busy' },
+      body: { ok: false, code: 'LIMIT_EXCEEDED', error: 'session busy' },
     });
   });
 

@@ -141,6 +141,34 @@ describe('SessionStore', () => {
     await again.close();
   });
 
+  it('caps a channel’s peer sessions: a new peer past the cap is LIMIT_EXCEEDED naming the setting, known peers and other channels go on, and a reopened store counts the same', async () => {
+    const cap = { max: 2, setting: 'channels.webhook.maxSessions' };
+    const store = await open();
+    await store.forPeer('webhook', 'a', cap);
+    await store.forPeer('webhook', 'b', cap);
+    await store.create({ id: 'operator-made', channel: 'webhook' });
+    await expect(store.forPeer('webhook', 'c', cap)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: expect.stringContaining('channels.webhook.maxSessions = 2'),
+    });
+    expect((await store.forPeer('webhook', 'a', cap)).peer).toBe('a');
+    expect((await store.forPeer('telegram', '42', cap)).peer).toBe('42');
+    await store.close();
+
+    // Opened again in the same process (a restart) and in a new one: still two, not four.
+    await store.open();
+    await expect(store.forPeer('webhook', 'c', cap)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+    });
+    await store.close();
+    const again = await open();
+    await expect(again.forPeer('webhook', 'c', cap)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+    });
+    expect((await again.forPeer('webhook', 'c', { ...cap, max: 3 })).peer).toBe('c');
+    await again.close();
+  });
+
   it('reset archives the transcript and starts over with rising seq numbers', async () => {
     const store = await open();
     const s = await store.create({ id: 'r', channel: 'webchat' });

@@ -58,3 +58,4 @@ export {
   type StateFileKind,
   type StateWriter,
 } from './state-writers.js';
+export { postSignedWebhook, type SignedWebhookPost } from './webhook-post.js';

@@ -4,7 +4,6 @@
  * webhook replay, secrets in argv and file modes under the state dir.
  * Real gateway processes, real CLI processes, real sockets.
  */
-import { createHmac } from 'node:crypto';
 import { chmod, lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
@@ -14,6 +13,7 @@ import {
   type GatewayProcess,
   openOperatorSocket,
   openRawWebSocket,
+  postSignedWebhook,
   resultData,
   sendConnectionParams,
   startGatewayProcess,
@@ -142,19 +142,8 @@ describe('row 33: webhook replay', () => {
   });
   afterAll(() => gw.stop());
 
-  const post = async (body: string, timestampSec: number) => {
-    const signature = `sha256=${createHmac('sha256', SECRET).update(`${timestampSec}.${body}`).digest('hex')}`;
-    const res = await fetch(`http://127.0.0.1:${gw.port}/hooks/in`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-loopgate-timestamp': String(timestampSec),
-        'x-loopgate-signature': signature,
-      },
-      body,
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (body: string, timestampSec: number) =>
+    postSignedWebhook({ port: gw.port, path: '/hooks/in', secret: SECRET, body, timestampSec });
 
   /** Agent runs recorded in a session: one `user` entry per run. */
   const userTurns = async (sessionId: string): Promise<number> => {

@@ -199,16 +199,8 @@ export class WebhookChannel implements Channel {
         ...(outcome.kind === 'replayed' ? { deduplicated: true } : {}),
       });
     } catch (error) {
-      const code = isGatewayError(error) ? error.code : 'INTERNAL';
-      const status =
-        code === 'LIMIT_EXCEEDED'
-          ? 429
-          : code === 'UNAVAILABLE'
-            ? 503
-            : code === 'BAD_REQUEST' || code === 'CONFLICT'
-              ? 409
-              : 500;
-      reply(status, { ok: false, error: isGatewayError(error) ? error.message : 'internal error' });
+      const refusal = refusalOf(error);
+      reply(refusal.status, refusal.body);
     }
   }
 
@@ -299,6 +291,21 @@ export class WebhookChannel implements Channel {
       details: { attempts },
     });
   }
+}
+
+/** HTTP statuses of the gateway's refusals to start a run; anything else is a 500. */
+const STATUS_OF_CODE: Partial<Record<string, number>> = {
+  LIMIT_EXCEEDED: 429,
+  UNAVAILABLE: 503,
+  BAD_REQUEST: 409,
+  CONFLICT: 409,
+};
+
+/** A run the gateway would not start, as its sender reads it: a status, the typed code, why. */
+function refusalOf(error: unknown): { status: number; body: Record<string, unknown> } {
+  const code = isGatewayError(error) ? error.code : 'INTERNAL';
+  const message = isGatewayError(error) ? error.message : 'internal error';
+  return { status: STATUS_OF_CODE[code] ?? 500, body: { ok: false, code, error: message } };
 }
 
 /** Origin and path only: a URL's query or user info may hold a credential. */
