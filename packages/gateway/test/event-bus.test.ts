@@ -113,6 +113,32 @@ describe('EventBus', () => {
     expect(bus.replayAfter('1').events).toEqual([]);
   });
 
+  it('hands a burst over as one batch, in order, when the subscriber asks for batches', async () => {
+    const bus = new EventBus({ replayBufferSize: 100 });
+    bus.emit(opened(1));
+    const controller = new AbortController();
+    const batches = bus.subscribeAs(
+      { lastEventId: '1', signal: controller.signal },
+      (id) => id,
+      (ids) => ({ batch: ids }),
+    );
+    const single = bus.subscribe({ lastEventId: '1', signal: controller.signal });
+    const first = batches.next();
+    const firstSingle = single.next();
+    bus.emit(opened(2));
+    expect((await first).value).toBe('2');
+    expect((await firstSingle).value?.[0]).toBe('2');
+    // emitted while the subscriber was away: one step hands them all over
+    for (let i = 3; i <= 6; i++) bus.emit(opened(i));
+    bus.emit(opened(7), { liveOnly: true });
+    expect((await batches.next()).value).toEqual({ batch: ['3', '4', '5', '6', '6'] });
+    // without a batch function the same burst comes one item at a time
+    const ones = await take(single, 5);
+    expect(ones.map(([id]) => id)).toEqual(['3', '4', '5', '6', '6']);
+    expect(ones.at(-1)?.[1]).toMatchObject({ connectionId: 'c7' });
+    controller.abort();
+  });
+
   it('marks a gap when the resume point fell out of the ring', async () => {
     const bus = new EventBus({ replayBufferSize: 3 });
     for (let i = 1; i <= 10; i++) bus.emit(opened(i));

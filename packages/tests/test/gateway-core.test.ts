@@ -229,6 +229,42 @@ describe('gateway core over the wire (stock tRPC client)', () => {
     expect(answers.at(-1)?.id).toBe(1000);
   });
 
+  it('delivers a burst of events emitted in one turn as one frame each, in order, with their ids', async () => {
+    const { client, close } = stockClient(gw.token);
+    const got: { id: string; messageId: unknown }[] = [];
+    const done = new Promise<void>((resolve) => {
+      const sub = client.events.subscribe(
+        { types: ['channel.'] },
+        {
+          onStarted() {
+            // one turn of the gateway's loop: the subscriber gets them queued, all at once
+            for (let i = 0; i < 50; i++) {
+              gw.gateway.services.events.emit({
+                type: 'channel.message',
+                channel: 'burst',
+                direction: 'inbound',
+                peer: 'p',
+                messageId: `m${i}`,
+              });
+            }
+          },
+          onData({ id, data }) {
+            got.push({ id, messageId: (data as { messageId?: unknown }).messageId });
+            if (got.length === 50) {
+              sub.unsubscribe();
+              resolve();
+            }
+          },
+        },
+      );
+    });
+    await done;
+    close();
+    expect(got.map((g) => g.messageId)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    const ids = got.map((g) => Number(g.id));
+    expect(ids.every((id, i) => i === 0 || id === ids[i - 1]! + 1)).toBe(true);
+  });
+
   it('resumes events after a dropped connection with no gap and no duplicate', async () => {
     const first = stockClient(gw.token);
     const lastId = await new Promise<string>((resolve) => {

@@ -196,14 +196,15 @@ export class EventBus {
    * of wrapping it in a second one. Ends when `signal` aborts; the listener
    * is removed on every exit path.
    */
-  async *subscribeAs<T>(
+  async *subscribeAs<T, B = never>(
     options: SubscribeOptions,
     as: (id: string, event: GatewayEvent, wireJson: string | undefined) => T,
-  ): AsyncGenerator<T> {
+    batch?: (items: T[]) => B,
+  ): AsyncGenerator<T | B> {
     const { signal } = options;
     const prefixes = options.types && options.types.length > 0 ? options.types : undefined;
     const wanted = (e: GatewayEvent) => !prefixes || prefixes.some((p) => e.type.startsWith(p));
-    const queue: LiveEntry[] = [];
+    let queue: LiveEntry[] = [];
     let lagging = false;
     let wake: (() => void) | undefined;
     const max = this.#opts.maxQueuedPerSubscriber;
@@ -238,21 +239,29 @@ export class EventBus {
           yield as(String(delivered), this.#gapEvent(String(delivered)), undefined);
           continue;
         }
-        const entry = queue.shift();
-        if (!entry) {
+        if (queue.length === 0) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
           wake = undefined;
           continue;
         }
-        // skip what the replay already delivered
-        if (entry.durable) {
-          if (entry.seq <= delivered) continue;
-          delivered = entry.seq;
+        // Everything queued goes in one step: a burst costs one resume, not one per event.
+        const taken = queue;
+        queue = [];
+        const items: T[] = [];
+        for (const entry of taken) {
+          // skip what the replay already delivered
+          if (entry.durable) {
+            if (entry.seq <= delivered) continue;
+            delivered = entry.seq;
+          }
+          items.push(as(String(entry.seq), entry.event, entry.wireJson));
         }
+        if (items.length === 0) continue;
         this.#flushPending();
-        yield as(String(entry.seq), entry.event, entry.wireJson);
+        if (batch && items.length > 1) yield batch(items);
+        else yield* items;
       }
     } finally {
       this.#listeners.delete(listener);

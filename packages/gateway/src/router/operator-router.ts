@@ -6,7 +6,7 @@ import {
   StatusInput,
   StatusOutput,
 } from '@loopgate/protocol';
-import { trackedWithJson } from '../transport/index.js';
+import { streamBatch, trackedWithJson, unrolledStream } from '../transport/index.js';
 import { procedure, router } from './trpc.js';
 
 /**
@@ -41,12 +41,17 @@ export const operatorRouter = router({
   }),
 
   /** The event stream; tRPC's tracked ids let a reconnecting client resume with no gap. */
-  events: procedure
-    .input(EventsInput)
-    .subscription(({ ctx, input, signal }) =>
+  events: procedure.input(EventsInput).subscription(({ ctx, input, signal }) =>
+    unrolledStream(
       ctx.services.events.subscribeAs(
-        { lastEventId: input?.lastEventId, types: input?.types, signal: signal ?? ctx.conn.closed },
+        {
+          lastEventId: input?.lastEventId,
+          types: input?.types,
+          signal: signal ?? ctx.conn.closed,
+        },
         trackedWithJson,
+        streamBatch,
       ),
     ),
+  ),
 });

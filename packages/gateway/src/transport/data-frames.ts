@@ -96,3 +96,25 @@ export class FanOutJson {
     return text;
   }
 }
+
+/**
+ * Several items of one subscription yielded at once: the connection writes
+ * each as its own frame, exactly as if they had been yielded one by one.
+ * A stream that has a burst queued hands it over in one step instead of
+ * one async-generator round trip per item.
+ */
+export class StreamBatch<T = unknown> {
+  constructor(readonly items: readonly T[]) {}
+}
+
+export function streamBatch<T>(items: readonly T[]): StreamBatch<T> {
+  return new StreamBatch(items);
+}
+
+/**
+ * A stream that may yield `StreamBatch`es, typed as what its subscribers
+ * receive: the connection unrolls every batch, so no client ever sees one.
+ */
+export function unrolledStream<T>(stream: AsyncGenerator<T | StreamBatch<T>>): AsyncGenerator<T> {
+  return stream as AsyncGenerator<T>;
+}

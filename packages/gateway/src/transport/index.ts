@@ -7,7 +7,7 @@ export {
   type TailscaleIdentity,
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
-export { trackedWithJson } from './data-frames.js';
+export { streamBatch, trackedWithJson, unrolledStream } from './data-frames.js';
 export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
 export { PairingQuota } from './pairing-quota.js';
 export { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';

@@ -14,6 +14,7 @@ import {
   FanOutJson,
   knownJsonOf,
   plainJsonText,
+  StreamBatch,
   trackedDataFrame,
 } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
@@ -560,30 +561,13 @@ export class RpcConnection {
       if (controller.signal.aborted || this.#socket.readyState !== OPEN) return;
       this.#send({ id, jsonrpc, result: { type: 'started' } });
       iterator = iterable[Symbol.asyncIterator]();
-      const serialize = this.#transformer.output.serialize;
       while (!controller.signal.aborted) {
         const next = await iterator.next();
         if (next.done || controller.signal.aborted) break;
         const value = next.value;
-        if (isTrackedEnvelope(value)) {
-          const trackedId = value[0];
-          const text = this.#jsonWire
-            ? (knownJsonOf(value) ?? fanOutJson.textOf(value[1], trackedId))
-            : undefined;
-          if (text !== undefined) this.#sendText(trackedDataFrame(id, jsonrpc, trackedId, text));
-          else
-            this.#send({
-              id,
-              jsonrpc,
-              result: {
-                type: 'data',
-                id: trackedId,
-                data: serialize({ id: trackedId, data: value[1] }),
-              },
-            });
-        } else {
-          this.#send({ id, jsonrpc, result: { type: 'data', data: serialize(value) } });
-        }
+        if (value instanceof StreamBatch) {
+          for (const item of value.items) this.#sendStreamItem(id, jsonrpc, item);
+        } else this.#sendStreamItem(id, jsonrpc, value);
       }
     } catch (cause) {
       if (!controller.signal.aborted) {
@@ -607,6 +591,26 @@ export class RpcConnection {
       if (this.#socket.readyState === OPEN)
         this.#send({ id, jsonrpc, result: { type: 'stopped' } });
     }
+  }
+
+  /** One item of a subscription's stream, as a `data` frame (with its tracked id, if it has one). */
+  #sendStreamItem(id: Id, jsonrpc: '2.0' | undefined, value: unknown): void {
+    const serialize = this.#transformer.output.serialize;
+    if (!isTrackedEnvelope(value)) {
+      this.#send({ id, jsonrpc, result: { type: 'data', data: serialize(value) } });
+      return;
+    }
+    const trackedId = value[0];
+    const text = this.#jsonWire
+      ? (knownJsonOf(value) ?? fanOutJson.textOf(value[1], trackedId))
+      : undefined;
+    if (text !== undefined) this.#sendText(trackedDataFrame(id, jsonrpc, trackedId, text));
+    else
+      this.#send({
+        id,
+        jsonrpc,
+        result: { type: 'data', id: trackedId, data: serialize({ id: trackedId, data: value[1] }) },
+      });
   }
 
   #errorShape(
