@@ -37,6 +37,14 @@ const OPEN = 1;
 const BATCH_SLICE = 16;
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
 const MAX_PROCEDURE_PATH_LENGTH = 256;
+/**
+ * Frames a socket may send while its credential is still being checked (only
+ * a Tailscale claim waits, on `tailscale whois`, for up to 3 s). Each is held,
+ * parsed, until the answer: a client sends its first few requests right
+ * behind its connectionParams, a peer nobody has vouched for yet sends no
+ * more than this, nor more bytes in all than one pre-auth frame may hold.
+ */
+const MAX_FRAMES_WHILE_AUTHENTICATING = 32;
 /** How long a peer gets to answer our close frame before its socket is destroyed. */
 const CLOSE_HANDSHAKE_GRACE_MS = 1_000;
 /** What a peer that broke the protocol may still send before the gateway stops reading it. */
@@ -111,6 +119,9 @@ export class RpcConnection {
   /** Set once authenticated; requests that arrive while auth is pending wait on `#pending`. */
   #ctx: GatewayContext | undefined;
   #pending: Promise<GatewayContext | undefined> | undefined;
+  /** Frames, and their bytes, that arrived while `#pending` was unresolved. */
+  #heldFrames = 0;
+  #heldBytes = 0;
   #authTimer: NodeJS.Timeout | undefined;
   /** Operators decode input with the router's transformer (superjson); nodes and pairing peers as plain JSON. */
   #plainInput = true;
@@ -285,6 +296,24 @@ export class RpcConnection {
     this.close(code, `${error.code}: ${error.message}${retry}`);
   }
 
+  /**
+   * Counts a frame that must wait for the credential check; past the bound
+   * (see `MAX_FRAMES_WHILE_AUTHENTICATING`) the socket is closed with the
+   * pre-auth frame limit's code, and the frame dropped unparsed.
+   */
+  #holdUntilAuthenticated(bytes: number): boolean {
+    this.#heldFrames++;
+    this.#heldBytes += bytes;
+    const maxBytes = this.#limits.preAuthMaxPayloadBytes;
+    if (this.#heldFrames <= MAX_FRAMES_WHILE_AUTHENTICATING && this.#heldBytes <= maxBytes)
+      return true;
+    this.close(
+      CloseCode.messageTooBig,
+      `LIMIT_EXCEEDED: over ${MAX_FRAMES_WHILE_AUTHENTICATING} frames or ${maxBytes} bytes sent while the credential was being checked`,
+    );
+    return false;
+  }
+
   #onMessage(data: Buffer, isBinary: boolean): void {
     const text = isBinary ? undefined : data.toString('utf8');
     if (text === undefined) {
@@ -307,6 +336,7 @@ export class RpcConnection {
       this.#pending = this.#authenticate(parseConnectionParams(text));
       return;
     }
+    if (!this.#ctx && !this.#holdUntilAuthenticated(data.length)) return;
 
     let parsed: unknown;
     try {

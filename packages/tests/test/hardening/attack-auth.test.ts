@@ -1,5 +1,5 @@
 /**
- * Hostile peers on the same host (issue 12, rows 29-34 of docs/hardening.md):
+ * Hostile peers on the same host (issue 12, rows 29-34 and 48 of docs/hardening.md):
  * the gateway-side findings — identity headers, guessing from loopback,
  * webhook replay, secrets in argv and file modes under the state dir.
  * Real gateway processes, real CLI processes, real sockets.
@@ -248,14 +248,21 @@ describe('row 30: guessing from loopback', { timeout: 90_000 }, () => {
  * A stand-in for the `tailscale` CLI (Tailscale cannot run here): answers
  * `version` and `whois --json <addr>` in the real CLI's shape
  * (apitype.WhoIsResponse: Node, UserProfile, CapMap) for one tailnet
- * address, "no match" (exit 1) for any other, and logs every argv it got.
+ * address, "no match" (exit 1) for any other, and logs every argv it got;
+ * `whoisDelayMs` makes it as slow as a busy daemon.
  */
-async function tailscaleStandIn(dir: string, owner: { address: string; login: string }) {
+async function tailscaleStandIn(
+  dir: string,
+  owner: { address: string; login: string },
+  whoisDelayMs = 0,
+) {
   const log = join(dir, 'calls.log');
   const script = `#!${process.execPath}
 const { appendFileSync } = require('node:fs');
 const args = process.argv.slice(2);
 appendFileSync(${JSON.stringify(log)}, JSON.stringify(args) + '\\n');
+// A daemon slow to answer: the gateway's whois waits up to 3 s.
+if (args[0] === 'whois') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${whoisDelayMs});
 if (args[0] === 'version') { console.log('1.76.6\\n  tailscale commit: stand-in'); process.exit(0); }
 if (args[0] === 'whois' && args[1] === '--json' && args[2] === ${JSON.stringify(owner.address)}) {
   console.log(JSON.stringify({
@@ -286,16 +293,38 @@ process.exit(1);
   };
 }
 
+const ALICE = { address: '100.101.102.103', login: 'alice@example.com' };
+
+/** What Tailscale Serve adds when it proxies a tailnet request onto loopback. */
+const serve = (login: string, clientAddress: string) => ({
+  'tailscale-user-login': login,
+  'tailscale-user-name': 'Alice Example',
+  'x-forwarded-for': clientAddress,
+  'x-forwarded-proto': 'https',
+  'x-forwarded-host': 'box.tail1234.ts.net',
+});
+
+/** Opens a socket with `headers` and no credential; what `whoami` answered (or the auth error). */
+async function whoamiWith(gp: GatewayProcess, headers: Record<string, string>) {
+  const socket = await openOperatorSocket(gp.url, '', { params: {}, headers });
+  try {
+    socket.ws.send(
+      JSON.stringify({
+        id: 1,
+        method: 'query',
+        params: { path: 'whoami', input: { json: null } },
+      }),
+    );
+    const frame = await socket.next(10_000);
+    return frame.error
+      ? { error: frame.error.json.data.gatewayCode }
+      : { who: resultData<{ credential: string; name?: string; principal: string }>(frame) };
+  } finally {
+    socket.ws.close();
+  }
+}
+
 describe('row 29: Tailscale identity headers', { timeout: 90_000 }, () => {
-  const ALICE = { address: '100.101.102.103', login: 'alice@example.com' };
-  /** What Tailscale Serve adds when it proxies a tailnet request onto loopback. */
-  const serve = (login: string, clientAddress: string) => ({
-    'tailscale-user-login': login,
-    'tailscale-user-name': 'Alice Example',
-    'x-forwarded-for': clientAddress,
-    'x-forwarded-proto': 'https',
-    'x-forwarded-host': 'box.tail1234.ts.net',
-  });
   const gateways: GatewayProcess[] = [];
   afterAll(async () => {
     await Promise.all(gateways.map((g) => g.stop()));
@@ -309,25 +338,6 @@ describe('row 29: Tailscale identity headers', { timeout: 90_000 }, () => {
     return gp;
   };
 
-  /** Opens a socket with `headers` and no credential; what `whoami` answered (or the auth error). */
-  const whoamiWith = async (gp: GatewayProcess, headers: Record<string, string>) => {
-    const socket = await openOperatorSocket(gp.url, '', { params: {}, headers });
-    try {
-      socket.ws.send(
-        JSON.stringify({
-          id: 1,
-          method: 'query',
-          params: { path: 'whoami', input: { json: null } },
-        }),
-      );
-      const frame = await socket.next(10_000);
-      return frame.error
-        ? { error: frame.error.json.data.gatewayCode }
-        : { who: resultData<{ credential: string; name?: string; principal: string }>(frame) };
-    } finally {
-      socket.ws.close();
-    }
-  };
   const tailscaleStatus = async (gp: GatewayProcess): Promise<string | undefined> => {
     const op = createGatewayClient({ url: gp.url, token: gp.token, retry: false });
     try {
@@ -383,5 +393,48 @@ describe('row 29: Tailscale identity headers', { timeout: 90_000 }, () => {
     expect(await tailscaleStatus(gp)).toMatch(
       /^tailscale identity: unavailable: the tailscale CLI was not found on PATH/,
     );
+  });
+});
+
+describe('row 48: frames held while tailscale whois answers', { timeout: 90_000 }, () => {
+  let gp: GatewayProcess | undefined;
+  afterAll(async () => {
+    await gp?.stop();
+  });
+
+  it('row 48: 200 frames of 16 KiB sent behind a Serve claim while a slow whois runs close the socket 1009 LIMIT_EXCEEDED; a Serve client with its request right behind its params still gets in', async () => {
+    const dir = await makeTempDir('loopgate-ts-');
+    const standIn = await tailscaleStandIn(dir, ALICE, 1_500);
+    gp = await startGatewayProcess({
+      config: { gateway: { auth: { allowTailscale: true } } },
+      env: { PATH: `${dir}:/usr/bin:/bin` },
+    });
+
+    const honest = whoamiWith(gp, serve(ALICE.login, ALICE.address));
+    // A claim whois will not confirm: the credential check takes as long as the daemon does.
+    const flooder = await openOperatorSocket(gp.url, '', {
+      params: {},
+      headers: serve(ALICE.login, '100.64.0.99'),
+    });
+    const padding = 'x'.repeat(16 * 1024);
+    for (let id = 1; id <= 200 && flooder.ws.readyState === flooder.ws.OPEN; id++) {
+      const input = { json: { padding } };
+      flooder.ws.send(JSON.stringify({ id, method: 'query', params: { path: 'health', input } }));
+    }
+    const closed = await flooder.closed;
+    expect(closed.code).toBe(1009);
+    expect(closed.reason).toMatch(/^LIMIT_EXCEEDED: over 32 frames or 65536 bytes .*being checked/);
+
+    expect(await honest).toMatchObject({
+      who: { credential: 'tailscale', name: ALICE.login, principal: 'operator.admin' },
+    });
+    const whois = (await standIn.calls()).filter((c) => c[0] === 'whois').map((c) => c[2]);
+    expect(whois.sort()).toEqual(['100.101.102.103', '100.64.0.99']);
+    const op = createGatewayClient({ url: gp.url, token: gp.token, retry: false });
+    try {
+      expect((await op.health.query()).ok).toBe(true);
+    } finally {
+      await op.close();
+    }
   });
 });
