@@ -57,6 +57,83 @@ export function isPlainJson(value: unknown, depth = 0): boolean {
   }
 }
 
+/** `path` and `key` as an operator would write them: `params.tags`, `params.list[2]`, `params["a b"]`. */
+function childPath(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function kindOf(value: object): string {
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  if (typeof name !== 'string' || name === '' || name === 'Object')
+    return 'an object with a custom prototype';
+  return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
+}
+
+/**
+ * Why `value` has no faithful JSON form, as `"<path> is <what>"` for the
+ * first offending value, or undefined when `JSON.stringify` keeps its
+ * meaning. Object properties that are undefined are fine (JSON drops them,
+ * which is what their sender meant); -0 is fine (it becomes 0). Map, Set,
+ * Date, BigInt, RegExp, class instances, functions, symbols, non-finite
+ * numbers, undefined or missing array items and cycles are not: JSON would
+ * turn them into something else (`{}`, a string, `null`) without a word.
+ *
+ * The slow path behind `isPlainJson`: call it only once that said no.
+ */
+export function whyNotPlainJson(
+  value: unknown,
+  path: string,
+  enclosing: Set<object> = new Set(),
+): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+    case 'undefined':
+      return `${path} is undefined`;
+    case 'bigint':
+      return `${path} is a BigInt`;
+    case 'object':
+      if (value === null) return undefined;
+      if (enclosing.has(value)) return `${path} is a cycle (it contains itself)`;
+      return whyObjectNotPlainJson(value, path, enclosing);
+    default:
+      return `${path} is a ${typeof value}`;
+  }
+}
+
+function whyObjectNotPlainJson(
+  value: object,
+  path: string,
+  enclosing: Set<object>,
+): string | undefined {
+  enclosing.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        if (!(i in value)) return `${childPath(path, i)} is missing (a hole in the array)`;
+        const why = whyNotPlainJson(value[i], childPath(path, i), enclosing);
+        if (why !== undefined) return why;
+      }
+      return undefined;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return `${path} is ${kindOf(value)}`;
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item === undefined) continue;
+      const why = whyNotPlainJson(item, childPath(path, key), enclosing);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  } finally {
+    enclosing.delete(value);
+  }
+}
+
 function serialize(value: unknown): SuperJsonPayload {
   if (value === undefined) return UNDEFINED_PAYLOAD;
   return isPlainJson(value) ? { json: value } : (superjson.serialize(value) as SuperJsonPayload);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
-import { fastTransformer, isPlainJson } from '../src/wire-transformer.js';
+import { fastTransformer, isPlainJson, whyNotPlainJson } from '../src/wire-transformer.js';
 
 const { serialize, deserialize } = fastTransformer.input;
 
@@ -56,6 +56,24 @@ describe('fastTransformer', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(isPlainJson(cyclic)).toBe(false); // too deep: left to superjson, which handles cycles
+  });
+
+  it('names the first value JSON cannot carry, by path, and lets undefined properties and -0 through', () => {
+    expect(whyNotPlainJson({ a: undefined, b: [-0, { c: undefined }] }, 'p')).toBeUndefined();
+    expect(whyNotPlainJson({ a: [1, new (class Point {})()] }, 'p')).toBe('p.a[1] is a Point');
+    expect(whyNotPlainJson({ a: Object.create({}) }, 'p')).toBe(
+      'p.a is an object with a custom prototype',
+    );
+    expect(whyNotPlainJson({ f: () => 1 }, 'p')).toBe('p.f is a function');
+    expect(whyNotPlainJson({ s: Symbol('x') }, 'p')).toBe('p.s is a symbol');
+    expect(whyNotPlainJson({ x: Number.NEGATIVE_INFINITY }, 'p')).toBe('p.x is -Infinity');
+    expect(whyNotPlainJson(new Array(2), 'p')).toBe('p[0] is missing (a hole in the array)');
+    expect(whyNotPlainJson({ 'a.b': { $ok: new Map() } }, 'p')).toBe('p["a.b"].$ok is a Map');
+    const cyclic: Record<string, unknown> = { list: [] };
+    (cyclic.list as unknown[]).push(cyclic);
+    expect(whyNotPlainJson(cyclic, 'p')).toBe('p.list[0] is a cycle (it contains itself)');
+    const shared = { same: true };
+    expect(whyNotPlainJson({ a: shared, b: shared, c: undefined }, 'p')).toBeUndefined();
   });
 
   it('serializes undefined input (calls without arguments) like superjson', () => {

@@ -450,3 +450,50 @@ describe('a node that freezes without closing its socket', { timeout: 60_000 }, 
     }
   });
 });
+
+describe('params reach the node as the operator sent them, or are refused', {
+  timeout: 60_000,
+}, () => {
+  it('drops undefined properties, so the node sees no key at all (not null)', async () => {
+    const raw = await rawNode('literal', ['raw.echo']);
+    const sent = { keep: 1, missing: undefined, nested: { gone: undefined, here: 'x' }, zero: -0 };
+    const pending = invoke('literal', 'raw.echo', sent);
+    const message = await raw.nextMessage();
+    expect(message.kind).toBe('invoke');
+    const params = (message as { params: Record<string, unknown> }).params;
+    expect(params).toEqual({ keep: 1, nested: { here: 'x' }, zero: 0 });
+    expect('missing' in params).toBe(false);
+    expect('gone' in (params.nested as object)).toBe(false);
+    await raw.post({ invocationId: message.invocationId, ok: true, payload: 'seen' });
+    await expect(pending).resolves.toMatchObject({ payload: 'seen' });
+  });
+
+  it('refuses Set, Map, Date, BigInt, RegExp, Error, undefined array items and non-finite numbers by path, sending the node nothing', async () => {
+    const raw = await rawNode('strict', ['raw.echo']);
+    const refused: Array<[unknown, string]> = [
+      [{ tags: new Set(['a']) }, 'params.tags is a Set'],
+      [{ by: new Map([['a', 1]]) }, 'params.by is a Map'],
+      [{ when: { at: new Date(0) } }, 'params.when.at is a Date'],
+      [{ count: 10n }, 'params.count is a BigInt'],
+      [{ match: /x/ }, 'params.match is a RegExp'],
+      [{ list: [1, { why: new Error('no') }] }, 'params.list[1].why is an Error'],
+      [{ list: [1, undefined] }, 'params.list[1] is undefined'],
+      [{ 'odd key': Number.NaN }, 'params["odd key"] is NaN'],
+      [{ far: Number.POSITIVE_INFINITY }, 'params.far is Infinity'],
+      [new Set([1]), 'params is a Set'],
+    ];
+    for (const [params, path] of refused) {
+      const error = await rejection(invoke('strict', 'raw.echo', params));
+      expect({ code: error.code, message: error.message }).toEqual({
+        code: 'BAD_REQUEST',
+        message: `${path}; node params must be plain JSON`,
+      });
+    }
+    // the first thing the node ever receives is this plain call: nothing refused reached it
+    const plain = invoke('strict', 'raw.echo', { ok: [1, 'two', null] });
+    const message = await raw.nextMessage();
+    expect(message).toMatchObject({ kind: 'invoke', params: { ok: [1, 'two', null] } });
+    await raw.post({ invocationId: message.invocationId, ok: true, payload: 'plain' });
+    await expect(plain).resolves.toMatchObject({ payload: 'plain' });
+  });
+});

@@ -2,7 +2,9 @@ import {
   GatewayError,
   type GatewayErrorCode,
   type InvocationPhase,
+  isPlainJson,
   NodeResult,
+  whyNotPlainJson,
 } from '@loopgate/protocol';
 
 /**
@@ -265,13 +267,30 @@ function jsonStringBytes(text: string): number {
   return bytes;
 }
 
-/** `value` as JSON text (`''` for undefined), or undefined when it is not plain JSON (a cycle, a BigInt, a function). */
-export function jsonText(value: unknown): string | undefined {
-  if (value === undefined) return '';
+/** Params as the node will see them, and their JSON text (`''` when there are none). */
+export type NodeParams = { params: unknown; json: string };
+
+/**
+ * What an operator's params become on their way to a node, which gets plain
+ * JSON and nothing else: undefined properties are dropped (as JSON drops
+ * them), and a value JSON cannot carry (a Set would arrive as `{}`, a Date as
+ * a string) is refused by path before anything is sent. Nearly all params are
+ * plain JSON already; only the others take the second walk that names the
+ * culprit and the copy that drops the undefined properties.
+ */
+export function nodeParams(params: unknown): NodeParams {
+  if (params === undefined) return { params, json: '' };
+  if (isPlainJson(params)) return { params, json: JSON.stringify(params) };
+  let why: string | undefined;
   try {
-    return JSON.stringify(value);
+    why = whyNotPlainJson(params, 'params');
+    if (why === undefined) {
+      const json = JSON.stringify(params);
+      return { params: JSON.parse(json), json };
+    }
   } catch {
-    // Cyclic or BigInt values: the caller reports undefined as a result that cannot be sent.
-    return undefined;
+    // Only a stack overflow gets here: nesting deeper than the walk (or JSON) can follow.
+    why = 'params are nested too deeply';
   }
+  throw new GatewayError('BAD_REQUEST', `${why}; node params must be plain JSON`);
 }

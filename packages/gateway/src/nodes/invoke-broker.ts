@@ -14,7 +14,7 @@ import {
   type InvocationEvent,
   type InvocationOutcome,
   isTerminal,
-  jsonText,
+  nodeParams,
 } from './invocation.js';
 import { newId } from './node-ids.js';
 
@@ -26,7 +26,12 @@ import { newId } from './node-ids.js';
 export interface NodeConnection {
   readonly connectionId: string;
   readonly nodeId: string;
-  send(message: NodeInvocationMessage): void;
+  /**
+   * `json`, when given, is `JSON.stringify(message)` already made by the
+   * broker, which has checked the params are plain JSON: a connection that
+   * writes JSON can send it as is instead of checking and stringifying again.
+   */
+  send(message: NodeInvocationMessage, json?: string): void;
   close(code: number, reason: string): void;
 }
 
@@ -182,10 +187,7 @@ export class InvokeBroker {
     reject: (error: GatewayError) => void,
   ): void {
     const { maxParamsBytes } = this.#opts.limits();
-    const params = request.params;
-    const paramsJson = jsonText(params);
-    if (paramsJson === undefined)
-      throw new GatewayError('BAD_REQUEST', 'params must be plain JSON');
+    const { params, json: paramsJson } = nodeParams(request.params);
     const size = Buffer.byteLength(paramsJson, 'utf8');
     if (size > maxParamsBytes) {
       throw new GatewayError(
@@ -260,14 +262,17 @@ export class InvokeBroker {
     inv.timer = setTimeout(() => this.#apply(inv, { type: 'timeout' }), request.timeoutMs);
 
     try {
-      target.connection.send({
-        kind: 'invoke',
-        invocationId: inv.id,
-        command: inv.command,
-        params,
-        deadline: inv.deadline,
-        timeoutMs: request.timeoutMs,
-      });
+      target.connection.send(
+        {
+          kind: 'invoke',
+          invocationId: inv.id,
+          command: inv.command,
+          params,
+          deadline: inv.deadline,
+          timeoutMs: request.timeoutMs,
+        },
+        paramsJson === '' ? undefined : invokeMessageJson(inv, paramsJson, request.timeoutMs),
+      );
     } catch {
       // The send fails only when the node's socket is going away: that is a disconnect.
       this.#apply(inv, { type: 'disconnected' });
@@ -546,6 +551,11 @@ const FINGERPRINT_TEXT_MAX = 256;
  * Small calls (almost all of them) keep their JSON text: no hash to compute
  * on the invoke path, and at most 10 000 keys × 256 characters remembered.
  */
+/** `JSON.stringify` of the invoke message, same keys in the same order, with the params text spliced in. */
+function invokeMessageJson(inv: Invocation, paramsJson: string, timeoutMs: number): string {
+  return `{"kind":"invoke","invocationId":${JSON.stringify(inv.id)},"command":${JSON.stringify(inv.command)},"params":${paramsJson},"deadline":${inv.deadline},"timeoutMs":${timeoutMs}}`;
+}
+
 function fingerprintOf(command: string, paramsJson: string): string {
   const text = `${command}\n${paramsJson}`;
   if (text.length <= FINGERPRINT_TEXT_MAX) return text;

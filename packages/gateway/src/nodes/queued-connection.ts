@@ -1,6 +1,9 @@
 import type { NodeInvocationMessage } from '@loopgate/protocol';
 import type { NodeConnection } from './invoke-broker.js';
 
+/** A message for the node, with its JSON text when the broker made it. */
+export type QueuedMessage = { message: NodeInvocationMessage; json: string | undefined };
+
 /**
  * A `NodeConnection` for pull-based transports (a tRPC subscription is an
  * async generator): `send` queues, `messages()` drains. Sending after the
@@ -10,7 +13,7 @@ export class QueuedNodeConnection implements NodeConnection {
   readonly connectionId: string;
   readonly nodeId: string;
   readonly #close: (code: number, reason: string) => void;
-  readonly #queue: NodeInvocationMessage[] = [];
+  readonly #queue: QueuedMessage[] = [];
   #wake: (() => void) | undefined;
   #ended = false;
 
@@ -28,9 +31,9 @@ export class QueuedNodeConnection implements NodeConnection {
     return this.#ended;
   }
 
-  send(message: NodeInvocationMessage): void {
+  send(message: NodeInvocationMessage, json?: string): void {
     if (this.#ended) throw new Error('node connection ended');
-    this.#queue.push(message);
+    this.#queue.push({ message, json });
     this.#wake?.();
   }
 
@@ -46,7 +49,7 @@ export class QueuedNodeConnection implements NodeConnection {
     this.#wake?.();
   }
 
-  async *messages(): AsyncGenerator<NodeInvocationMessage> {
+  async *messages(): AsyncGenerator<QueuedMessage> {
     while (!this.#ended) {
       const next = this.#queue.shift();
       if (next) {

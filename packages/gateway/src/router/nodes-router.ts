@@ -20,10 +20,10 @@ import {
   NodesPairRemoveOutput,
   PendingPairRequest,
 } from '@loopgate/protocol';
-import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import { raceAbort } from '../abort.js';
 import { QueuedNodeConnection } from '../nodes/index.js';
+import { trackedWithJson } from '../transport/index.js';
 import { procedure, router } from './trpc.js';
 
 /**
@@ -151,8 +151,8 @@ export const nodesRouter = router({
       stop.addEventListener('abort', end, { once: true });
       ctx.conn.closed.addEventListener('abort', end, { once: true });
       try {
-        for await (const message of connection.messages()) {
-          yield tracked(`${message.invocationId}:${message.kind}`, message);
+        for await (const { message, json } of connection.messages()) {
+          yield trackedWithJson(`${message.invocationId}:${message.kind}`, message, json);
         }
       } finally {
         stop.removeEventListener('abort', end);

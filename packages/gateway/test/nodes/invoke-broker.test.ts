@@ -10,15 +10,18 @@ import { rejection } from '../rejection.js';
 /** An in-memory node connection: records what the broker pushes to it. */
 class RecordingConnection implements NodeConnection {
   readonly sent: NodeInvocationMessage[] = [];
+  /** The JSON text the broker handed along with each message, if any. */
+  readonly texts: Array<string | undefined> = [];
   broken = false;
   #waiters: Array<() => void> = [];
   constructor(
     readonly connectionId: string,
     readonly nodeId = 'nd_1',
   ) {}
-  send(message: NodeInvocationMessage): void {
+  send(message: NodeInvocationMessage, json?: string): void {
     if (this.broken) throw new Error('gone');
     this.sent.push(message);
+    this.texts.push(json);
     for (const w of this.#waiters.splice(0)) w();
   }
   close(): void {
@@ -91,6 +94,24 @@ describe('InvokeBroker', () => {
     });
     expect(finished).toEqual([expect.objectContaining({ ok: true, command: 'system.info' })]);
     expect(broker.inFlightCount('nd_1')).toBe(0);
+  });
+
+  it('hands the connection the invoke message as JSON text, byte for byte what JSON.stringify makes of it', async () => {
+    const { broker, conn } = setup();
+    const pending = [
+      broker.invoke({ ...call, params: { path: 'a "quoted"\n name', n: [1.5, -2e-7, null] } }),
+      broker.invoke({ ...call, params: { kept: 1, dropped: undefined, zero: -0 } }),
+      broker.invoke(call),
+    ];
+    expect(conn.texts).toEqual([
+      JSON.stringify(conn.sent[0]),
+      JSON.stringify(conn.sent[1]),
+      undefined, // no params: the message carries undefined, which only the transformer can say
+    ]);
+    expect(conn.invokes()[1]!.params).toEqual({ kept: 1, zero: 0 });
+    broker.detachConnection(conn.connectionId);
+    for (const invocation of pending)
+      expect((await rejection(invocation)).code).toBe('NODE_DISCONNECTED');
   });
 
   it('fails with NODE_DISCONNECTED the moment the connection is detached', async () => {
