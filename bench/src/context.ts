@@ -15,7 +15,7 @@ export type BenchContext = {
   stockUrl: string;
   /** A fresh gateway host with the bench config, `limits` overriding its limits (for shapes that need a clean process). */
   spawnGateway(limits?: Record<string, number>): BenchChild;
-  /** A fresh raw-ws baseline server. */
-  spawnRawServer(): BenchChild;
+  /** A fresh raw-ws baseline server; with `relayTo`, a raw relay to that server instead. */
+  spawnRawServer(relayTo?: string): BenchChild;
   log(line: string): void;
 };

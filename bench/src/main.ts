@@ -98,7 +98,11 @@ const spawnGateway = (limits: Record<string, number> = {}) =>
       }),
     },
   });
-const spawnRawServer = () => new BenchChild(hostEntry('raw-server'), { nodeArgs: ['--expose-gc'] });
+const spawnRawServer = (relayTo?: string) =>
+  new BenchChild(hostEntry('raw-server'), {
+    nodeArgs: ['--expose-gc'],
+    ...(relayTo ? { env: { BENCH_RELAY_TO: relayTo } } : {}),
+  });
 const gateway = spawnGateway();
 const rawServer = spawnRawServer();
 const stockServer = new BenchChild(hostEntry('stock-trpc-server'), {

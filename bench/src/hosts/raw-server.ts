@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { cpuMicros, serveParent, settledRss } from '../child.js';
 import { rawFrame } from '../raw-frames.js';
 
@@ -8,6 +8,11 @@ import { rawFrame } from '../raw-frames.js';
  * `ws` can do. Each request is parsed for its id and answered with a frame of
  * exactly the size Loopgate's response had; subscribers get event frames of
  * exactly Loopgate's event frame size.
+ *
+ * With `BENCH_RELAY_TO` (another raw server's URL) it is instead the least a
+ * relay can do, the shape of `nodes.invoke` with no processing: each request
+ * goes upstream under the relay's own id, and the upstream's answer comes
+ * back to the caller under the caller's id.
  */
 let responseBytes = 64;
 let eventBytes = 64;
@@ -21,10 +26,18 @@ const wss = new WebSocketServer({
 });
 await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
 
+const relay = process.env.BENCH_RELAY_TO
+  ? await openUpstream(process.env.BENCH_RELAY_TO)
+  : undefined;
+
 wss.on('connection', (socket) => {
   socket.on('message', (data, isBinary) => {
     if (isBinary) return;
     const msg = JSON.parse((data as Buffer).toString('utf8')) as { id: number; subscribe?: true };
+    if (relay) {
+      relay.forward(socket, msg.id, (data as Buffer).length);
+      return;
+    }
     if (msg.subscribe) {
       subscribers.add(socket);
       socket.send(rawFrame(msg.id, responseBytes));
@@ -34,6 +47,32 @@ wss.on('connection', (socket) => {
   });
   socket.once('close', () => subscribers.delete(socket));
 });
+
+/** The relay's one upstream socket: requests leave under a relay id, answers return under the caller's. */
+async function openUpstream(url: string) {
+  const upstream = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    upstream.once('open', () => resolve());
+    upstream.once('error', reject);
+  });
+  const waiting = new Map<number, { socket: WebSocket; id: number }>();
+  let nextId = 1;
+  upstream.on('message', (data) => {
+    const { id } = JSON.parse((data as Buffer).toString('utf8')) as { id: number };
+    const caller = waiting.get(id);
+    if (!caller) return;
+    waiting.delete(id);
+    caller.socket.send(rawFrame(caller.id, responseBytes));
+  });
+  return {
+    forward(socket: WebSocket, id: number, requestBytes: number): void {
+      const relayId = nextId++;
+      waiting.set(relayId, { socket, id });
+      upstream.send(rawFrame(relayId, requestBytes));
+    },
+    close: () => upstream.terminate(),
+  };
+}
 
 /** Same pacing as the gateway host: `chunk` events per macrotask. */
 function emit(count: number, chunk: number): Promise<{ emitMs: number }> {
@@ -65,6 +104,7 @@ serveParent(
     connections: () => ({ total: wss.clients.size }),
   },
   async () => {
+    relay?.close();
     for (const socket of wss.clients) socket.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   },

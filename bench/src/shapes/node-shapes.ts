@@ -69,6 +69,7 @@ async function startNodes(
 export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]> {
   const { host, nodeIds } = await startNodes(ctx, 1, `bench-invoke-${process.pid}`);
   const nodeId = nodeIds[0]!;
+  let relay: Awaited<ReturnType<typeof startRawRelay>> | undefined;
   try {
     const probe = new FrameSizeProbe();
     const probeClient = openLoopgateClient(ctx.target, probe.createSocket);
@@ -85,6 +86,7 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]
       `  Loopgate nodes.invoke frames: request ${sizes.sentBytes} B, response ${sizes.receivedBytes} B`,
     );
 
+    relay = await startRawRelay(ctx, sizes);
     const operator = openLoopgateClient(ctx.target);
     const loopgate: Caller = {
       call: () => invoke(operator, nodeId),
@@ -94,6 +96,7 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]
     const systems = [
       { callers: [loopgate], server: ctx.gateway },
       { callers: [raw], server: ctx.rawServer },
+      { callers: [relay.caller], server: relay.server },
     ];
     const plans = [
       {
@@ -114,7 +117,7 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]
     const results: ShapeResult[] = [];
     for (const plan of plans) {
       ctx.log(`  ${plan.title}`);
-      const [lg, rw] = await closedLoopRounds({
+      const [lg, rw, rl] = await closedLoopRounds({
         title: plan.title,
         systems,
         depth: plan.depth,
@@ -134,13 +137,51 @@ export async function nodeInvokeShapes(ctx: BenchContext): Promise<ShapeResult[]
           note: 'raw = one ws hop with the same frame sizes; Loopgate CPU column is the gateway only (the node process is not counted)',
         }),
       );
+      results.push(relayCeiling(plan, rl!, rw!));
       if (plan.depth === 1) results.push(tailLatency(lg!));
     }
-    await Promise.all([loopgate.close(), raw.close()]);
+    await Promise.all([loopgate.close(), raw.close(), relay.caller.close()]);
     return results;
   } finally {
-    await host.stop();
+    await Promise.all([host.stop(), relay?.stop()]);
   }
+}
+
+/**
+ * The invoke shape with nothing in it: a raw relay and a raw echo server,
+ * each in its own process, with Loopgate's frame sizes. Its ratio to raw is
+ * the ceiling of the invoke rows on this machine.
+ */
+async function startRawRelay(
+  ctx: BenchContext,
+  sizes: { sentBytes: number; receivedBytes: number },
+): Promise<{ caller: Caller; server: BenchChild; stop(): Promise<void> }> {
+  const echo = ctx.spawnRawServer();
+  const echoUrl = (await echo.ready).url as string;
+  const server = ctx.spawnRawServer(echoUrl);
+  const relayUrl = (await server.ready).url as string;
+  const stop = async () => {
+    await Promise.all([server.stop(), echo.stop()]);
+  };
+  const configure = { responseBytes: sizes.receivedBytes, eventBytes: sizes.receivedBytes };
+  await Promise.all([echo.request('configure', configure), server.request('configure', configure)]);
+  const caller = await rawSystem(relayUrl, () => ({ requestBytes: sizes.sentBytes })).connect();
+  return { caller, server, stop };
+}
+
+function relayCeiling(
+  plan: { id: string; title: string },
+  relay: SystemFigures,
+  raw: SystemFigures,
+): AbsoluteResult {
+  return absoluteResult({
+    id: `${plan.id}.rawRelay`,
+    title: `${plan.title}: a raw ws relay in Loopgate's place / raw`,
+    unit: '× raw',
+    value: relay.median / raw.median,
+    details: { relayPerSecond: relay.median, rawPerSecond: raw.median },
+    note: `client → relay → echo server → relay → client, each a raw ws process with these frame sizes: ${relay.median.toFixed(0)} calls/s, the ceiling of this row here`,
+  });
 }
 
 /** Sequential invoke's tail: p99 at most 4 × p50 over every call of the timed rounds. */
