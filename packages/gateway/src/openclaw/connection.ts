@@ -125,6 +125,12 @@ export class OpenClawConnection {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#closed.signal.aborted) return;
+    // Refused and closing: ws still hands over what the peer sends until the close
+    // completes (up to CLOSE_GRACE_MS), and a peer that proved nothing gets no more
+    // parsing, and no second connect, behind its refusal. An authenticated node's
+    // frames still count: its last result before the close wins.
+    const role = this.#session?.info.role;
+    if (this.#socket.readyState !== OPEN && role !== 'node' && role !== 'operator') return;
     if (isBinary) {
       this.close(1003, 'binary frames are not supported; send JSON text');
       return;

@@ -426,3 +426,55 @@ describe('OpenClaw sockets that never connect, at the global cap', () => {
     expect((await held[0]!.closed).code).toBe(1013);
   });
 });
+
+describe('row 49: frames behind a refusal on the OpenClaw endpoint', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ config: { gateway: { openclaw: { enabled: true } } } });
+  });
+  afterAll(() => gw.stop());
+
+  it('row 49: a socket refused before connect cannot authenticate with a valid connect sent right behind 400 frames of 60 KiB; no connection.opened for it', async () => {
+    const url = `${gw.url}/openclaw`;
+    const opened: string[] = [];
+    const recording = new AbortController();
+    void (async () => {
+      for await (const [, event] of gw.gateway.services.events.subscribe({
+        signal: recording.signal,
+      }))
+        if (event.type === 'connection.opened') opened.push(event.connectionId);
+    })();
+    try {
+      const attacker = open(url);
+      const challenge = await attacker.challenge();
+      // The first frame is not a connect, so the socket is refused (1008); everything after it
+      // arrives while the close completes.
+      const filler = Array.from({ length: 60 }, () => `[${'1,'.repeat(500)}1]`).join(',');
+      for (let i = 0; i < 400; i++)
+        attacker.sendRaw(`{"type":"req","id":"f${i}","method":"health","params":[${filler}]}`);
+      attacker.sendRaw(
+        JSON.stringify({
+          type: 'req',
+          id: 'late-connect',
+          method: 'connect',
+          params: connectParams(challenge, { role: 'operator', token: gw.token }),
+        }),
+      );
+      const closed = await attacker.closed;
+      expect(closed).toMatchObject({ code: 1008, reason: expect.stringMatching(/first frame/) });
+      expect(attacker.frames.filter((f) => f.type === 'res')).toEqual([]);
+
+      // An honest operator after it: its connection.opened is the first one the gateway emits.
+      const honest = open(url);
+      const hello = await honest.connect({ role: 'operator', token: gw.token });
+      const connId = (hello.payload as { server: { connId: string } }).server.connId;
+      await waitFor(() => opened.includes(connId), {
+        what: "the honest operator's connection.opened",
+      });
+      expect(opened).toEqual([connId]);
+      honest.close();
+    } finally {
+      recording.abort();
+    }
+  });
+});
