@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createGatewayClient } from '@loopgate/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTelegramBotApi } from '../src/fakes/index.js';
+import { postSignedWebhook } from '../src/hardening/index.js';
 import { startTestGateway, waitFor } from '../src/index.js';
 
 const CHAT = 777;
@@ -99,33 +100,23 @@ describe('webhook channel on the gateway port', () => {
       config: { channels: { webhook: { secret: SECRET, outboundUrl, path: '/hooks/inbound' } } },
     });
     try {
-      const inbound = `http://127.0.0.1:${gw.port}/hooks/inbound`;
       const body = JSON.stringify({ from: 'ci-bot', text: '/help', id: 'evt-42' });
-      const post = (b: string, headers: Record<string, string>) =>
-        fetch(inbound, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body: b,
-        });
-      const now = Math.floor(Date.now() / 1000);
-      const headers = {
-        'x-loopgate-timestamp': String(now),
-        'x-loopgate-signature': sign(now, body),
+      const signed = {
+        port: gw.port,
+        path: '/hooks/inbound',
+        secret: SECRET,
+        body,
+        timestampSec: Math.floor(Date.now() / 1000),
       };
 
-      const accepted = await post(body, headers);
+      const accepted = await postSignedWebhook(signed);
       expect(accepted.status).toBe(202);
-      const first = (await accepted.json()) as {
-        ok: boolean;
-        sessionId: string;
-        runId: string;
-        deduplicated: boolean;
-      };
+      const first = accepted.body as { ok: boolean; sessionId: string; runId: string };
       expect(first).toMatchObject({ ok: true, sessionId: 'webhook-ci-bot', deduplicated: false });
 
       // The sender retries the same event: accepted, but not run (or answered) again.
-      const retried = (await (await post(body, headers)).json()) as typeof first;
-      expect(retried).toMatchObject({ runId: first.runId, deduplicated: true });
+      const retried = await postSignedWebhook(signed);
+      expect(retried.body).toMatchObject({ runId: first.runId, deduplicated: true });
 
       await waitFor(() => received.length >= 1, { what: 'the reply at the outbound URL' });
       const [reply] = received;
@@ -146,7 +137,12 @@ describe('webhook channel on the gateway port', () => {
       expect(reply!.headers['x-loopgate-signature']).toBe(sign(ts, reply!.body));
       expect(reply!.headers['x-loopgate-message-id']).toBe(payload.id);
 
-      expect((await post(body, {})).status).toBe(401);
+      const unsigned = await fetch(`http://127.0.0.1:${gw.port}/hooks/inbound`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(unsigned.status).toBe(401);
       expect((await fetch(`http://127.0.0.1:${gw.port}/elsewhere`)).status).toBe(426);
       // give a duplicate reply a chance to show up before asserting there is none
       const op = createGatewayClient({ url: gw.url, token: gw.token });
