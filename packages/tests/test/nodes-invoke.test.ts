@@ -164,7 +164,7 @@ describe('invoking a node process over the wire', { timeout: 60_000 }, () => {
     expect(conflict.code).toBe('CONFLICT');
   });
 
-  it('answers NODE_DISCONNECTED within 100 ms when the node process is SIGKILLed mid-invoke, then NOT_CONNECTED at once', async () => {
+  it('answers NODE_DISCONNECTED when the node process is SIGKILLed mid-invoke, from the socket closing rather than the ping reaper or the timeout, then NOT_CONNECTED at once', async () => {
     const victim = await startPairedNode(gw, op, {
       name: 'victim',
       args: ['--allow-exec', 'sleep'],
@@ -184,7 +184,9 @@ describe('invoking a node process over the wire', { timeout: 60_000 }, () => {
     const error = await caught;
     const elapsed = performance.now() - killedAt;
     expect(error.code).toBe('NODE_DISCONNECTED');
-    expect(elapsed).toBeLessThan(100);
+    // The ping reaper needs 15 s + 5 s and the invocation's timeout is 20 s: only the
+    // socket's close can answer this soon, even on a loaded machine.
+    expect(elapsed).toBeLessThan(5_000);
     recorder.stop();
     expect(recorder.events).toContainEqual(
       expect.objectContaining({
