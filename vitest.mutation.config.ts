@@ -12,7 +12,5 @@ export default defineConfig({
     ...base.test,
     include: selectedTarget().tests,
     reporters: ['default'],
-    // Tests with a time bound allow for the instrumented (slower) code.
-    env: { ...base.test?.env, LOOPGATE_MUTATION_RUN: '1' },
   },
 });
