@@ -179,8 +179,13 @@ function relayCeiling(
     title: `${plan.title}: a raw ws relay in Loopgate's place / raw`,
     unit: '× raw',
     value: relay.median / raw.median,
-    details: { relayPerSecond: relay.median, rawPerSecond: raw.median },
-    note: `client → relay → echo server → relay → client, each a raw ws process with these frame sizes: ${relay.median.toFixed(0)} calls/s, the ceiling of this row here`,
+    details: {
+      relayPerSecond: relay.median,
+      rawPerSecond: raw.median,
+      relayP50Ms: relay.p50Ms,
+      relayP99Ms: relay.p99Ms,
+    },
+    note: `client → relay → echo server → relay → client, each a raw ws process with these frame sizes: ${relay.median.toFixed(0)} calls/s, p50 ${relay.p50Ms} / p99 ${relay.p99Ms} ms; the ceiling of this row here`,
   });
 }
 
