@@ -18,6 +18,8 @@ import {
 } from './disconnect.js';
 import { displayUrl, gatewayErrorFromShape } from './errors.js';
 
+const RESOLVED = Promise.resolve();
+
 /** First-retry window after a 1001: 200 clients spread to ~5 % per 100 ms. */
 const RESTART_SPREAD_MS = 2_000;
 
@@ -301,7 +303,8 @@ export class GatewayTransport {
     this.#outbox.push(call);
     if (this.#active !== null && !this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
+      // queueMicrotask without the AsyncResource Node wraps around each of its callbacks
+      RESOLVED.then(this.#flush);
     }
   }
 
