@@ -1,4 +1,5 @@
 import { GatewayError, type NodeCommandError, type NodeResult } from '@loopgate/protocol';
+import { type Cancellation, cancellationOf } from './cancellation.js';
 
 /** What a command handler gets besides its params. */
 export type CommandContext = {
@@ -107,6 +108,7 @@ export async function runCommand(
   invocation: { invocationId: string; command: string; params: unknown },
   context: CommandContext,
   limits: { maxResultBytes: number },
+  cancel: Pick<Cancellation, 'aborted' | 'race'> = cancellationOf(context.signal),
 ): Promise<NodeResult | undefined> {
   const { invocationId, command } = invocation;
   const fail = (error: NodeCommandError): NodeResult => ({ invocationId, ok: false, error });
@@ -135,12 +137,12 @@ export async function runCommand(
   try {
     // A command that ignores its signal (a read stuck in the kernel) is let go at
     // cancel or deadline: its invocation ends now, whatever the command does.
-    payload = await untilAborted(definition.run(params, context), context.signal);
+    payload = await cancel.race(definition.run(params, context));
   } catch (error) {
-    if (context.signal.aborted) return undefined;
+    if (cancel.aborted) return undefined;
     return fail(toCommandError(error));
   }
-  if (context.signal.aborted) return undefined;
+  if (cancel.aborted) return undefined;
 
   let size: number;
   try {
@@ -159,23 +161,4 @@ export async function runCommand(
     });
   }
   return { invocationId, ok: true, payload };
-}
-
-/** `work`, or a rejection as soon as `signal` aborts (the work itself is left to finish on its own). */
-function untilAborted<T>(work: Promise<T> | T, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    Promise.resolve(work).then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -17,6 +17,7 @@ import {
   type NodeInvocationMessage,
   type NodePairUpdate,
 } from '@loopgate/protocol';
+import { Cancellation } from './cancellation.js';
 import { type CommandContext, type NodeCommands, runCommand } from './commands.js';
 import { loadOrCreateNodeKey, type NodeKey, nodeKeyPath } from './node-key.js';
 import {
@@ -135,7 +136,7 @@ export function createNode(options: CreateNodeOptions): LoopgateNode {
   return new NodeRuntime(options);
 }
 
-type Running = { controller: AbortController; command: string };
+type Running = { cancel: Cancellation; command: string };
 
 class NodeRuntime implements LoopgateNode {
   readonly name: string;
@@ -490,10 +491,12 @@ class NodeRuntime implements LoopgateNode {
     if (message.kind === 'cancel') {
       const running = this.#running.get(message.invocationId);
       // Finished, or already stopped by its own deadline: nothing left to cancel.
-      if (!running || running.controller.signal.aborted) return;
-      running.controller.abort(
-        new GatewayError('CANCELLED', `cancelled by the gateway (${message.reason})`),
-      );
+      if (
+        !running?.cancel.abort(
+          new GatewayError('CANCELLED', `cancelled by the gateway (${message.reason})`),
+        )
+      )
+        return;
       this.#emit({
         type: 'invocation.cancelled',
         invocationId: message.invocationId,
@@ -518,31 +521,32 @@ class NodeRuntime implements LoopgateNode {
       });
       return;
     }
-    const controller = new AbortController();
-    this.#running.set(invocationId, { controller, command });
+    const cancel = new Cancellation();
+    this.#running.set(invocationId, { cancel, command });
     // The node's own deadline is the gateway's timeout: whichever fires first stops the
     // command (the gateway's cancel can arrive after this, and is then ignored), and
     // either way the node says it stopped it.
     const timer = setTimeout(() => {
-      if (controller.signal.aborted) return;
-      controller.abort(new GatewayError('TIMEOUT', 'the deadline passed'));
+      if (!cancel.abort(new GatewayError('TIMEOUT', 'the deadline passed'))) return;
       this.#emit({ type: 'invocation.cancelled', invocationId, command, reason: 'timeout' });
     }, message.timeoutMs);
     const started = Date.now();
     this.#emit({ type: 'invocation.started', invocationId, command });
     const context: CommandContext = {
-      signal: controller.signal,
+      get signal() {
+        return cancel.signal;
+      },
       invocationId,
       command,
       deadline: message.deadline,
       progress: (update) => {
-        if (controller.signal.aborted) return;
+        if (cancel.aborted) return;
         // Progress is best effort: the result still goes out, and a lost socket is reported by the session.
         client.node.progress.mutate({ invocationId, ...update }).catch(() => {});
       },
     };
     try {
-      const result = await runCommand(this.#opts.commands, message, context, this.#limits);
+      const result = await runCommand(this.#opts.commands, message, context, this.#limits, cancel);
       if (!result) return;
       this.#emit({
         type: 'invocation.finished',
@@ -579,7 +583,7 @@ class NodeRuntime implements LoopgateNode {
 
   #abortRunning(reason: string): void {
     for (const [invocationId, running] of this.#running) {
-      running.controller.abort(new GatewayError('CANCELLED', reason));
+      running.cancel.abort(new GatewayError('CANCELLED', reason));
       this.#emit({ type: 'invocation.cancelled', invocationId, command: running.command, reason });
     }
   }
