@@ -134,6 +134,8 @@ export class RpcConnection {
   #pendingChars = 0;
   /** Frames whose requests wait for a later turn of the loop (see `BATCH_SLICE`). */
   #backlog: WaitingFrame[] = [];
+  /** The gateway closed this socket (see `close`): nothing the peer sends after that is run. */
+  #closing = false;
 
   constructor(opts: RpcConnectionOptions) {
     this.#opts = opts;
@@ -178,6 +180,7 @@ export class RpcConnection {
   close(code: number, reason: string): void {
     const state = this.#socket.readyState;
     if (state !== OPEN && state !== 0) return;
+    this.#closing = true;
     // frames already produced go out before the close frame, as they were sent before it
     this.#flushWrites();
     this.#socket.close(code, truncateReason(reason));
@@ -315,6 +318,11 @@ export class RpcConnection {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
+    // ws hands over what the peer sends until it answers our close frame (up to
+    // CLOSE_HANDSHAKE_GRACE_MS). The gateway closed it for a reason — a revoked
+    // or expired credential, a slow consumer, a refused peer — and could not
+    // answer anyway: a revoked admin's mutations must not run in that window.
+    if (this.#closing) return;
     const text = isBinary ? undefined : data.toString('utf8');
     if (text === undefined) {
       this.#respondError(
@@ -381,6 +389,9 @@ export class RpcConnection {
   readonly #drainBacklog = (): void => {
     if (this.#socket.readyState !== OPEN) {
       this.#backlog = [];
+      // A socket the gateway is closing must still read the peer's close reply, or the
+      // handshake never completes and the socket is dropped at the grace (logged 1006).
+      this.#socket.resume();
       return;
     }
     let budget = BATCH_SLICE;

@@ -1,0 +1,147 @@
+/**
+ * Batches dispatched a slice at a time (16 requests per turn of the loop,
+ * frames read behind them waiting in a backlog with the socket paused), and
+ * what a socket the gateway has decided to close may still do. Real gateway
+ * in this process, raw sockets speaking tRPC's wire format (row 50 of
+ * docs/hardening.md).
+ */
+import { CloseCode, type GatewayEvent } from '@loopgate/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  openOperatorSocket,
+  openRawWebSocket,
+  resultData,
+  sendConnectionParams,
+} from '../../src/hardening/index.js';
+import { startTestGateway, type TestGateway } from '../../src/index.js';
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+async function newAdminToken(name: string): Promise<string> {
+  const admin = await openOperatorSocket(gw.url, gw.token);
+  try {
+    const created = await admin.call(
+      1,
+      'tokens.create',
+      { name, scope: 'operator.admin' },
+      'mutation',
+    );
+    return resultData<{ token: string }>(created).token;
+  } finally {
+    admin.ws.close();
+    await admin.closed;
+  }
+}
+
+async function tokenNames(): Promise<string[]> {
+  const admin = await openOperatorSocket(gw.url, gw.token);
+  try {
+    const listed = await admin.call(1, 'tokens.list');
+    return resultData<{ tokens: { name: string }[] }>(listed).tokens.map((t) => t.name);
+  } finally {
+    admin.ws.close();
+    await admin.closed;
+  }
+}
+
+function mutation(id: number, path: string, input: unknown): string {
+  return JSON.stringify({ id, method: 'mutation', params: { path, input: { json: input } } });
+}
+
+/** `connection.closed` events the gateway logged after `afterId`. */
+function closedEventsAfter(
+  afterId: string,
+): Extract<GatewayEvent, { type: 'connection.closed' }>[] {
+  const { events } = gw.gateway.services.events.replayAfter(afterId);
+  return events
+    .map((e) => e.event)
+    .filter(
+      (e): e is Extract<GatewayEvent, { type: 'connection.closed' }> =>
+        e.type === 'connection.closed',
+    );
+}
+
+describe('batch slices and a socket the gateway is closing', () => {
+  it('row 50: a revoked token cannot create a token in the close handshake that follows its revocation', async () => {
+    const token = await newAdminToken('self-revoker');
+    // A bare socket: it does not answer the close frame, as a hostile peer need not.
+    const peer = await openRawWebSocket({ port: gw.port, path: '/?connectionParams=1' });
+    try {
+      sendConnectionParams(peer, { token });
+      peer.sendText(mutation(1, 'tokens.revoke', { name: 'self-revoker' }));
+      expect(JSON.parse(await peer.nextText())).toMatchObject({ id: 1, result: { type: 'data' } });
+      // The gateway has closed this socket for the revocation and waits up to a second for our
+      // close reply; ws still hands it what we send meanwhile.
+      expect((await peer.closed).code).toBe(CloseCode.revoked);
+      peer.sendText(mutation(2, 'tokens.create', { name: 'sneaked-in', scope: 'operator.admin' }));
+      await peer.ended;
+    } finally {
+      peer.destroy();
+    }
+    expect(await tokenNames()).not.toContain('sneaked-in');
+  });
+
+  it('row 50: a socket revoked while its batch backlog waits completes the close handshake (4010 logged, not 1006)', async () => {
+    const token = await newAdminToken('flooder');
+    const peer = await openOperatorSocket(gw.url, token);
+    expect((await peer.call(1, 'health')).result).toBeDefined();
+    const before = gw.gateway.services.events.lastEventId ?? '0';
+    // 64-request batches back to back that answer nothing (stops of subscriptions that do not
+    // exist): every TCP read the gateway makes holds a batch past the 16-request slice, so the
+    // socket is paused, a backlog draining, nearly all the time the flood lasts.
+    const stops = JSON.stringify(
+      Array.from({ length: 64 }, (_, i) => ({ id: 1_000 + i, method: 'subscription.stop' })),
+    );
+    for (let i = 0; i < 1_200; i++) peer.ws.send(stops);
+    const admin = await openOperatorSocket(gw.url, gw.token);
+    try {
+      const revoked = await admin.call(1, 'tokens.revoke', { name: 'flooder' }, 'mutation');
+      expect(resultData(revoked)).toEqual({ name: 'flooder', closedConnections: 1 });
+      expect((await peer.closed).code).toBe(CloseCode.revoked);
+      // The gateway logs the code of a completed close handshake; 1006 means it never read
+      // our close reply and dropped the socket when its grace ran out.
+      const deadline = Date.now() + 5_000;
+      while (closedEventsAfter(before).length === 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(closedEventsAfter(before).map((e) => e.code)).toEqual([CloseCode.revoked]);
+    } finally {
+      admin.ws.close();
+      await admin.closed;
+    }
+  });
+
+  it('row 50: a subscription.stop right behind a 64-request batch holding that subscription stops it', async () => {
+    const peer = await openOperatorSocket(gw.url, gw.token);
+    const health = (id: number) => ({
+      id,
+      method: 'query',
+      params: { path: 'health', input: { json: null } },
+    });
+    const batch: unknown[] = Array.from({ length: 64 }, (_, i) => health(i + 1));
+    // in the last slice, so it starts turns after the stop has been read
+    batch[60] = {
+      id: 'sub',
+      method: 'subscription',
+      params: { path: 'events', input: { json: {} } },
+    };
+    peer.ws.send(JSON.stringify(batch));
+    peer.ws.send(JSON.stringify({ id: 'sub', method: 'subscription.stop' }));
+    peer.ws.send(JSON.stringify({ ...health(100) }));
+    const seen: string[] = [];
+    for (;;) {
+      const frame = await peer.next();
+      if (frame.id === 'sub') seen.push(frame.result?.type ?? JSON.stringify(frame.error));
+      if (frame.id === 100) break;
+    }
+    // the request sent last is answered after the subscription has stopped
+    expect(seen).toEqual(['started', 'stopped']);
+    peer.ws.close();
+    await peer.closed;
+  });
+});
