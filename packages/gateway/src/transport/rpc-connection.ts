@@ -449,11 +449,15 @@ export class RpcConnection {
       );
       return;
     }
+    const ctx = this.#ctx;
     if (msg.method === 'subscription.stop') {
-      this.#subscriptions.get(msg.id)?.abort();
+      const id = msg.id;
+      // While the credential is checked, the subscription it stops waits on `#pending`
+      // too: the stop must wait behind it, or it finds nothing and the stream runs on.
+      if (ctx) this.#subscriptions.get(id)?.abort();
+      else void this.#pending?.then(() => this.#subscriptions.get(id)?.abort());
       return;
     }
-    const ctx = this.#ctx;
     if (ctx) {
       void this.#run(msg, ctx, batchIndex);
     } else {

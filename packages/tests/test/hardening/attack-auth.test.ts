@@ -438,3 +438,47 @@ describe('row 48: frames held while tailscale whois answers', { timeout: 90_000 
     }
   });
 });
+
+describe('row 51: requests sent while tailscale whois answers', { timeout: 90_000 }, () => {
+  let gp: GatewayProcess | undefined;
+  afterAll(async () => {
+    await gp?.stop();
+  });
+
+  it('row 51: a subscription.stop sent right behind its subscription while whois answers still stops it', async () => {
+    const dir = await makeTempDir('loopgate-ts-');
+    await tailscaleStandIn(dir, ALICE, 500);
+    gp = await startGatewayProcess({
+      config: { gateway: { auth: { allowTailscale: true } } },
+      env: { PATH: `${dir}:/usr/bin:/bin` },
+    });
+    const peer = await openOperatorSocket(gp.url, '', {
+      params: {},
+      headers: serve(ALICE.login, ALICE.address),
+    });
+    try {
+      // All three wait for the whois answer; they must then run in the order sent.
+      const subscribe = { path: 'events', input: { json: {} } };
+      peer.ws.send(JSON.stringify({ id: 'sub', method: 'subscription', params: subscribe }));
+      peer.ws.send(JSON.stringify({ id: 'sub', method: 'subscription.stop' }));
+      const health = { path: 'health', input: { json: null } };
+      peer.ws.send(JSON.stringify({ id: 2, method: 'query', params: health }));
+      const seen: string[] = [];
+      let answered = false;
+      while (!answered || !seen.includes('stopped')) {
+        const frame = await peer.next(5_000).catch((error: Error) => {
+          throw new Error(`${error.message}; the subscription saw ${JSON.stringify(seen)}`);
+        });
+        if (frame.id === 'sub') seen.push(frame.result?.type ?? 'error');
+        if (frame.id === 2) answered = frame.result !== undefined;
+      }
+      // Stopped before or after it started, but stopped: before the fix the stop ran first,
+      // found no subscription, and the stream ran on (no `stopped`, ever).
+      expect(seen.at(-1)).toBe('stopped');
+      expect(seen.filter((type) => type === 'stopped')).toHaveLength(1);
+    } finally {
+      peer.ws.close();
+      await peer.closed;
+    }
+  });
+});
