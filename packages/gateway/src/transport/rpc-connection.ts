@@ -28,11 +28,14 @@ import {
 
 const OPEN = 1;
 /**
- * Requests of one batch dispatched per turn of the event loop. Answers of a
- * slice leave before the next slice starts, so the client works on them
- * while the gateway computes the rest (a whole batch answered at once makes
- * client and gateway take turns, halving a pipelined client's throughput),
- * and one connection's batch never holds the loop from everyone else.
+ * Requests of one connection dispatched per turn of the event loop, whether
+ * they came as one batch or as many frames. Answers of a slice leave before
+ * the next slice starts, so the client works on them while the gateway
+ * computes the rest (a whole batch answered at once makes client and gateway
+ * take turns, halving a pipelined client's throughput), and one connection
+ * never holds the loop from everyone else: libuv hands over up to 2 MiB of a
+ * socket in one turn, which as 16-request batches or single frames was up to
+ * 10^5 requests (seconds, when each is a malformed one answered with an error).
  */
 const BATCH_SLICE = 16;
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
@@ -134,6 +137,8 @@ export class RpcConnection {
   #pendingChars = 0;
   /** Frames whose requests wait for a later turn of the loop (see `BATCH_SLICE`). */
   #backlog: WaitingFrame[] = [];
+  /** Requests this turn may still dispatch as they arrive, before frames wait in `#backlog`. */
+  #turnBudget = BATCH_SLICE;
   /** The gateway closed this socket (see `close`): nothing the peer sends after that is run. */
   #closing = false;
 
@@ -370,13 +375,16 @@ export class RpcConnection {
       }
     }
     const batch: unknown[] | undefined = Array.isArray(parsed) ? parsed : undefined;
-    if (this.#backlog.length === 0 && (!batch || batch.length <= BATCH_SLICE)) {
+    const requests = batch ? batch.length : 1;
+    if (this.#backlog.length === 0 && requests <= this.#turnBudget) {
+      this.#spend(requests);
       if (!batch) {
         if (!screen || !this.#refusedPrototypeKey(parsed)) this.#dispatch(parsed, 0);
       } else this.#dispatchRequests({ requests: batch, screen, next: 0 }, batch.length);
       return;
     }
-    // Frames behind a batch still being sliced wait their turn, so requests run in the order sent.
+    // Frames behind a batch still being sliced, or past this turn's share, wait their turn,
+    // so requests run in the order sent.
     this.#backlog.push({ requests: batch ?? [parsed], screen, next: 0 });
     if (this.#backlog.length === 1) {
       // No more frames are read until the backlog is dispatched: what waits is what one read held.
@@ -385,7 +393,18 @@ export class RpcConnection {
     }
   }
 
-  /** Dispatches up to `BATCH_SLICE` waiting requests now and the rest in later turns of the loop. */
+  /** Takes `requests` from this turn's share; the share is whole again next turn. */
+  #spend(requests: number): void {
+    if (requests === 0) return;
+    if (this.#turnBudget === BATCH_SLICE) setImmediate(this.#newTurn);
+    this.#turnBudget -= requests;
+  }
+
+  readonly #newTurn = (): void => {
+    this.#turnBudget = BATCH_SLICE;
+  };
+
+  /** Dispatches what is left of this turn's share of waiting requests now, the rest in later turns. */
   readonly #drainBacklog = (): void => {
     if (this.#socket.readyState !== OPEN) {
       this.#backlog = [];
@@ -394,12 +413,15 @@ export class RpcConnection {
       this.#socket.resume();
       return;
     }
-    let budget = BATCH_SLICE;
+    // What is left of this turn's share, not a fresh one: a backlog that empties resumes
+    // reading, and the next frame of the same read must not start a new share.
+    let budget = this.#turnBudget;
     while (budget > 0 && this.#backlog.length > 0) {
       const frame = this.#backlog[0]!;
       budget -= this.#dispatchRequests(frame, budget);
       if (frame.next === frame.requests.length) this.#backlog.shift();
     }
+    this.#spend(this.#turnBudget - budget);
     if (this.#backlog.length > 0) setImmediate(this.#drainBacklog);
     else this.#socket.resume();
   };

@@ -144,4 +144,42 @@ describe('batch slices and a socket the gateway is closing', () => {
     peer.ws.close();
     await peer.closed;
   });
+  it('row 52: 1 000 frames of 16 malformed requests sent at once by one operator do not hold the loop: another operator is answered while they are worked through', async () => {
+    const flooder = await openOperatorSocket(gw.url, gw.token);
+    const probe = await openOperatorSocket(gw.url, gw.token);
+    try {
+      expect((await flooder.call(1, 'health')).result).toBeDefined();
+      expect((await probe.call(1, 'health')).result).toBeDefined();
+      const FRAMES = 1_000;
+      const PER_FRAME = 16;
+      let answered = 0;
+      let floodAnsweredAt = 0;
+      const floodAnswered = new Promise<void>((resolve) =>
+        flooder.ws.on('message', () => {
+          if (++answered < FRAMES * PER_FRAME) return;
+          floodAnsweredAt = performance.now();
+          resolve();
+        }),
+      );
+      // Each frame holds no more than one slice, so none waits for a later turn by itself;
+      // each request is answered with an error, the costliest answer a peer can ask for.
+      const frame = JSON.stringify(Array.from({ length: PER_FRAME }, () => 0));
+      for (let i = 0; i < FRAMES; i++) flooder.ws.send(frame);
+      const sentAt = performance.now();
+      expect((await probe.call(2, 'health')).result).toBeDefined();
+      const probeMs = performance.now() - sentAt;
+      await floodAnswered;
+      const floodMs = floodAnsweredAt - sentAt;
+      // Before, every frame libuv handed over in one read ran in one turn (seconds of
+      // errors) and the probe waited for all of it; now it waits a slice or two.
+      expect(
+        probeMs,
+        `probe ${probeMs.toFixed(0)} ms, flood ${floodMs.toFixed(0)} ms`,
+      ).toBeLessThan(floodMs / 4);
+    } finally {
+      flooder.ws.close();
+      probe.ws.close();
+      await Promise.all([flooder.closed, probe.closed]);
+    }
+  });
 });
