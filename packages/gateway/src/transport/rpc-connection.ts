@@ -339,7 +339,10 @@ export class RpcConnection {
     if (text.length === 4) {
       if (text === 'PING') {
         // at once, ahead of frames this tick is still producing: its round trip is the client's latency probe
+        if (this.#slow) return;
         this.#socket.send('PONG');
+        // A peer that sends PINGs and never reads the PONGs is a slow consumer like any other.
+        if (this.#socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
         return;
       }
       if (text === 'PONG') return;

@@ -1,13 +1,16 @@
 /**
- * Batches dispatched a slice at a time (16 requests per turn of the loop,
- * frames read behind them waiting in a backlog with the socket paused), and
- * what a socket the gateway has decided to close may still do. Real gateway
- * in this process, raw sockets speaking tRPC's wire format (row 50 of
- * docs/hardening.md).
+ * One tRPC socket's share of the gateway: requests dispatched 16 per turn of
+ * the loop (frames past that wait in a backlog with the socket paused), what
+ * a socket the gateway has decided to close may still do, and PONGs nobody
+ * reads. Real gateway in this process, raw sockets speaking tRPC's wire
+ * format (rows 50, 52 and 53 of docs/hardening.md).
  */
+import { once } from 'node:events';
 import { CloseCode, type GatewayEvent } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  encodeFrame,
+  Opcode,
   openOperatorSocket,
   openRawWebSocket,
   resultData,
@@ -182,4 +185,40 @@ describe('batch slices and a socket the gateway is closing', () => {
       await Promise.all([flooder.closed, probe.closed]);
     }
   });
+  it('row 53: PING frames from a peer that never reads its PONGs are cut off at the outgoing buffer cap, not buffered without bound', async () => {
+    const cap = 256 * 1024;
+    const small = await startTestGateway({
+      config: { gateway: { limits: { maxBufferedBytes: cap } } },
+    });
+    const peer = await openRawWebSocket({ port: small.port, path: '/?connectionParams=1' });
+    try {
+      sendConnectionParams(peer, { token: small.token });
+      peer.sendText(
+        JSON.stringify({
+          id: 1,
+          method: 'query',
+          params: { path: 'health', input: { json: null } },
+        }),
+      );
+      expect(JSON.parse(await peer.nextText())).toMatchObject({ id: 1, result: { type: 'data' } });
+      // From here on nothing is read: every PONG stays with the gateway once the kernel's
+      // buffers are full (loopback's take tens of MB). 40 MB of PINGs ask for 24 MB of PONGs.
+      peer.socket.pause();
+      const ping = encodeFrame({ opcode: Opcode.text, payload: 'PING' });
+      const burst = Buffer.concat(Array.from({ length: 10_000 }, () => ping));
+      for (let i = 0; i < 400 && !peer.socket.destroyed; i++) {
+        // a reset (the gateway cut us off) rejects the wait for drain: `ended` says the same
+        if (!peer.socket.write(burst))
+          await Promise.race([once(peer.socket, 'drain').catch(() => undefined), peer.ended]);
+      }
+      const cutOff = await Promise.race([
+        peer.ended.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000)),
+      ]);
+      expect(cutOff, 'the gateway kept the socket and buffered its PONGs').toBe(true);
+    } finally {
+      peer.destroy();
+      await small.stop();
+    }
+  }, 60_000);
 });
