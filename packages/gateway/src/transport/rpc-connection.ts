@@ -38,6 +38,8 @@ const OPEN = 1;
  * 10^5 requests (seconds, when each is a malformed one answered with an error).
  */
 const BATCH_SLICE = 16;
+/** A `PING` text frame waiting in the backlog: answered `PONG` in its turn. */
+const PING = Symbol('PING');
 /** Far longer than any procedure path; a longer one is refused without a lookup or an echo. */
 const MAX_PROCEDURE_PATH_LENGTH = 256;
 /**
@@ -338,11 +340,12 @@ export class RpcConnection {
     }
     if (text.length === 4) {
       if (text === 'PING') {
-        // at once, ahead of frames this tick is still producing: its round trip is the client's latency probe
-        if (this.#slow) return;
-        this.#socket.send('PONG');
-        // A peer that sends PINGs and never reads the PONGs is a slow consumer like any other.
-        if (this.#socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
+        // Within this turn's share, at once, ahead of frames this tick is still producing (its
+        // round trip is the client's latency probe); past it, in its turn like a request.
+        if (this.#backlog.length === 0 && this.#turnBudget > 0) {
+          this.#spend(1);
+          this.#pong();
+        } else this.#wait({ requests: [PING], screen: false, next: 0 });
         return;
       }
       if (text === 'PONG') return;
@@ -388,12 +391,23 @@ export class RpcConnection {
     }
     // Frames behind a batch still being sliced, or past this turn's share, wait their turn,
     // so requests run in the order sent.
-    this.#backlog.push({ requests: batch ?? [parsed], screen, next: 0 });
+    this.#wait({ requests: batch ?? [parsed], screen, next: 0 });
+  }
+
+  #wait(frame: WaitingFrame): void {
+    this.#backlog.push(frame);
     if (this.#backlog.length === 1) {
       // No more frames are read until the backlog is dispatched: what waits is what one read held.
       this.#socket.pause();
       this.#drainBacklog();
     }
+  }
+
+  #pong(): void {
+    if (this.#slow) return;
+    this.#socket.send('PONG');
+    // A peer that sends PINGs and never reads the PONGs is a slow consumer like any other.
+    if (this.#socket.bufferedAmount > this.#limits.maxBufferedBytes) this.#onSlowConsumer();
   }
 
   /** Takes `requests` from this turn's share; the share is whole again next turn. */
@@ -435,7 +449,8 @@ export class RpcConnection {
     const end = Math.min(frame.requests.length, from + max);
     for (let i = from; i < end; i++) {
       const raw = frame.requests[i];
-      if (!frame.screen || !this.#refusedPrototypeKey(raw)) this.#dispatch(raw, i);
+      if (raw === PING) this.#pong();
+      else if (!frame.screen || !this.#refusedPrototypeKey(raw)) this.#dispatch(raw, i);
     }
     frame.next = end;
     return end - from;

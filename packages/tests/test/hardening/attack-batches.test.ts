@@ -185,6 +185,49 @@ describe('batch slices and a socket the gateway is closing', () => {
       await Promise.all([flooder.closed, probe.closed]);
     }
   });
+  it('row 52: 200 000 PING frames sent at once do not hold the loop: another operator is answered while their PONGs go out', async () => {
+    const flooder = await openRawWebSocket({ port: gw.port, path: '/?connectionParams=1' });
+    const probe = await openOperatorSocket(gw.url, gw.token);
+    try {
+      sendConnectionParams(flooder, { token: gw.token });
+      flooder.sendText('PING');
+      expect(await flooder.nextText()).toBe('PONG');
+      expect((await probe.call(1, 'health')).result).toBeDefined();
+      const PINGS = 200_000;
+      // A PONG is 6 bytes on the wire; they are counted, not parsed, so the time taken is the gateway's.
+      const PONG_BYTES = PINGS * 6;
+      let received = 0;
+      let pongedAt = 0;
+      const allPonged = new Promise<void>((resolve) => {
+        flooder.socket.removeAllListeners('data');
+        flooder.socket.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received < PONG_BYTES || pongedAt > 0) return;
+          pongedAt = performance.now();
+          resolve();
+        });
+      });
+      const frame = encodeFrame({ opcode: Opcode.text, payload: 'PING' });
+      flooder.socket.write(Buffer.concat(Array.from({ length: PINGS }, () => frame)));
+      const sentAt = performance.now();
+      expect((await probe.call(2, 'health')).result).toBeDefined();
+      const probeMs = performance.now() - sentAt;
+      await allPonged;
+      const floodMs = pongedAt - sentAt;
+      // Before, every PING of a read was answered in one turn (~0.5 s for 2 MB) and the
+      // probe waited for it (0.3 to 1 of the PONGs' time); now the PINGs take their turns
+      // with everyone's requests (0.01 to 0.02).
+      expect(
+        probeMs,
+        `probe ${probeMs.toFixed(0)} ms, PONGs ${floodMs.toFixed(0)} ms`,
+      ).toBeLessThan(floodMs / 10);
+    } finally {
+      flooder.destroy();
+      probe.ws.close();
+      await probe.closed;
+    }
+  });
+
   it('row 53: PING frames from a peer that never reads its PONGs are cut off at the outgoing buffer cap, not buffered without bound', async () => {
     const cap = 256 * 1024;
     const small = await startTestGateway({
