@@ -361,11 +361,7 @@ export class RpcConnection {
     try {
       parsed = JSON.parse(text);
     } catch {
-      this.#respondError(
-        null,
-        new GatewayError('BAD_REQUEST', 'malformed JSON frame'),
-        'PARSE_ERROR',
-      );
+      this.#refuseMalformed(null, 'malformed JSON frame');
       return;
     }
 
@@ -456,6 +452,20 @@ export class RpcConnection {
     return end - from;
   }
 
+  /**
+   * A frame that is no request: PARSE_ERROR, and the socket stays open. An
+   * unpaired peer is closed instead (NOT_PAIRED): otherwise it could send
+   * such frames (7 bytes each, an error built and sent for every one) for as
+   * long as its pairing request waits.
+   */
+  #refuseMalformed(id: Id | null, what: string): void {
+    if (this.#ctx?.conn.role === 'pairing') {
+      this.#closeUnpaired(id, undefined, `a frame that is no request (${what})`);
+      return;
+    }
+    this.#respondError(id, new GatewayError('BAD_REQUEST', what), 'PARSE_ERROR');
+  }
+
   /** Answers BAD_REQUEST for a message holding a `__proto__` key (see prototype-keys.ts). */
   #refusedPrototypeKey(raw: unknown): boolean {
     const at = prototypeKeyPath(raw);
@@ -472,21 +482,12 @@ export class RpcConnection {
     try {
       msg = parseTRPCMessage(raw, ENVELOPE_ONLY);
     } catch (cause) {
-      const id = idOf(raw);
       const message = cause instanceof Error ? cause.message : 'invalid message';
-      this.#respondError(
-        id,
-        new GatewayError('BAD_REQUEST', `invalid request: ${message}`),
-        'PARSE_ERROR',
-      );
+      this.#refuseMalformed(idOf(raw), `invalid request: ${message}`);
       return;
     }
     if (msg.id === null) {
-      this.#respondError(
-        null,
-        new GatewayError('BAD_REQUEST', 'request `id` is required'),
-        'PARSE_ERROR',
-      );
+      this.#refuseMalformed(null, 'request `id` is required');
       return;
     }
     const ctx = this.#ctx;

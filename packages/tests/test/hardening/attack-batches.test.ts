@@ -2,19 +2,23 @@
  * One tRPC socket's share of the gateway: requests dispatched 16 per turn of
  * the loop (frames past that wait in a backlog with the socket paused), what
  * a socket the gateway has decided to close may still do, and PONGs nobody
- * reads. Real gateway in this process, raw sockets speaking tRPC's wire
- * format (rows 50, 52 and 53 of docs/hardening.md).
+ * reads, and an unpaired peer's frames that are no request. Real gateway in
+ * this process, raw sockets speaking tRPC's wire
+ * format (rows 50, 52, 53 and 54 of docs/hardening.md).
  */
 import { once } from 'node:events';
-import { CloseCode, type GatewayEvent } from '@loopgate/protocol';
+import { NodeKey } from '@loopgate/node';
+import { CloseCode, type GatewayEvent, NODE_CHALLENGE_HEADER } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeFrame,
+  nodeParams,
   Opcode,
   openOperatorSocket,
   openRawWebSocket,
   resultData,
   sendConnectionParams,
+  type TrpcFrame,
 } from '../../src/hardening/index.js';
 import { startTestGateway, type TestGateway } from '../../src/index.js';
 
@@ -264,4 +268,25 @@ describe('batch slices and a socket the gateway is closing', () => {
       await small.stop();
     }
   }, 60_000);
+  it('row 54: an unpaired peer sending a frame that is no request is closed NOT_PAIRED, not answered PARSE_ERROR for as long as it likes', async () => {
+    const stranger = await openRawWebSocket({ port: gw.port, path: '/?connectionParams=1' });
+    try {
+      const prove = nodeParams(NodeKey.generate());
+      sendConnectionParams(stranger, prove(String(stranger.headers[NODE_CHALLENGE_HEADER])));
+      // Answered in order: once PONG is back, the socket has authenticated as `pairing`.
+      stranger.sendText('PING');
+      expect(await stranger.nextText()).toBe('PONG');
+      // 7 bytes each on the wire, an error frame built and sent for every one
+      const zeros = encodeFrame({ opcode: Opcode.text, payload: '0' });
+      stranger.socket.write(Buffer.concat(Array.from({ length: 10_000 }, () => zeros)));
+      const first = JSON.parse(await stranger.nextText()) as TrpcFrame;
+      expect(first.error?.json.data.gatewayCode).toBe('NOT_PAIRED');
+      expect(first.error?.json.message).toMatch(/it sent a frame that is no request/);
+      const closed = await stranger.closed;
+      expect(closed.code).toBe(CloseCode.forbidden);
+      expect(closed.reason).toMatch(/^NOT_PAIRED: /);
+    } finally {
+      stranger.destroy();
+    }
+  });
 });
