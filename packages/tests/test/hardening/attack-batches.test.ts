@@ -1,10 +1,10 @@
 /**
  * One tRPC socket's share of the gateway: requests dispatched 16 per turn of
  * the loop (frames past that wait in a backlog with the socket paused), what
- * a socket the gateway has decided to close may still do, and PONGs nobody
- * reads, and an unpaired peer's frames that are no request. Real gateway in
- * this process, raw sockets speaking tRPC's wire
- * format (rows 50, 52, 53 and 54 of docs/hardening.md).
+ * a socket the gateway has decided to close may still do, PONGs nobody reads,
+ * and an unpaired peer's frames that are no request. Real gateway in this
+ * process, raw sockets speaking tRPC's wire format (rows 50, 52, 53 and 54
+ * of docs/hardening.md).
  */
 import { once } from 'node:events';
 import { NodeKey } from '@loopgate/node';
