@@ -209,26 +209,25 @@ describe('calls to the real gateway', () => {
     });
     expect(answer.payload).toEqual(value);
     // Node params are plain JSON by contract. What the client encodes with
-    // superjson's annotations reaches the gateway decoded: a Date as a Date
-    // (which the node gets as its JSON text), a bigint (which JSON has no
-    // text for) refused by name.
-    const dated = await c.nodes.invoke.mutate({
-      nodeId,
-      command: 'test.echo',
-      params: { at: new Date(5) },
-      idempotencyKey: randomUUID(),
-    });
-    expect(dated.payload).toEqual({ at: '1970-01-01T00:00:00.005Z' });
-    const refused = await rejection(
-      c.nodes.invoke.mutate({
-        nodeId,
-        command: 'test.echo',
-        params: { big: 10n },
-        idempotencyKey: randomUUID(),
-      }),
-    );
-    expect(refused.code).toBe('BAD_REQUEST');
-    expect(refused.message).toBe('params must be plain JSON');
+    // superjson's annotations reaches the gateway decoded, and what has no
+    // JSON form is refused by path before the node sees anything.
+    for (const [params, path] of [
+      [{ at: new Date(5) }, 'params.at'],
+      [{ big: 10n }, 'params.big'],
+    ] as const) {
+      const refused = await rejection(
+        c.nodes.invoke.mutate({
+          nodeId,
+          command: 'test.echo',
+          params,
+          idempotencyKey: randomUUID(),
+        }),
+      );
+      expect(refused.code).toBe('BAD_REQUEST');
+      expect(refused.message).toMatch(
+        new RegExp(`^${path.replace('.', '\\.')} .*node params must be plain JSON`),
+      );
+    }
     // Typed outputs arrive as their schema says.
     expect((await c.status.query({ deep: false })).bind.port).toBe(gw.port);
   });
