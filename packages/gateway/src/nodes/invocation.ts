@@ -278,19 +278,62 @@ export type NodeParams = { params: unknown; json: string };
  * plain JSON already; only the others take the second walk that names the
  * culprit and the copy that drops the undefined properties.
  */
-export function nodeParams(params: unknown): NodeParams {
+export function nodeParams(params: unknown, maxBytes: number): NodeParams {
   if (params === undefined) return { params, json: '' };
-  if (isPlainJson(params)) return { params, json: JSON.stringify(params) };
   let why: string | undefined;
   try {
+    // Every walk below is as long as the params' tree, which shared references
+    // (superjson's referentialEqualities) can make exponentially larger than the
+    // frame: count it first, no further than a tree that could fit the limit.
+    if (treeSizeOver(params, maxBytes)) {
+      throw new GatewayError(
+        'PAYLOAD_TOO_LARGE',
+        `params hold more than ${maxBytes} values, over gateway.nodes.maxParamsBytes (${maxBytes})`,
+        { details: { limit: maxBytes } },
+      );
+    }
+    if (isPlainJson(params)) return { params, json: JSON.stringify(params) };
     why = whyNotPlainJson(params, 'params');
     if (why === undefined) {
       const json = JSON.stringify(params);
       return { params: JSON.parse(json), json };
     }
-  } catch {
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
     // Only a stack overflow gets here: nesting deeper than the walk (or JSON) can follow.
     why = 'params are nested too deeply';
   }
   throw new GatewayError('BAD_REQUEST', `${why}; node params must be plain JSON`);
+}
+
+/**
+ * Whether `value`'s tree (an object reached twice counted twice, as every
+ * walk and JSON meet it) holds more than `max` values. Each JSON value takes
+ * at least a byte, so such a tree is over a `max`-byte limit anyway; the
+ * count stops there, so its work is bounded however the value is shared.
+ * Objects that are not plain (a Date, a Map) count as one value; a cycle is
+ * not followed (the path-naming walk reports it).
+ */
+function treeSizeOver(value: unknown, max: number): boolean {
+  let count = 0;
+  const enclosing = new Set<object>();
+  const visit = (v: unknown): void => {
+    count++;
+    if (count > max || v === null || typeof v !== 'object' || enclosing.has(v)) return;
+    const array = Array.isArray(v);
+    const proto = Object.getPrototypeOf(v);
+    if (!array && proto !== Object.prototype && proto !== null) return;
+    enclosing.add(v);
+    if (array) {
+      for (let i = 0; i < v.length && count <= max; i++) visit(v[i]);
+    } else {
+      for (const key in v) {
+        if (count > max) break;
+        visit((v as Record<string, unknown>)[key]);
+      }
+    }
+    enclosing.delete(v);
+  };
+  visit(value);
+  return count > max;
 }

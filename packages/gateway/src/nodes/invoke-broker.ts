@@ -187,7 +187,7 @@ export class InvokeBroker {
     reject: (error: GatewayError) => void,
   ): void {
     const { maxParamsBytes } = this.#opts.limits();
-    const { params, json: paramsJson } = nodeParams(request.params);
+    const { params, json: paramsJson } = nodeParams(request.params, maxParamsBytes);
     const size = Buffer.byteLength(paramsJson, 'utf8');
     if (size > maxParamsBytes) {
       throw new GatewayError(

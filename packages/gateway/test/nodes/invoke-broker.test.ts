@@ -184,6 +184,32 @@ describe('InvokeBroker', () => {
     expect((await rejection(pending)).code).toBe('PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses params whose shared references make a huge tree, after work bounded by maxParamsBytes', async () => {
+    const { broker, conn } = setup({ maxParamsBytes: 1024 });
+    // What superjson's referentialEqualities build from a few hundred bytes: 2^22 leaves.
+    // Every array reads through a counter, so the work is counted, not timed.
+    let reads = 0;
+    const counted = (array: unknown[]): unknown[] =>
+      new Proxy(array, {
+        get(target, key, receiver) {
+          reads++;
+          return Reflect.get(target, key, receiver);
+        },
+      });
+    let dag: unknown = counted([1]);
+    for (let i = 0; i < 22; i++) {
+      const child = dag;
+      dag = counted([child, child]);
+    }
+    const refused = await rejection(broker.invoke({ ...call, params: { dag } }));
+    expect(refused.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(refused.message).toContain('gateway.nodes.maxParamsBytes (1024)');
+    expect(conn.sent).toHaveLength(0);
+    expect(reads).toBeGreaterThan(0);
+    // unbounded, every walk reads each of the 2^23 arrays' items: ~10^7 reads
+    expect(reads).toBeLessThan(8 * 1024);
+  });
+
   it('refuses params that are not JSON', async () => {
     const { broker } = setup();
     const cyclic: Record<string, unknown> = {};
