@@ -29,6 +29,11 @@ function gatewayErrorOf(error: TRPCError): {
 
 const t = initTRPC.context<GatewayContext>().create({
   transformer: fastTransformer,
+  // tRPC's default (dev unless NODE_ENV=production) reads every error's
+  // `.stack` into its shape, which the formatter below drops again: a stack
+  // formatted for nothing on each refused request, most of what a bad
+  // request cost (docs/hardening.md, the refused-request row).
+  isDev: false,
   // Error frames carry a code, a message and, for bad input, which field was
   // wrong — never a stack trace, a file path or a credential.
   errorFormatter({ shape, error }) {

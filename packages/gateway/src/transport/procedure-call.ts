@@ -5,6 +5,7 @@ import {
   TRPCError,
 } from '@trpc/server';
 import { getParseFn, isObject, middlewareMarker } from '@trpc/server/unstable-core-do-not-import';
+import { withoutStack } from './stackless.js';
 
 export type ProcedureType = 'query' | 'mutation' | 'subscription';
 
@@ -115,7 +116,7 @@ function inputValidator(parse: (value: unknown) => unknown): Middleware {
     try {
       parsed = await parse(rawInput);
     } catch (cause) {
-      throw new TRPCError({ code: 'BAD_REQUEST', cause });
+      throw withoutStack(() => new TRPCError({ code: 'BAD_REQUEST', cause }));
     }
     const input = isObject(opts.input) && isObject(parsed) ? { ...opts.input, ...parsed } : parsed;
     return opts.next({ input });

@@ -19,6 +19,7 @@ import {
 } from './data-frames.js';
 import { callProcedure } from './procedure-call.js';
 import { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
+import { withoutStack } from './stackless.js';
 import {
   setMaxPayload,
   textFrames,
@@ -463,7 +464,11 @@ export class RpcConnection {
       this.#closeUnpaired(id, undefined, `a frame that is no request (${what})`);
       return;
     }
-    this.#respondError(id, new GatewayError('BAD_REQUEST', what), 'PARSE_ERROR');
+    this.#respondError(
+      id,
+      withoutStack(() => new GatewayError('BAD_REQUEST', what)),
+      'PARSE_ERROR',
+    );
   }
 
   /** Answers BAD_REQUEST for a message holding a `__proto__` key (see prototype-keys.ts). */
@@ -735,9 +740,11 @@ export class RpcConnection {
     trpcCode?: 'PARSE_ERROR',
     jsonrpc?: '2.0',
   ): void {
-    const trpcError = trpcCode
-      ? new TRPCError({ code: trpcCode, message: error.message, cause: error })
-      : toTrpcError(error);
+    const trpcError = withoutStack(() =>
+      trpcCode
+        ? new TRPCError({ code: trpcCode, message: error.message, cause: error })
+        : toTrpcError(error),
+    );
     this.#respondTrpcError(id, jsonrpc, trpcError, undefined, 'unknown');
   }
 
