@@ -46,8 +46,9 @@ export type Gateway = {
    */
   start(): Promise<void>;
   /**
-   * Graceful: tells clients why, closes sockets, flushes state, releases the
-   * lock. Idempotent: a second call returns the same promise, and a stop of
+   * Graceful: tells clients why, runs nothing they send from then on, answers
+   * the calls already running (bounded), closes sockets, flushes state,
+   * releases the lock. Idempotent: a second call returns the same promise, and a stop of
    * a gateway never started resolves at once.
    */
   stop(reason?: string): Promise<void>;

@@ -22,13 +22,14 @@ import {
   admitUpgrade,
   type PairingQuota,
   RpcConnection,
+  type StoppableConnection,
 } from '../transport/index.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 /** Another WebSocket door on the same port, chosen by the upgrade request (e.g. its path). */
 export type Endpoint = {
   owns(request: IncomingMessage): boolean;
-  accept(socket: WebSocket, admission: AdmissionAccepted): SilentSocket;
+  accept(socket: WebSocket, admission: AdmissionAccepted): SilentSocket & StoppableConnection;
 };
 
 /** A socket of any endpoint that may not have sent its credential yet. */
@@ -96,13 +97,18 @@ export class ConnectionAcceptor {
     return { [NODE_CHALLENGE_HEADER]: challenge };
   }
 
-  accept(socket: WebSocket, request: IncomingMessage, admission: AdmissionAccepted): void {
+  accept(
+    socket: WebSocket,
+    request: IncomingMessage,
+    admission: AdmissionAccepted,
+  ): StoppableConnection {
     const { config, log } = this.#opts;
     socket.once('close', this.#opts.registry.socketAccepted(admission.addressKey));
     const endpoint = this.#opts.endpoints?.find((candidate) => candidate.owns(request));
     if (endpoint) {
-      this.#trackSilent(endpoint.accept(socket, admission), socket);
-      return;
+      const connection = endpoint.accept(socket, admission);
+      this.#trackSilent(connection, socket);
+      return connection;
     }
     const rpc: RpcConnection = new RpcConnection({
       router: appRouter,
@@ -129,6 +135,7 @@ export class ConnectionAcceptor {
       },
     });
     this.#trackSilent(rpc, socket);
+    return rpc;
   }
 
   /** Either door's socket that holds a place with no credential yet, forgotten when it closes. */

@@ -79,6 +79,10 @@ export class OpenClawConnection {
   #tick: NodeJS.Timeout | undefined;
   #seq = 0;
   #inFlight = 0;
+  /** The gateway is stopping (see `closeWhenSettled`): nothing the peer sends from then on runs. */
+  #stopping = false;
+  /** Set while `closeWhenSettled` waits for `#inFlight` to reach 0. */
+  #onSettled: (() => void) | undefined;
   #holdsPairingSlot = false;
   #housekeepingWindowStart = 0;
   #housekeepingInWindow = 0;
@@ -114,6 +118,24 @@ export class OpenClawConnection {
     setTimeout(() => this.#socket.terminate(), CLOSE_GRACE_MS).unref();
   }
 
+  /**
+   * The gateway is stopping: nothing the peer sends from now on runs (a node's
+   * result included), the requests already running are answered, for up to
+   * `graceMs`, then the socket is closed with `code` and `reason`.
+   */
+  async closeWhenSettled(code: number, reason: string, graceMs: number): Promise<void> {
+    this.#stopping = true;
+    // Let frames produced just before (the stop's event, answers) reach the socket first.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onSettled = resolve;
+        setTimeout(resolve, graceMs).unref();
+      });
+    }
+    this.close(code, reason);
+  }
+
   #startDeadline(reason: string): void {
     clearTimeout(this.#deadline);
     this.#deadline = setTimeout(
@@ -124,7 +146,7 @@ export class OpenClawConnection {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.#closed.signal.aborted) return;
+    if (this.#stopping || this.#closed.signal.aborted) return;
     // Refused and closing: ws still hands over what the peer sends until the close
     // completes (up to CLOSE_GRACE_MS), and a peer that proved nothing gets no more
     // parsing, and no second connect, behind its refusal. An authenticated node's
@@ -472,7 +494,7 @@ export class OpenClawConnection {
         (error: unknown) => this.#respondError(request.id, toOpenClawError(error)),
       )
       .finally(() => {
-        this.#inFlight--;
+        if (--this.#inFlight === 0) this.#onSettled?.();
       });
   }
 

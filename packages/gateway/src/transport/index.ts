@@ -8,7 +8,12 @@ export {
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
 export { streamBatch, trackedWithJson, unrolledStream } from './data-frames.js';
-export { type BoundAddress, Listener, type ListenerOptions } from './listener.js';
+export {
+  type BoundAddress,
+  Listener,
+  type ListenerOptions,
+  type StoppableConnection,
+} from './listener.js';
 export { PairingQuota } from './pairing-quota.js';
 export { mayHavePrototypeKey, prototypeKeyPath } from './prototype-keys.js';
 export {

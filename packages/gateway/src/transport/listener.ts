@@ -35,14 +35,37 @@ export type ListenerOptions = {
   upgradeHeaders?(request: IncomingMessage): Record<string, string>;
   /** Decides, from headers and peer address alone, whether an upgrade may proceed. */
   admit(request: IncomingMessage): AdmissionDecision;
-  onConnection(socket: WebSocket, request: IncomingMessage, admission: AdmissionAccepted): void;
+  /** Takes an accepted socket; returns its connection, which the listener closes on `close()`. */
+  onConnection(
+    socket: WebSocket,
+    request: IncomingMessage,
+    admission: AdmissionAccepted,
+  ): StoppableConnection;
   /** Plain HTTP requests (webhooks); return false to answer 426. */
   onHttpRequest?(request: IncomingMessage, response: ServerResponse): boolean;
 };
 
 export type BoundAddress = { host: string; port: number; url: string };
 
+/** A socket's connection, as the listener closes it when the gateway stops. */
+export type StoppableConnection = {
+  /**
+   * Runs nothing the peer sends from now on, answers the calls already
+   * running (for up to `graceMs`), then closes the socket with `code`.
+   */
+  closeWhenSettled(code: number, reason: string, graceMs: number): Promise<void>;
+};
+
 type Tracked = WebSocket & { loopgateAlive?: boolean; loopgatePingAt?: number };
+
+/**
+ * How long a graceful stop waits for the calls already running on a socket
+ * (a `nodes.invoke`, an `agent.wait`) to be answered before closing it anyway.
+ */
+export const STOP_GRACE_MS = 2_000;
+
+/** How long a peer gets to answer the stop's close frame before its socket is dropped. */
+const STOP_CLOSE_HANDSHAKE_MS = 1_000;
 
 /**
  * Parts one message may arrive in. Clients (ws, browsers, tRPC) do not
@@ -70,7 +93,8 @@ export class Listener {
   readonly #opts: ListenerOptions;
   readonly #servers: Server[] = [];
   readonly #wss: WebSocketServer;
-  readonly #sockets = new Set<Tracked>();
+  /** Open sockets, and the connection each one speaks through. */
+  readonly #sockets = new Map<Tracked, StoppableConnection>();
   /** Open TCP connections per address key (IPv6 by /64), upgraded or not. */
   readonly #tcpByAddress = new Map<string, number>();
   #bound: BoundAddress[] = [];
@@ -123,25 +147,27 @@ export class Listener {
     return this.#bound;
   }
 
-  /** Stops accepting, closes every socket with `reason`, and waits (bounded) for them to go. */
+  /**
+   * Stops accepting and closes every socket with `reason` through its
+   * connection, so that what a peer sends once the stop has begun is not run
+   * while the calls already running are still answered (see
+   * `StoppableConnection`); waits (bounded) for them to go.
+   */
   async close(reason = 'gateway shutting down'): Promise<void> {
     this.#closing = true;
     clearInterval(this.#pingTimer);
-    // Frames produced just before (the `gateway.stopping` event, answers in
-    // flight) go out through microtasks and nextTicks; let them reach the
-    // sockets before the close frames, or subscribers never see the event
-    // that tells them why, nor get an id to resume from.
-    await new Promise((resolve) => setImmediate(resolve));
     const closes = [...this.#sockets].map(
-      (socket) =>
+      ([socket, connection]) =>
         new Promise<void>((resolve) => {
           if (socket.readyState === socket.CLOSED) return resolve();
           socket.once('close', () => resolve());
-          socket.close(CloseCode.goingAway, reason);
-          setTimeout(() => {
-            socket.terminate();
-            resolve();
-          }, 1_000).unref();
+          const closing = connection.closeWhenSettled(CloseCode.goingAway, reason, STOP_GRACE_MS);
+          void closing.then(() =>
+            setTimeout(() => {
+              socket.terminate();
+              resolve();
+            }, STOP_CLOSE_HANDSHAKE_MS).unref(),
+          );
         }),
     );
     await Promise.all(closes);
@@ -237,12 +263,11 @@ export class Listener {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const tracked = ws as Tracked;
       tracked.loopgateAlive = true;
-      this.#sockets.add(tracked);
       ws.on('pong', () => {
         tracked.loopgateAlive = true;
       });
       ws.once('close', () => this.#sockets.delete(tracked));
-      this.#opts.onConnection(ws, req, decision);
+      this.#sockets.set(tracked, this.#opts.onConnection(ws, req, decision));
     });
   }
 
@@ -252,7 +277,7 @@ export class Listener {
    */
   #sweep(): void {
     const now = Date.now();
-    for (const socket of this.#sockets) {
+    for (const socket of this.#sockets.keys()) {
       if (
         !socket.loopgateAlive &&
         now - (socket.loopgatePingAt ?? now) >= this.#opts.pongTimeoutMs
@@ -269,7 +294,7 @@ export class Listener {
     // Check again once the pong deadline has passed, instead of a full interval later.
     setTimeout(() => {
       const deadline = Date.now() - this.#opts.pongTimeoutMs;
-      for (const socket of this.#sockets) {
+      for (const socket of this.#sockets.keys()) {
         if (
           !socket.loopgateAlive &&
           (socket.loopgatePingAt ?? Number.POSITIVE_INFINITY) <= deadline

@@ -142,8 +142,12 @@ export class RpcConnection {
   #backlog: WaitingFrame[] = [];
   /** Requests this turn may still dispatch as they arrive, before frames wait in `#backlog`. */
   #turnBudget = BATCH_SLICE;
-  /** The gateway closed this socket (see `close`): nothing the peer sends after that is run. */
+  /** The gateway closed this socket, or is stopping (see `close`, `closeWhenSettled`): nothing the peer sends after that is run. */
   #closing = false;
+  /** Queries and mutations running now (not subscriptions): a graceful stop answers them first. */
+  #running = 0;
+  /** Set while `closeWhenSettled` waits for `#running` to reach 0. */
+  #onSettled: (() => void) | undefined;
 
   constructor(opts: RpcConnectionOptions) {
     this.#opts = opts;
@@ -195,6 +199,26 @@ export class RpcConnection {
     // A peer that never answers the close handshake would otherwise keep the
     // TCP socket (and its place under the connection caps) for ws's 30 s close timeout.
     setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_GRACE_MS).unref();
+  }
+
+  /**
+   * The gateway is stopping: from now on nothing the peer sends is run (a
+   * write sent after the stop began must not happen, answered or not), while
+   * the queries and mutations already running are answered, for up to
+   * `graceMs`; then the socket is closed with `code` and `reason`.
+   */
+  async closeWhenSettled(code: number, reason: string, graceMs: number): Promise<void> {
+    this.#closing = true;
+    // Frames produced just before (the `gateway.stopping` event, answers) go out through
+    // microtasks and nextTicks; let them reach the socket ahead of the close frame.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#running > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onSettled = resolve;
+        setTimeout(resolve, graceMs).unref();
+      });
+    }
+    this.close(code, reason);
   }
 
   /** Drops the TCP connection now (a close frame written just before still goes out). */
@@ -420,7 +444,7 @@ export class RpcConnection {
 
   /** Dispatches what is left of this turn's share of waiting requests now, the rest in later turns. */
   readonly #drainBacklog = (): void => {
-    if (this.#socket.readyState !== OPEN) {
+    if (this.#closing || this.#socket.readyState !== OPEN) {
       this.#backlog = [];
       // A socket the gateway is closing must still read the peer's close reply, or the
       // handshake never completes and the socket is dropped at the grace (logged 1006).
@@ -516,6 +540,8 @@ export class RpcConnection {
     ctx: GatewayContext,
     batchIndex: number,
   ): Promise<void> {
+    // Held while the credential was checked, or in the backlog, when the gateway began closing.
+    if (this.#closing) return;
     const { jsonrpc } = msg;
     const id = msg.id as Id; // null ids were answered in #dispatch
     const type = msg.method;
@@ -587,6 +613,7 @@ export class RpcConnection {
       return;
     }
 
+    this.#running++;
     try {
       const data = await callProcedure(this.#router, {
         path,
@@ -607,6 +634,8 @@ export class RpcConnection {
         });
     } catch (cause) {
       this.#respondTrpcError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type, input);
+    } finally {
+      if (--this.#running === 0) this.#onSettled?.();
     }
   }
 
