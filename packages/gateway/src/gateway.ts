@@ -21,6 +21,7 @@ import { OpenClawEndpoint } from './openclaw/index.js';
 import { dispatchByName } from './router/dispatch.js';
 import type { GatewayServices } from './services.js';
 import { SessionStore } from './sessions/index.js';
+import { assertPrivateStateDir } from './state-lock/index.js';
 import { EventLoopDelay, gatewayStatus } from './status/index.js';
 import { type BoundAddress, PairingQuota } from './transport/index.js';
 
@@ -67,7 +68,8 @@ export type Gateway = {
 
 /**
  * Builds a gateway from a config (validated here, defaults applied). Nothing
- * listens until `start()`. This is the composition root: each service is
+ * listens until `start()`. Throws UnsafeStateDirError for a state dir another
+ * user owns or may write into, before anything is read from it or written. This is the composition root: each service is
  * built in its own folder and only wired together here.
  */
 export function createGateway(
@@ -76,6 +78,7 @@ export function createGateway(
 ): Gateway {
   const config = LoopgateConfig.parse(configInput);
   const stateDir = options.stateDir ?? defaultStateDir();
+  assertPrivateStateDir(stateDir);
   const parts = buildServices(config, stateDir, options);
   const { services, state, log } = parts;
   const lifecycle = new Lifecycle<GatewayPart>({

@@ -25,5 +25,6 @@ export {
   StateLockedError,
   type StateLockHolder,
   type StateLockStatus,
+  UnsafeStateDirError,
 } from './state-lock/index.js';
 export { fingerprintOf, readGatewayFingerprint } from './tls/index.js';

@@ -40,9 +40,13 @@ export async function startGatewayFromFlags(
   options: { quiet?: boolean } = {},
 ): Promise<Gateway> {
   // Loaded here, not at the top: client commands start faster without the server's modules.
-  const { createGateway, describeLockedStateDir, loadConfig, StateLockedError } = await import(
-    '@loopgate/gateway'
-  );
+  const {
+    createGateway,
+    describeLockedStateDir,
+    loadConfig,
+    StateLockedError,
+    UnsafeStateDirError,
+  } = await import('@loopgate/gateway');
   const loaded = await loadConfig({
     flags: { port: flags.port, bind: flags.bind },
     ...(flags.config ? { configPath: flags.config } : {}),
@@ -50,10 +54,13 @@ export async function startGatewayFromFlags(
   const config = flags.verbose
     ? { ...loaded.config, logging: { ...loaded.config.logging, stderr: true } }
     : loaded.config;
-  const gateway = createGateway(config, { explicitCredential: loaded.explicit });
+  let gateway: Gateway;
   try {
+    gateway = createGateway(config, { explicitCredential: loaded.explicit });
     await gateway.start();
   } catch (error) {
+    // A state dir someone else may write into: nothing was read from it; the operator's call (exit 2).
+    if (error instanceof UnsafeStateDirError) throw new UsageError(error.message);
     // Another gateway holds this state dir: nothing was touched; it is the operator's call (exit 2).
     if (error instanceof StateLockedError) {
       const profile = activeProfile();

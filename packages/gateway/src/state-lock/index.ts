@@ -1,3 +1,4 @@
+export { assertPrivateStateDir, UnsafeStateDirError } from './private-dir.js';
 export {
   acquireStateLock,
   describeLockedStateDir,
