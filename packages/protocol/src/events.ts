@@ -2,12 +2,21 @@ import { z } from 'zod';
 import { OperatorScope } from './access.js';
 import { HealthOutput } from './operator.js';
 
-const base = { ts: z.number() };
+const base = {
+  ts: z.number(),
+  /**
+   * Set on a live event: sent to whoever is subscribed when it happens, never
+   * logged nor replayed (health ticks, gap markers, pairing requests and their
+   * lapses). It has no id of its own: its tracked id on the wire is the last
+   * durable event's, the point a resume continues from.
+   */
+  live: z.literal(true).optional(),
+};
 
 /**
  * The gateway's event stream. Durable events get a sequence id and are
- * replayed to a client resuming with `lastEventId`; `health.tick` is
- * ephemeral (a fresh one is worth more than a missed one).
+ * replayed to a client resuming with `lastEventId`; live ones (`live: true`,
+ * e.g. `health.tick`: a fresh one is worth more than a missed one) are not.
  */
 export const GatewayEvent = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('gateway.started'), version: z.string() }),
@@ -116,8 +125,8 @@ export const GatewayEvent = z.discriminatedUnion('type', [
 ]);
 export type GatewayEvent = z.infer<typeof GatewayEvent>;
 export type GatewayEventType = GatewayEvent['type'];
-/** An event without its timestamp, as emitters build it. */
-export type GatewayEventInput = OmitFromEach<GatewayEvent, 'ts'>;
+/** An event without its timestamp (nor the live mark, which the bus sets), as emitters build it. */
+export type GatewayEventInput = OmitFromEach<GatewayEvent, 'ts' | 'live'>;
 
 /**
  * `Omit<T, K>` applied to each member of a union, so a discriminated union
@@ -133,3 +142,10 @@ export const EPHEMERAL_EVENT_TYPES: ReadonlySet<GatewayEventType> = new Set([
 
 /** What the `events` subscription yields (inside tRPC's tracked envelope `{ id, data }`). */
 export type GatewayEventEnvelope = { id: string; data: GatewayEvent };
+
+/**
+ * One line of `loopgate events --json`: the event and its id, the one
+ * `--since` resumes after. A live event (`live: true`) has no id of its own,
+ * so its line says `id: null` rather than repeat the durable id before it.
+ */
+export type EventsJsonLine = GatewayEvent & { id: string | null };

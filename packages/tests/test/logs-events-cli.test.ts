@@ -1,7 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGatewayClient } from '@loopgate/client';
+import type { EventsJsonLine } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { askToPair } from '../src/hardening/index.js';
 import {
   runCli,
   spawnCli,
@@ -171,9 +174,85 @@ describe('loopgate events', () => {
     expect(code).toBe(0);
   });
 
+  it('--follow shows a live event (a pairing request) without an id, never under the durable id before it; --since resumes from durable ids', async () => {
+    const bus = gw.gateway.services.events;
+    const children = [
+      spawnCli(['events', '--url', gw.url, '--follow', '--json'], { env }),
+      spawnCli(['events', '--url', gw.url, '--follow'], { env }),
+    ];
+    const outputs = children.map(collectStdout);
+    const [json, human] = outputs as [() => string, () => string];
+    const printed = (state: string) =>
+      json().includes(`"state":"${state}"`) && human().includes(`state=${state}`);
+    // The subscriptions go live some time after spawn: emit until both have printed one.
+    const ticker = setInterval(
+      () => bus.emit({ type: 'channel.status', channel: 'live-test', state: 'before' }),
+      200,
+    );
+    let asker: Awaited<ReturnType<typeof askToPair>>['asker'] | undefined;
+    try {
+      await waitFor(() => printed('before'), {
+        what: 'both streams live',
+        timeoutMs: 15_000,
+      });
+      clearInterval(ticker);
+      const lastBefore = bus.lastEventId ?? '';
+      const pairing = await askToPair(gw.url, '', 'live-node');
+      asker = pairing.asker;
+      bus.emit({ type: 'channel.status', channel: 'live-test', state: 'after' });
+      await waitFor(() => printed('after'), {
+        what: 'the event after the pairing request',
+        timeoutMs: 15_000,
+      });
+
+      const lines = json()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as EventsJsonLine);
+      const requested = lines.find((l) => l.type === 'node.pair.requested');
+      expect(requested).toMatchObject({ id: null, live: true, name: 'live-node' });
+      const ids = lines.flatMap((l) => (l.id === null ? [] : [l.id]));
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(lines.filter((l) => l.id !== null).every((l) => l.live === undefined)).toBe(true);
+      expect(human()).toMatch(/Z live node\.pair\.requested {2}requestId=/);
+      expect(human()).not.toMatch(/#\d+ node\.pair\.requested/);
+      expect(human()).not.toContain('live=true');
+
+      // Resuming from the last durable id before the request: the events after it, not the live one.
+      const resumed = await runCli(['events', '--url', gw.url, '--since', lastBefore, '--json'], {
+        env,
+      });
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const replayed = resumed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as EventsJsonLine);
+      expect(replayed.map((l) => l.type)).toContain('channel.status');
+      expect(replayed.some((l) => l.type === 'node.pair.requested')).toBe(false);
+      expect(replayed.every((l) => l.id !== null && Number(l.id) > Number(lastBefore))).toBe(true);
+    } finally {
+      clearInterval(ticker);
+      asker?.ws.close();
+      for (const child of children) child.kill('SIGINT');
+    }
+    const codes = await Promise.all(
+      children.map((child) => new Promise<number | null>((resolve) => child.once('exit', resolve))),
+    );
+    expect(codes).toEqual([0, 0]);
+  });
+
   it('a bad --filter is a usage error (exit 2)', async () => {
     const result = await runCli(['events', '--url', gw.url, '--filter', '(unclosed'], { env });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--filter is not a valid regular expression');
   });
 });
+
+/** Everything the child has written to stdout so far. */
+function collectStdout(child: ChildProcess): () => string {
+  let text = '';
+  child.stdout?.on('data', (chunk) => {
+    text += chunk;
+  });
+  return () => text;
+}

@@ -1,6 +1,7 @@
 import type { GatewayClient } from '@loopgate/client';
 import {
   EPHEMERAL_EVENT_TYPES,
+  type EventsJsonLine,
   forTerminal,
   type GatewayError,
   type GatewayEvent,
@@ -126,16 +127,20 @@ async function tailEvents(
     (handlers) =>
       client.events.subscribe(lastEventId === undefined ? {} : { lastEventId }, {
         ...handlers,
-        onData: ({ id, data }) => {
+        onData: ({ id: trackedId, data }) => {
           const event = data as GatewayEvent;
+          // A live event travels under the last durable id (where a resume continues from);
+          // it has none of its own, and two events must never be shown under one id.
+          const id = event.live ? null : trackedId;
           const wanted =
             (!since || !('fromTime' in since) || event.ts >= since.fromTime) &&
             // Health ticks and gap markers are the stream's housekeeping: shown only when asked for by --filter.
             (!EPHEMERAL_EVENT_TYPES.has(event.type) || filter !== undefined);
           const line = renderEvent(id, event);
-          if (wanted && (!filter || filter.test(line)))
-            print({ id, ...event }, flags.json, () => line);
-          if (head !== undefined && head !== null && Number(id) >= Number(head)) stopNow?.();
+          const jsonLine: EventsJsonLine = { id, ...event };
+          if (wanted && (!filter || filter.test(line))) print(jsonLine, flags.json, () => line);
+          if (id !== null && head !== undefined && head !== null && Number(id) >= Number(head))
+            stopNow?.();
         },
       }),
     (stop) => {
@@ -164,12 +169,13 @@ export function renderLogRecord(record: LogRecord): string {
   return `${new Date(record.time).toISOString()} ${level} ${record.msg ?? ''}${fields ? `  ${fields}` : ''}`;
 }
 
-function renderEvent(id: string, event: GatewayEvent): string {
-  const { ts, type, ...rest } = event as GatewayEvent & Record<string, unknown>;
+/** `<time> #<id> <type>  <fields>`; a live event (no id of its own) shows `live` in the id's place. */
+function renderEvent(id: string | null, event: GatewayEvent): string {
+  const { ts, type, live: _live, ...rest } = event as GatewayEvent & Record<string, unknown>;
   const fields = Object.entries(rest)
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     .join(' ');
-  const text = `${new Date(ts).toISOString()} #${id} ${type}${fields ? `  ${fields}` : ''}`;
+  const text = `${new Date(ts).toISOString()} ${id === null ? 'live' : `#${id}`} ${type}${fields ? `  ${fields}` : ''}`;
   return text.length > 400 ? `${text.slice(0, 399)}…` : text;
 }
 

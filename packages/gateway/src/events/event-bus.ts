@@ -156,12 +156,14 @@ export class EventBus {
   }
 
   emit(input: GatewayEventInput, options?: EmitOptions): SequencedEvent {
-    const event = { ...input, ts: Date.now() } as GatewayEvent;
     let entry: LiveEntry;
-    if (options?.liveOnly || EPHEMERAL_EVENT_TYPES.has(event.type)) {
-      // Carries the last durable id, so a client resuming from it skips nothing.
+    if (options?.liveOnly || EPHEMERAL_EVENT_TYPES.has(input.type)) {
+      // Marked live (it has no id of its own) and carries the last durable id, so a client
+      // resuming from it skips nothing.
+      const event = { ...input, ts: Date.now(), live: true } as GatewayEvent;
       entry = { seq: this.#seq, event, wireJson: undefined, durable: false };
     } else {
+      const event = { ...input, ts: Date.now() } as GatewayEvent;
       const json = JSON.stringify(event);
       const wireJson = isPlainJson(event) ? json : undefined;
       entry = { seq: ++this.#seq, event, wireJson, durable: true };
@@ -270,7 +272,7 @@ export class EventBus {
   }
 
   #gapEvent(missedFrom: string | null): GatewayEvent {
-    return { type: 'events.gap', missedFrom, ts: Date.now() };
+    return { type: 'events.gap', missedFrom, ts: Date.now(), live: true };
   }
 
   /**
