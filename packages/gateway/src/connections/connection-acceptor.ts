@@ -9,7 +9,7 @@ import {
   type FailedAttemptLimiter,
   type PeerIdentity,
 } from '../auth/index.js';
-import type { EventBus } from '../events/index.js';
+import { DurableEventBudget, type EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { type NodeService, newChallenge } from '../nodes/index.js';
 import { appRouter } from '../router/app-router.js';
@@ -67,6 +67,10 @@ export class ConnectionAcceptor {
   readonly #challenges = new WeakMap<IncomingMessage, string>();
   /** Sockets in the order they were accepted, until they present a credential or close. */
   readonly #silent = new Set<SilentSocket>();
+  /** Connection events per credential below admin (see DurableEventBudget). */
+  readonly #connectionEventBudget = new DurableEventBudget();
+  /** Sockets whose `connection.opened` was durable: their `connection.closed` is too. */
+  readonly #durableConnections = new Set<string>();
 
   constructor(options: AcceptorOptions) {
     this.#opts = options;
@@ -185,14 +189,34 @@ export class ConnectionAcceptor {
     // durable events, or a stranger connecting in a loop would push every real event
     // out of the replay buffer operators resume from. Its request is (node.pair.requested).
     if (info.role !== 'pairing') {
-      this.#opts.events.emit({
-        type: 'connection.opened',
-        connectionId: info.id,
-        role: info.role,
-        remoteAddress: info.remoteAddress,
-        ...(info.clientName ? { clientName: info.clientName } : {}),
-      });
+      this.#opts.events.emit(
+        {
+          type: 'connection.opened',
+          connectionId: info.id,
+          role: info.role,
+          remoteAddress: info.remoteAddress,
+          ...(info.clientName ? { clientName: info.clientName } : {}),
+        },
+        { liveOnly: !this.#durablyOpened(info) },
+      );
     }
+  }
+
+  /**
+   * Whether a socket's coming and going are durable events. An admin may do
+   * worse than flush the log, and the local CLI connects as admin for every
+   * command, so admin credentials are not counted.
+   */
+  #durablyOpened(info: ConnectionInfo): boolean {
+    const key =
+      info.principal === 'operator.admin'
+        ? undefined
+        : info.role === 'node'
+          ? `node:${info.nodeId}`
+          : `${info.credential}:${info.credentialName ?? ''}`;
+    const durable = key === undefined || this.#connectionEventBudget.take(key);
+    if (durable) this.#durableConnections.add(info.id);
+    return durable;
   }
 
   #closed(conn: ConnectionInfo, admission: AdmissionAccepted, code: number): void {
@@ -205,11 +229,9 @@ export class ConnectionAcceptor {
     this.#opts.registry.closed(conn.id);
     this.#opts.nodes.onConnectionClosed(conn, code);
     if (conn.role === 'pairing') return;
-    this.#opts.events.emit({
-      type: 'connection.closed',
-      connectionId: conn.id,
-      role: conn.role,
-      code,
-    });
+    this.#opts.events.emit(
+      { type: 'connection.closed', connectionId: conn.id, role: conn.role, code },
+      { liveOnly: !this.#durableConnections.delete(conn.id) },
+    );
   }
 }

@@ -1,3 +1,4 @@
+export { DurableEventBudget } from './durable-budget.js';
 export {
   type EmitOptions,
   EventBus,

@@ -1,5 +1,6 @@
 import { CloseCode, GatewayError, type GatewayEventInput } from '@loopgate/protocol';
 import type { Logger } from 'pino';
+import { DurableEventBudget } from '../events/index.js';
 import type { NodeConnection } from './invoke-broker.js';
 import { allowedCommands, type NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
@@ -18,12 +19,18 @@ export type NodeSocket = {
   readonly closed: AbortSignal;
 };
 
-export type LiveNode = { connection: NodeConnection; connectedAt: number; remoteAddress: string };
+export type LiveNode = {
+  connection: NodeConnection;
+  connectedAt: number;
+  remoteAddress: string;
+  /** Whether its `node.online` was durable: its `node.offline` is then too. */
+  durable: boolean;
+};
 type TrackedSocket = Pick<NodeSocket, 'close'>;
 
 export type NodePresenceOptions = {
   registry: NodeRegistry;
-  events: { emit(event: GatewayEventInput): unknown };
+  events: { emit(event: GatewayEventInput, options?: { liveOnly?: boolean }): unknown };
   log: Pick<Logger, 'info'>;
   /** The node's invocation stream is gone: fail what it was running. */
   onStreamGone: (connectionId: string) => void;
@@ -40,6 +47,8 @@ export class NodePresence {
   readonly #opts: NodePresenceOptions;
   readonly #live = new Map<string, LiveNode>();
   readonly #sockets = new Map<string, Map<string, TrackedSocket>>();
+  /** A node going on and offline in a loop must not flush the durable log (see DurableEventBudget). */
+  readonly #presenceEventBudget = new DurableEventBudget();
 
   constructor(options: NodePresenceOptions) {
     this.#opts = options;
@@ -105,16 +114,20 @@ export class NodePresence {
       );
     }
     const now = Date.now();
-    this.#live.set(record.nodeId, { connection, connectedAt: now, remoteAddress });
+    const durable = this.#presenceEventBudget.take(record.nodeId, now);
+    this.#live.set(record.nodeId, { connection, connectedAt: now, remoteAddress, durable });
     record.lastSeenAt = now;
     void this.#opts.registry.saveQuietly();
     this.#opts.log.info({ nodeId: record.nodeId, name: record.name }, 'node online');
-    this.#opts.events.emit({
-      type: 'node.online',
-      nodeId: record.nodeId,
-      name: record.name,
-      commands: allowedCommands(record),
-    });
+    this.#opts.events.emit(
+      {
+        type: 'node.online',
+        nodeId: record.nodeId,
+        name: record.name,
+        commands: allowedCommands(record),
+      },
+      { liveOnly: !durable },
+    );
   }
 
   /** The invocation stream of `connection` ended (unsubscribed or socket closed). */
@@ -135,7 +148,10 @@ export class NodePresence {
     }
     const name = record?.name ?? nodeId;
     this.#opts.log.info({ nodeId, name, reason }, 'node offline');
-    this.#opts.events.emit({ type: 'node.offline', nodeId, name, reason });
+    this.#opts.events.emit(
+      { type: 'node.offline', nodeId, name, reason },
+      { liveOnly: !live.durable },
+    );
   }
 
   /** Takes the node offline and closes every socket it has; returns how many were closed. */
