@@ -172,6 +172,16 @@ export const SessionsResetInput = z.object({ sessionId: SessionId });
 export const SessionsResetOutput = z.object({ sessionId: SessionId, cleared: z.number() });
 export type SessionsResetOutput = z.infer<typeof SessionsResetOutput>;
 
+export const SessionsDeleteInput = z.object({ sessionId: SessionId });
+export const SessionsDeleteOutput = z.object({
+  sessionId: SessionId,
+  /** Transcript entries deleted with the session. */
+  entries: z.number(),
+  /** Transcripts of its earlier resets (`sessions/archive/`) deleted with it. */
+  archives: z.number(),
+});
+export type SessionsDeleteOutput = z.infer<typeof SessionsDeleteOutput>;
+
 export const AgentInput = z.object({
   /** Continue this session (created if it does not exist yet); omitted: a new operator session. */
   sessionId: SessionId.optional(),

@@ -89,6 +89,14 @@ export const GatewayEvent = z.discriminatedUnion('type', [
     peer: z.string().optional(),
   }),
   z.object({ ...base, type: z.literal('session.reset'), sessionId: z.string() }),
+  /** Its transcript is gone; a channel peer writing again gets a fresh session. */
+  z.object({
+    ...base,
+    type: z.literal('session.deleted'),
+    sessionId: z.string(),
+    channel: z.string(),
+    peer: z.string().optional(),
+  }),
   z.object({
     ...base,
     type: z.literal('agent.run'),

@@ -34,6 +34,7 @@ export const GATEWAY_PROCEDURES: Readonly<Record<string, ProcedureKind>> = {
   'nodes.pair.reject': 'mutation',
   'nodes.pair.remove': 'mutation',
   send: 'mutation',
+  'sessions.delete': 'mutation',
   'sessions.history': 'query',
   'sessions.list': 'query',
   'sessions.reset': 'mutation',

@@ -57,6 +57,7 @@ const ADMIN = [
   'tokens.revoke',
   'auth.rotateToken',
   'logs',
+  'sessions.delete',
 ];
 
 /** Who may call what, by hand: the reviewed copy of `accessTable`. */

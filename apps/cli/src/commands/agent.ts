@@ -7,6 +7,7 @@ import {
   GatewayError,
   SendOutput,
   type SessionInfo,
+  SessionsDeleteOutput,
   SessionsHistoryOutput,
   SessionsListOutput,
   SessionsResetOutput,
@@ -155,6 +156,23 @@ function registerSessionsCommands(program: Command): void {
       json: flags.json,
       schema: SessionsResetOutput,
       human: (o) => `reset ${o.sessionId} · ${o.cleared} entries archived`,
+    });
+  });
+
+  addClientOptions(
+    sessions
+      .command('delete')
+      .description(
+        'delete a session and its transcripts, archived ones included (operator.admin); a channel peer writing again starts a fresh one',
+      )
+      .argument('<session>', 'session id (see loopgate sessions list)'),
+  ).action(async (sessionId: string, flags: ClientFlags) => {
+    const out = await withClient(flags, (c) => c.sessions.delete.mutate({ sessionId }));
+    printResult(out, {
+      json: flags.json,
+      schema: SessionsDeleteOutput,
+      human: (o) =>
+        `deleted ${o.sessionId} · ${o.entries} entries${o.archives > 0 ? `, ${o.archives} archived transcript(s)` : ''}`,
     });
   });
 }

@@ -11,6 +11,7 @@ import {
   type MessageSource,
   type RunError,
   type SessionInfo,
+  type SessionsDeleteOutput,
   TERMINAL_RUN_STATES,
   type TranscriptEntryInput,
 } from '@loopgate/protocol';
@@ -201,16 +202,30 @@ export class AgentRuntime {
 
   /** Starts the session over; refused while one of its runs is active or waiting. */
   async resetSession(sessionId: string): Promise<number> {
-    const active = this.#queue.activeRun(sessionId);
-    if (active !== undefined) {
-      throw new GatewayError(
-        'CONFLICT',
-        `session ${sessionId} has a run in progress (${active}); wait for it or agent.cancel it first`,
-      );
-    }
+    this.#assertNoActiveRun(sessionId, 'reset');
     const cleared = await this.#sessions.reset(sessionId);
     this.hub.forgetSession(sessionId);
     return cleared;
+  }
+
+  /** Deletes the session and its transcripts; refused (CONFLICT, naming the run) while one is active. */
+  async deleteSession(sessionId: string): Promise<SessionsDeleteOutput> {
+    this.#assertNoActiveRun(sessionId, 'delete');
+    const removed = await this.#sessions.delete(sessionId);
+    this.hub.forgetSession(sessionId);
+    return { sessionId, ...removed };
+  }
+
+  /** A session with a run in progress (runs queued behind it wait only while one is). */
+  #assertNoActiveRun(sessionId: string, action: 'reset' | 'delete'): void {
+    const active = this.#queue.activeRun(sessionId);
+    if (active === undefined) return;
+    const queued = this.#queue.waitingCount(sessionId);
+    throw new GatewayError(
+      'CONFLICT',
+      `session ${sessionId} has a run in progress (${active}${queued > 0 ? `, ${queued} more queued` : ''}); wait for it or agent.cancel it before ${action}`,
+      { details: { runId: active } },
+    );
   }
 
   sessionInfo(meta: SessionMeta): SessionInfo {

@@ -26,7 +26,9 @@ export type Access = 'pairing' | 'node' | OperatorScope;
  * - `operator.write`: act — send, the agent and its companions, invoke a
  *   node command, reset a session.
  * - `operator.admin`: decide who gets in — pairing decisions, operator
- *   tokens, rotating the gateway token, reading the gateway log.
+ *   tokens, rotating the gateway token, reading the gateway log — and erase
+ *   what cannot be got back: deleting a session and its transcripts (the
+ *   record of what the agent did on the nodes; a reset only archives it).
  */
 export const accessTable = {
   health: 'operator.read',
@@ -59,6 +61,7 @@ export const accessTable = {
   'auth.rotateToken': 'operator.admin',
   // The log names peers, sessions and nodes: operational detail for whoever runs the gateway.
   logs: 'operator.admin',
+  'sessions.delete': 'operator.admin',
 
   'node.hello': 'node',
   'node.invocations': 'node',

@@ -8,6 +8,8 @@ import {
   GatewayError,
   SendInput,
   SendOutput,
+  SessionsDeleteInput,
+  SessionsDeleteOutput,
   SessionsHistoryInput,
   SessionsHistoryOutput,
   SessionsListInput,
@@ -115,6 +117,12 @@ export const agentRouter = router({
         sessionId: input.sessionId,
         cleared: await ctx.services.agent.resetSession(input.sessionId),
       })),
+
+    /** Deletes the session and its transcripts; refused while a run is active or queued in it. */
+    delete: procedure
+      .input(SessionsDeleteInput)
+      .output(SessionsDeleteOutput)
+      .mutation(({ ctx, input }) => ctx.services.agent.deleteSession(input.sessionId)),
   }),
 
   /** Delivers a message through a channel; the same idempotency key never sends twice. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, truncate } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   GatewayError,
@@ -258,6 +258,60 @@ export class SessionStore {
     this.#scheduleIndexWrite();
     this.#events.emit({ type: 'session.reset', sessionId: id });
     return cleared;
+  }
+
+  /**
+   * Deletes the session: its transcript and the archives of its earlier
+   * resets are removed, and it no longer counts under its channel's cap. A
+   * peer that writes again gets a fresh session (a new first contact). The
+   * caller makes sure no run is using it (see `AgentRuntime.deleteSession`).
+   */
+  async delete(id: string): Promise<{ entries: number; archives: number }> {
+    this.#assertOpen();
+    const meta = this.#require(id);
+    // Forgotten before the first await, so whatever comes next sees no such session; a
+    // fresh one created under the same id writes its file on this id's chain, after the
+    // removal below.
+    this.#forget(meta);
+    const archives = await this.#serial(id, async () => {
+      await rm(this.#file(id), { force: true });
+      const removed = await this.#removeArchives(id);
+      await fsyncDirectory(this.#dir);
+      return removed;
+    });
+    this.#scheduleIndexWrite();
+    this.#events.emit({
+      type: 'session.deleted',
+      sessionId: id,
+      channel: meta.channel,
+      ...(meta.peer !== undefined ? { peer: meta.peer } : {}),
+    });
+    return { entries: meta.entries, archives };
+  }
+
+  /** Removes `archive/<id>.<time>.jsonl` (what `reset` moved there); how many. */
+  async #removeArchives(id: string): Promise<number> {
+    const archiveDir = join(this.#dir, 'archive');
+    const names = await readdir(archiveDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[];
+      throw error;
+    });
+    // Ids hold no dot, so `<id>.` names this session's archives and no other's.
+    const ours = names.filter((name) => name.startsWith(`${id}.`) && name.endsWith('.jsonl'));
+    for (const name of ours) await rm(join(archiveDir, name), { force: true });
+    if (ours.length > 0) await fsyncDirectory(archiveDir);
+    return ours.length;
+  }
+
+  #forget(meta: SessionMeta): void {
+    this.#meta.delete(meta.id);
+    this.#loaded.delete(meta.id);
+    if (meta.peer === undefined) return;
+    const key = peerKey(meta.channel, meta.peer);
+    if (this.#byPeer.get(key) === meta.id) this.#byPeer.delete(key);
+    const held = (this.#peerSessions.get(meta.channel) ?? 1) - 1;
+    if (held <= 0) this.#peerSessions.delete(meta.channel);
+    else this.#peerSessions.set(meta.channel, held);
   }
 
   #assertOpen(): void {

@@ -169,6 +169,57 @@ describe('SessionStore', () => {
     await again.close();
   });
 
+  it('delete removes the transcript and its archives, frees a place under the cap, and the peer starts afresh; a reopened store agrees', async () => {
+    const cap = { max: 2, setting: 'channels.webhook.maxSessions' };
+    const store = await open();
+    const a = await store.forPeer('webhook', 'a', cap);
+    await store.forPeer('webhook', 'b', cap);
+    await store.append(a.id, [user('first words')], { sync: true });
+    await store.reset(a.id);
+    await store.append(a.id, [user('after the reset')], { sync: true });
+    await store.create({ id: 'bystander', channel: 'webchat' });
+    await store.reset('bystander');
+    await expect(store.forPeer('webhook', 'c', cap)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+    });
+
+    expect(await store.delete(a.id)).toEqual({ entries: 1, archives: 1 });
+    const files = await readdir(join(dir, 'sessions'));
+    expect(files).not.toContain(`${a.id}.jsonl`);
+    const archived = await readdir(join(dir, 'sessions', 'archive'));
+    expect(archived.filter((f) => f.startsWith(`${a.id}.`))).toEqual([]);
+    expect(archived.filter((f) => f.startsWith('bystander.'))).toHaveLength(1);
+    expect(events.at(-1)).toEqual({
+      type: 'session.deleted',
+      sessionId: a.id,
+      channel: 'webhook',
+      peer: 'a',
+    });
+    expect(store.get(a.id)).toBeUndefined();
+    await expect(store.history(a.id, { limit: 10 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.delete(a.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    // The freed place takes a new sender; the deleted one, writing again, is a new first contact.
+    expect((await store.forPeer('webhook', 'c', cap)).peer).toBe('c');
+    await expect(store.forPeer('webhook', 'a', cap)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+    });
+    await store.delete('webhook-b');
+    const fresh = await store.forPeer('webhook', 'a', cap);
+    expect(fresh.id).toBe(a.id);
+    expect((await store.history(fresh.id, { limit: 10 })).entries).toEqual([]);
+    await store.close();
+
+    const reopened = await open();
+    expect(
+      reopened
+        .list({ channel: 'webhook' })
+        .sessions.map((m) => m.id)
+        .sort(),
+    ).toEqual(['webhook-a', 'webhook-c']);
+    await reopened.close();
+  });
+
   it('reset archives the transcript and starts over with rising seq numbers', async () => {
     const store = await open();
     const s = await store.create({ id: 'r', channel: 'webchat' });

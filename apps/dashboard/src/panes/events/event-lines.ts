@@ -86,6 +86,8 @@ export function describeEvent(
       };
     case 'session.reset':
       return { text: `session ${event.sessionId} reset`, level: 'info' };
+    case 'session.deleted':
+      return { text: `session ${event.sessionId} deleted`, level: 'info' };
     case 'agent.run':
       return {
         text: `agent run ${event.runId} ${event.state}${event.error ? `: ${event.error}` : ''} (session ${event.sessionId})`,
