@@ -49,6 +49,8 @@ export class NodePresence {
   readonly #sockets = new Map<string, Map<string, TrackedSocket>>();
   /** A node going on and offline in a loop must not flush the durable log (see DurableEventBudget). */
   readonly #presenceEventBudget = new DurableEventBudget();
+  /** Presence changes past the budget not yet in a log line, per node. */
+  readonly #unlogged = new Map<string, { online: number; offline: number }>();
 
   constructor(options: NodePresenceOptions) {
     this.#opts = options;
@@ -118,7 +120,7 @@ export class NodePresence {
     this.#live.set(record.nodeId, { connection, connectedAt: now, remoteAddress, durable });
     record.lastSeenAt = now;
     void this.#opts.registry.saveQuietly();
-    this.#opts.log.info({ nodeId: record.nodeId, name: record.name }, 'node online');
+    this.#logPresence('online', durable, { nodeId: record.nodeId, name: record.name });
     this.#opts.events.emit(
       {
         type: 'node.online',
@@ -147,7 +149,7 @@ export class NodePresence {
       void this.#opts.registry.saveQuietly();
     }
     const name = record?.name ?? nodeId;
-    this.#opts.log.info({ nodeId, name, reason }, 'node offline');
+    this.#logPresence('offline', live.durable, { nodeId, name, reason });
     this.#opts.events.emit(
       { type: 'node.offline', nodeId, name, reason },
       { liveOnly: !live.durable },
@@ -169,5 +171,34 @@ export class NodePresence {
   /** Every node goes offline (the gateway is stopping). */
   offlineAll(reason: string): void {
     for (const nodeId of [...this.#live.keys()]) this.goOffline(nodeId, reason);
+    for (const [nodeId, held] of this.#unlogged) {
+      for (const kind of ['online', 'offline'] as const)
+        if (held[kind] > 0)
+          this.#opts.log.info({ nodeId, heldBack: held[kind] }, `node ${kind} (held back)`);
+    }
+    this.#unlogged.clear();
+  }
+
+  /**
+   * A presence change gets its log line when its event is durable; past the
+   * node's budget it is only counted, and the next line of that kind (or
+   * the gateway's stop) carries the count as `heldBack`. A node toggling its
+   * invocation stream in a loop wrote two lines a turn, without bound.
+   */
+  #logPresence(
+    kind: 'online' | 'offline',
+    durable: boolean,
+    fields: { nodeId: string; name: string; reason?: string },
+  ): void {
+    const held = this.#unlogged.get(fields.nodeId) ?? { online: 0, offline: 0 };
+    if (!durable) {
+      held[kind]++;
+      this.#unlogged.set(fields.nodeId, held);
+      return;
+    }
+    const heldBack = held[kind];
+    held[kind] = 0;
+    if (held.online === 0 && held.offline === 0) this.#unlogged.delete(fields.nodeId);
+    this.#opts.log.info({ ...fields, ...(heldBack > 0 ? { heldBack } : {}) }, `node ${kind}`);
   }
 }
