@@ -109,3 +109,14 @@ export function waitForOutput(
     });
   });
 }
+
+/** SIGKILLs every child in `children` that still runs, waits for each to exit, and empties the list. */
+export async function killChildren(children: ChildProcess[]): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}

@@ -4,6 +4,7 @@ export {
   type CliResult,
   collectOutput,
   INSTALLED_CLI,
+  killChildren,
   REPO_ROOT,
   runCli,
   sourceNodeArgs,

@@ -26,6 +26,7 @@ export {
   runAttackProcess,
 } from './hostile-peers.js';
 export {
+  createOperatorToken,
   nodeParams,
   type OperatorSocket,
   type OperatorSocketOptions,

@@ -137,6 +137,24 @@ export async function openOperatorSocket(
   };
 }
 
+/** Creates an operator token over a socket of `adminToken`; returns its secret. */
+export async function createOperatorToken(
+  url: string,
+  adminToken: string,
+  name: string,
+  scope: 'operator.read' | 'operator.write' | 'operator.admin',
+): Promise<string> {
+  const admin = await openOperatorSocket(url, adminToken);
+  try {
+    const created = await admin.call(1, 'tokens.create', { name, scope }, 'mutation');
+    if (created.error) throw new Error(`tokens.create failed: ${created.error.json.message}`);
+    return resultData<{ token: string }>(created).token;
+  } finally {
+    admin.ws.close();
+    await admin.closed;
+  }
+}
+
 /** The JSON payload of a successful answer. */
 export function resultData<T = unknown>(frame: TrpcFrame): T {
   const data = frame.result?.data as { json?: unknown } | undefined;

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createOperatorToken,
   type OperatorSocket,
   openOperatorSocket,
   resultData,
@@ -20,16 +21,8 @@ let gw: TestGateway;
 let reader: OperatorSocket;
 beforeAll(async () => {
   gw = await startTestGateway();
-  const admin = await openOperatorSocket(gw.url, gw.token);
-  const created = await admin.call(
-    1,
-    'tokens.create',
-    { name: 'reader', scope: 'operator.read' },
-    'mutation',
-  );
-  admin.ws.close();
-  await admin.closed;
-  reader = await openOperatorSocket(gw.url, resultData<{ token: string }>(created).token);
+  const token = await createOperatorToken(gw.url, gw.token, 'reader', 'operator.read');
+  reader = await openOperatorSocket(gw.url, token);
 });
 afterAll(async () => {
   reader?.ws.close();

@@ -9,8 +9,9 @@ import type { ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openOperatorSocket, resultData } from '../../src/hardening/index.js';
+import { createOperatorToken, openOperatorSocket, resultData } from '../../src/hardening/index.js';
 import {
+  killChildren,
   makeTempDir,
   requireRealPart,
   runCli,
@@ -23,13 +24,7 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+  await killChildren(children);
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
@@ -37,17 +32,9 @@ afterEach(async () => {
 async function intruderTokens(): Promise<{ file: string; token: string }> {
   const gw = await startTestGateway();
   try {
-    const admin = await openOperatorSocket(gw.url, gw.token);
-    const created = await admin.call(
-      1,
-      'tokens.create',
-      { name: 'intruder', scope: 'operator.admin' },
-      'mutation',
-    );
-    admin.ws.close();
-    await admin.closed;
+    const token = await createOperatorToken(gw.url, gw.token, 'intruder', 'operator.admin');
     const file = await readFile(join(gw.stateDir, 'operator-tokens.json'), 'utf8');
-    return { file, token: resultData<{ token: string }>(created).token };
+    return { file, token };
   } finally {
     await gw.stop();
   }

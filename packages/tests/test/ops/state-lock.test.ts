@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { createGateway, readStateLock, StateLockedError } from '@loopgate/gateway';
 import { LOOPGATE_VERSION } from '@loopgate/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTempDir, runCli, spawnCli, waitFor, waitForOutput } from '../../src/index.js';
+import {
+  killChildren,
+  makeTempDir,
+  runCli,
+  spawnCli,
+  waitFor,
+  waitForOutput,
+} from '../../src/index.js';
 
 type Entry = { ino: number; mtimeMs: number; size: number; sha256?: string };
 
@@ -32,13 +39,7 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+  await killChildren(children);
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
