@@ -20,15 +20,15 @@ import {
   isPlainJson,
 } from '@loopgate/protocol';
 import { fsyncDirectory, tempPathFor } from '../store/index.js';
+import {
+  type Listener,
+  type LiveEntry,
+  type SequencedEvent,
+  type ShapeEvent,
+  Subscriber,
+} from './subscriber.js';
 
-export type SequencedEvent = { seq: number; event: GatewayEvent };
-/**
- * A live entry carries its event's JSON text when the wire sends it as is
- * (plain JSON under superjson): the log line already stringified it, so a
- * subscriber's frame reuses those bytes instead of stringifying it again.
- */
-type LiveEntry = SequencedEvent & { wireJson: string | undefined; durable: boolean };
-type Listener = (entry: LiveEntry) => void;
+export type { SequencedEvent };
 
 export type EventBusOptions = {
   /** Durable events kept in memory (and on disk) for `lastEventId` resume. */
@@ -200,75 +200,68 @@ export class EventBus {
    */
   async *subscribeAs<T, B = never>(
     options: SubscribeOptions,
-    as: (id: string, event: GatewayEvent, wireJson: string | undefined) => T,
+    as: ShapeEvent<T>,
     batch?: (items: T[]) => B,
   ): AsyncGenerator<T | B> {
     const { signal } = options;
-    const prefixes = options.types && options.types.length > 0 ? options.types : undefined;
-    const wanted = (e: GatewayEvent) => !prefixes || prefixes.some((p) => e.type.startsWith(p));
-    let queue: LiveEntry[] = [];
-    let lagging = false;
-    let wake: (() => void) | undefined;
-    const max = this.#opts.maxQueuedPerSubscriber;
-    const listener: Listener = (entry) => {
-      if (!wanted(entry.event)) return;
-      if (queue.length >= max) {
-        queue.length = 0;
-        lagging = true;
-      } else {
-        queue.push(entry);
-      }
-      wake?.();
-    };
+    const subscriber = new Subscriber(options.types, this.#opts.maxQueuedPerSubscriber);
     // Register before replaying so nothing emitted in between is missed.
-    this.#listeners.add(listener);
-    const onAbort = () => wake?.();
-    signal.addEventListener('abort', onAbort, { once: true });
+    this.#listeners.add(subscriber.listener);
+    signal.addEventListener('abort', subscriber.wake, { once: true });
     try {
-      const { events: replay, gap } = this.replayAfter(options.lastEventId);
-      this.#flushPending();
-      let delivered = parseEventId(options.lastEventId) ?? 0;
-      if (gap) yield as(String(delivered), this.#gapEvent(options.lastEventId ?? null), undefined);
-      for (const entry of replay) {
+      for (const item of this.#replayFor(subscriber, options.lastEventId, as)) {
         if (signal.aborted) return;
-        if (!wanted(entry.event)) continue;
-        delivered = entry.seq;
-        yield as(String(entry.seq), entry.event, undefined);
+        yield item;
       }
+      // The live loop stays in this generator's own body: one resume per burst, no
+      // delegation (a `yield*` to another async generator costs promises per event).
       while (!signal.aborted) {
-        if (lagging) {
-          lagging = false;
-          yield as(String(delivered), this.#gapEvent(String(delivered)), undefined);
+        if (subscriber.takeLagging()) {
+          const from = String(subscriber.delivered);
+          yield as(from, this.#gapEvent(from), undefined);
           continue;
         }
-        if (queue.length === 0) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
+        const taken = subscriber.takeQueued();
+        if (taken === undefined) {
+          await subscriber.nextEntries();
           continue;
         }
-        // Everything queued goes in one step: a burst costs one resume, not one per event.
-        const taken = queue;
-        queue = [];
-        const items: T[] = [];
-        for (const entry of taken) {
-          // skip what the replay already delivered
-          if (entry.durable) {
-            if (entry.seq <= delivered) continue;
-            delivered = entry.seq;
-          }
-          items.push(as(String(entry.seq), entry.event, entry.wireJson));
-        }
+        const items = subscriber.shape(taken, as);
         if (items.length === 0) continue;
         this.#flushPending();
         if (batch && items.length > 1) yield batch(items);
         else yield* items;
       }
     } finally {
-      this.#listeners.delete(listener);
-      signal.removeEventListener('abort', onAbort);
+      this.#listeners.delete(subscriber.listener);
+      signal.removeEventListener('abort', subscriber.wake);
     }
+  }
+
+  /**
+   * What a subscription yields before going live: a gap marker when events
+   * after `lastEventId` were already evicted, then the durable ones still in
+   * the ring that it wants. Marks them delivered, so the live loop skips
+   * them when they are queued too.
+   */
+  #replayFor<T>(
+    subscriber: Subscriber,
+    lastEventId: string | null | undefined,
+    as: ShapeEvent<T>,
+  ): T[] {
+    const { events: replay, gap } = this.replayAfter(lastEventId);
+    // Written to the log before any id leaves the bus (see `#append`).
+    this.#flushPending();
+    subscriber.delivered = parseEventId(lastEventId) ?? 0;
+    const items: T[] = [];
+    if (gap)
+      items.push(as(String(subscriber.delivered), this.#gapEvent(lastEventId ?? null), undefined));
+    for (const entry of replay) {
+      if (!subscriber.wants(entry.event)) continue;
+      subscriber.delivered = entry.seq;
+      items.push(as(String(entry.seq), entry.event, undefined));
+    }
+    return items;
   }
 
   #gapEvent(missedFrom: string | null): GatewayEvent {
