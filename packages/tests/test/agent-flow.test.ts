@@ -5,6 +5,7 @@ import {
   createGate,
   type FakeChatCompletions,
   type FakeTelegramBotApi,
+  openaiAgentConfig,
   startFakeChatCompletions,
   startFakeTelegramBotApi,
   textReply,
@@ -197,15 +198,7 @@ describe('Telegram → openai provider (scripted tool call) → node → Telegra
   let model: FakeChatCompletions;
   beforeAll(async () => {
     model = await startFakeChatCompletions();
-    flow = await startFlow({
-      provider: 'openai',
-      openai: {
-        baseUrl: model.baseUrl,
-        model: 'fake-model',
-        apiKey: 'sk-fake-key-for-tests',
-        timeoutMs: 10_000,
-      },
-    });
+    flow = await startFlow(openaiAgentConfig(model));
   });
   afterAll(async () => {
     await stopFlow(flow);

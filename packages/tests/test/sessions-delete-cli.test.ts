@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createGate,
   type FakeChatCompletions,
+  openaiAgentConfig,
   startFakeChatCompletions,
   textReply,
 } from '../src/fakes/index.js';
@@ -30,15 +31,7 @@ beforeAll(async () => {
   gw = await startTestGateway({
     config: {
       channels: { webhook: { secret: SECRET, path: PATH, maxSessions: CAP } },
-      agent: {
-        provider: 'openai',
-        openai: {
-          baseUrl: model.baseUrl,
-          model: 'fake-model',
-          apiKey: 'sk-fake-key-for-tests',
-          timeoutMs: 10_000,
-        },
-      },
+      agent: openaiAgentConfig(model),
     },
   });
   op = createGatewayClient({ url: gw.url, token: gw.token, retry: false });

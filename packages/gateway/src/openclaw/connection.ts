@@ -17,6 +17,7 @@ import type { ConnectionInfo, GatewayContext } from '../router/context.js';
 import type { GatewayServices } from '../services.js';
 import {
   type AdmissionAccepted,
+  callsSettled,
   mayHavePrototypeKey,
   prototypeKeyPath,
   setMaxPayload,
@@ -125,14 +126,13 @@ export class OpenClawConnection {
    */
   async closeWhenSettled(code: number, reason: string, graceMs: number): Promise<void> {
     this.#stopping = true;
-    // Let frames produced just before (the stop's event, answers) reach the socket first.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (this.#inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        this.#onSettled = resolve;
-        setTimeout(resolve, graceMs).unref();
-      });
-    }
+    await callsSettled(
+      () => this.#inFlight,
+      graceMs,
+      (settled) => {
+        this.#onSettled = settled;
+      },
+    );
     this.close(code, reason);
   }
 

@@ -7,6 +7,7 @@ export {
   type TailscaleIdentity,
 } from './admission.js';
 export { assertBindAllowed, isLoopbackAddress, resolveBindHosts } from './bind.js';
+export { callsSettled } from './calls-settled.js';
 export { streamBatch, trackedWithJson, unrolledStream } from './data-frames.js';
 export {
   type BoundAddress,

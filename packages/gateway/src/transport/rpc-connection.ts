@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { accessFor, refusal } from '../authorization/index.js';
 import type { GatewayContext } from '../router/context.js';
 import { toTrpcError } from '../router/trpc.js';
+import { callsSettled } from './calls-settled.js';
 import {
   dataFrame,
   FanOutJson,
@@ -209,15 +210,13 @@ export class RpcConnection {
    */
   async closeWhenSettled(code: number, reason: string, graceMs: number): Promise<void> {
     this.#closing = true;
-    // Frames produced just before (the `gateway.stopping` event, answers) go out through
-    // microtasks and nextTicks; let them reach the socket ahead of the close frame.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (this.#running > 0) {
-      await new Promise<void>((resolve) => {
-        this.#onSettled = resolve;
-        setTimeout(resolve, graceMs).unref();
-      });
-    }
+    await callsSettled(
+      () => this.#running,
+      graceMs,
+      (settled) => {
+        this.#onSettled = settled;
+      },
+    );
     this.close(code, reason);
   }
 

@@ -55,6 +55,19 @@ export type FakeChatCompletions = {
   close(): Promise<void>;
 };
 
+/** The gateway's `agent` config pointing the openai provider at this stand-in. */
+export function openaiAgentConfig(model: Pick<FakeChatCompletions, 'baseUrl'>) {
+  return {
+    provider: 'openai',
+    openai: {
+      baseUrl: model.baseUrl,
+      model: 'fake-model',
+      apiKey: 'sk-fake-key-for-tests',
+      timeoutMs: 10_000,
+    },
+  } as const;
+}
+
 let chunkCounter = 0;
 
 /** A `chat.completion.chunk` with one choice. */

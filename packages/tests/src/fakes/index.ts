@@ -2,6 +2,7 @@ export {
   type ChatReply,
   completionChunk,
   type FakeChatCompletions,
+  openaiAgentConfig,
   type RecordedChatRequest,
   type StreamPiece,
   startFakeChatCompletions,

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createGate,
   type FakeChatCompletions,
+  openaiAgentConfig,
   startFakeChatCompletions,
   textReply,
 } from '../../src/fakes/index.js';
@@ -29,19 +30,7 @@ let model: FakeChatCompletions;
 let gw: TestGateway;
 beforeAll(async () => {
   model = await startFakeChatCompletions();
-  gw = await startTestGateway({
-    config: {
-      agent: {
-        provider: 'openai',
-        openai: {
-          baseUrl: model.baseUrl,
-          model: 'fake-model',
-          apiKey: 'sk-fake-key-for-tests',
-          timeoutMs: 10_000,
-        },
-      },
-    },
-  });
+  gw = await startTestGateway({ config: { agent: openaiAgentConfig(model) } });
 });
 afterAll(async () => {
   await gw?.stop();
