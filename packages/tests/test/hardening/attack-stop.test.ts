@@ -2,9 +2,10 @@
  * A graceful stop of the whole gateway (`gateway.stop()`, SIGTERM, `q` in the
  * dashboard): what a peer sends once the stop has begun is not run, while
  * the calls already running are answered before the close. Real gateway in
- * this process, a stand-in model speaking the OpenAI streaming format, and a
+ * this process, a stand-in model speaking the OpenAI streaming format, a
  * bare socket that does not answer the close frame, as a hostile peer need
- * not (row 57 of docs/hardening.md).
+ * not, and a paired node on the OpenClaw endpoint (row 57 of
+ * docs/hardening.md).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +25,8 @@ import {
   resultData,
   sendConnectionParams,
 } from '../../src/hardening/index.js';
-import { startTestGateway, type TestGateway } from '../../src/index.js';
+import { startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
+import { newOpenClawDevice, OpenClawSocket } from '../../src/openclaw-client.js';
 
 let model: FakeChatCompletions;
 let gw: TestGateway;
@@ -133,5 +135,67 @@ describe('a graceful stop of the gateway', () => {
     } finally {
       peer.destroy();
     }
+  });
+});
+
+describe('a graceful stop on the OpenClaw endpoint', () => {
+  let oc: TestGateway;
+  const sockets: OpenClawSocket[] = [];
+  beforeAll(async () => {
+    oc = await startTestGateway({ config: { gateway: { openclaw: { enabled: true } } } });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await oc?.stop();
+  });
+
+  it('row 57: a paired OpenClaw node’s result sent once the stop began is not taken: the invocation ends NODE_DISCONNECTED, the socket closes 1001', async () => {
+    const url = `${oc.url}/openclaw`;
+    const device = newOpenClawDevice();
+    const nodes = oc.gateway.services.nodes;
+    const asking = new OpenClawSocket(url);
+    sockets.push(asking);
+    await asking.connect({
+      role: 'node',
+      device,
+      displayName: 'stopper',
+      commands: ['system.which'],
+    });
+    const pending = await waitFor(() => nodes.listPending().find((r) => r.name === 'stopper'));
+    await nodes.approve(pending.requestId);
+    await asking.closed;
+    const node = new OpenClawSocket(url);
+    sockets.push(node);
+    expect((await node.connect({ role: 'node', device, commands: ['system.which'] })).ok).toBe(
+      true,
+    );
+    await waitFor(() => nodes.list().find((n) => n.name === 'stopper' && n.state === 'online'));
+
+    const invoked = nodes
+      .invoke({ nodeId: 'stopper', command: 'system.which', params: { bins: ['sh'] } })
+      .then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+    const request = await node.next((f) => f.event === 'node.invoke.request');
+    const stopped = oc.gateway.stop('row 57');
+    node.sendRaw(
+      JSON.stringify({
+        type: 'req',
+        id: 'late',
+        method: 'node.invoke.result',
+        params: {
+          id: request.payload?.id,
+          nodeId: device.id,
+          ok: true,
+          payloadJSON: '{"bins":{"sh":"/bin/sh"}}',
+        },
+      }),
+    );
+    const outcome = await invoked;
+    expect(outcome).not.toHaveProperty('result');
+    expect(outcome).toMatchObject({ error: { code: 'NODE_DISCONNECTED' } });
+    expect((await node.closed).code).toBe(CloseCode.goingAway);
+    await stopped;
   });
 });
