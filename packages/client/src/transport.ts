@@ -17,6 +17,7 @@ import {
   isCredentialRefusal,
 } from './disconnect.js';
 import { displayUrl, gatewayErrorFromShape } from './errors.js';
+import { foreignLocalPeer } from './local-peer.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -364,6 +365,9 @@ export class GatewayTransport {
     ws.on('upgrade', (response) => {
       const header = response.headers[NODE_CHALLENGE_HEADER];
       if (typeof header === 'string') conn.challenge = header;
+      const uid = foreignLocalPeer(response.socket);
+      if (uid !== undefined)
+        conn.rejection = { final: false, error: foreignPeerError(this.url, uid) };
     });
     ws.on('open', () => this.#onOpen(conn));
     ws.on('message', (data, isBinary) => {
@@ -388,6 +392,11 @@ export class GatewayTransport {
   #onOpen(conn: Connection): void {
     if (this.#final || this.#closing) {
       conn.ws.close(1000);
+      return;
+    }
+    if (conn.rejection) {
+      // Another user's program on the gateway's port: it gets no credential.
+      conn.ws.terminate();
       return;
     }
     conn.ws.send(this.#paramsFrameFor(conn));
@@ -770,4 +779,12 @@ function closeSocket(ws: GatewaySocket, timeoutMs: number): Promise<void> {
     if (ws.readyState === OPEN) ws.close(1000);
     else if (ws.readyState === CONNECTING) ws.terminate();
   });
+}
+
+function foreignPeerError(url: string, uid: number): GatewayError {
+  return new GatewayError(
+    'UNAVAILABLE',
+    `cannot connect to ${url}: the program listening there runs as another user (uid ${uid}), not as you or root, so the credential is not sent to it — is another program holding the gateway's port? (start the gateway, or choose another port)`,
+    { details: { reason: 'foreign-listener', uid } },
+  );
 }
