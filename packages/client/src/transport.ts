@@ -365,7 +365,7 @@ export class GatewayTransport {
     ws.on('upgrade', (response) => {
       const header = response.headers[NODE_CHALLENGE_HEADER];
       if (typeof header === 'string') conn.challenge = header;
-      const uid = foreignLocalPeer(response.socket);
+      const uid = foreignLocalPeer(response.socket ?? {});
       if (uid !== undefined)
         conn.rejection = { final: false, error: foreignPeerError(this.url, uid) };
     });

@@ -9,6 +9,7 @@ import {
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
 import type { EmitOptions } from '../events/index.js';
+import { BudgetedLine } from '../log/index.js';
 import { newId } from './node-ids.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { PairedNodeRecord } from './node-store.js';
@@ -57,15 +58,29 @@ export class NodePairing {
   readonly #opts: NodePairingOptions;
   readonly #requests: PairingRequests;
 
+  /**
+   * Anyone may ask to pair under a key made up on the spot and leave at once,
+   * for as long as it likes (32 requests per 5 s grace with the defaults), so
+   * these lines are budgeted: an operator sees who waits with `nodes pending`
+   * and in the live events, and every request is counted.
+   */
+  readonly #requestedLines: BudgetedLine<{ requestId: string; name: string; pairingCode: string }>;
+  readonly #lapsedLines: BudgetedLine<{ requestId: string; name: string; msg: string }>;
+
   constructor(options: NodePairingOptions) {
     this.#opts = options;
+    this.#requestedLines = new BudgetedLine((fields) =>
+      options.log.info(fields, 'pairing requested'),
+    );
+    this.#lapsedLines = new BudgetedLine(({ msg, ...fields }) => options.log.info(fields, msg));
     this.#requests = new PairingRequests({
       limits: options.limits,
       onLapsed: (request, decision) => {
-        options.log.info(
-          { requestId: request.requestId, name: request.name },
-          decision === 'expired' ? 'pairing request expired' : 'pairing request withdrawn',
-        );
+        this.#lapsedLines.note({
+          requestId: request.requestId,
+          name: request.name,
+          msg: decision === 'expired' ? 'pairing request expired' : 'pairing request withdrawn',
+        });
         options.events.emit(
           { type: 'node.pair.resolved', requestId: request.requestId, decision },
           LIVE_ONLY,
@@ -94,6 +109,8 @@ export class NodePairing {
   /** Every pending request ends as `expired` (the gateway is stopping). */
   close(): void {
     this.#requests.close();
+    this.#requestedLines.flush();
+    this.#lapsedLines.flush();
   }
 
   /**
@@ -129,10 +146,11 @@ export class NodePairing {
         publicKey,
         remoteAddress: conn.remoteAddress,
       });
-      this.#opts.log.info(
-        { requestId: request.requestId, name: request.name, pairingCode: request.pairingCode },
-        'pairing requested',
-      );
+      this.#requestedLines.note({
+        requestId: request.requestId,
+        name: request.name,
+        pairingCode: request.pairingCode,
+      });
       this.#opts.events.emit(
         {
           type: 'node.pair.requested',
