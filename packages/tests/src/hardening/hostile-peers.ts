@@ -456,3 +456,20 @@ function oneGuess(url: string, password: string): Promise<string> {
     ws.once('close', (code) => resolve(`closed ${code}`));
   });
 }
+
+/** Asks to pair under a key made up on the spot and leaves at once; false when refused. */
+export async function abandonedPairingRequest(
+  url: string,
+  localAddress: string,
+  name: string,
+): Promise<boolean> {
+  try {
+    const { asker } = await askToPair(url, '', name, { localAddress });
+    asker.ws.close();
+    await asker.closed;
+    return true;
+  } catch {
+    // LIMIT_EXCEEDED for this address while its earlier requests are in their grace
+    return false;
+  }
+}

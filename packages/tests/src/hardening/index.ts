@@ -7,6 +7,7 @@ export {
   startGatewayProcess,
 } from './gateway-process.js';
 export {
+  abandonedPairingRequest,
   askToPair,
   bigintMetaInput,
   cpuSecondsOf,

@@ -7,6 +7,7 @@ import { NodeKey } from '@loopgate/node';
 import { NODE_CHALLENGE_HEADER } from '@loopgate/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  abandonedPairingRequest,
   askToPair,
   nodeParams,
   type OperatorSocket,
@@ -107,19 +108,6 @@ async function eventsUntil(
   }
 }
 
-/** Asks to pair under a key made up on the spot and leaves at once; false when refused. */
-async function pairingRequestVisit(url: string, localAddress: string, name: string) {
-  try {
-    const { asker } = await askToPair(url, '', name, { localAddress });
-    asker.ws.close();
-    await asker.closed;
-    return true;
-  } catch {
-    // LIMIT_EXCEEDED for this address while its earlier requests are in their grace
-    return false;
-  }
-}
-
 describe('row 46: pairing-request churn and the replay buffer', () => {
   const REPLAY = 64;
   let gw: TestGateway;
@@ -142,7 +130,7 @@ describe('row 46: pairing-request churn and the replay buffer', () => {
 
     let asked = 0;
     for (let i = 0; i < REPLAY * 2; i++) {
-      if (await pairingRequestVisit(gw.url, `127.0.0.${2 + (i % 8)}`, `churn-${i}`)) asked++;
+      if (await abandonedPairingRequest(gw.url, `127.0.0.${2 + (i % 8)}`, `churn-${i}`)) asked++;
     }
     expect(asked).toBeGreaterThanOrEqual(REPLAY);
 

@@ -9,23 +9,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askToPair } from '../../src/hardening/index.js';
+import { abandonedPairingRequest } from '../../src/hardening/index.js';
 import { makeTempDir, startTestGateway, type TestGateway, waitFor } from '../../src/index.js';
 
 type LogEntry = { msg?: string; heldBack?: number; requestId?: string };
-
-/** Asks to pair under a key made up on the spot and leaves at once; false when refused. */
-async function abandonedRequest(url: string, localAddress: string, name: string) {
-  try {
-    const { asker } = await askToPair(url, '', name, { localAddress });
-    asker.ws.close();
-    await asker.closed;
-    return true;
-  } catch {
-    // LIMIT_EXCEEDED for this address while its earlier requests are in their grace
-    return false;
-  }
-}
 
 describe('row 62: pairing-request churn and the gateway log', () => {
   const VISITS = 400;
@@ -45,7 +32,7 @@ describe('row 62: pairing-request churn and the gateway log', () => {
   it('row 62: 400 abandoned pairing requests from a stranger write a handful of log lines, each request counted', async () => {
     let asked = 0;
     for (let i = 0; i < VISITS; i++)
-      if (await abandonedRequest(gw.url, `127.0.0.${2 + (i % 8)}`, `churn-${i}`)) asked++;
+      if (await abandonedPairingRequest(gw.url, `127.0.0.${2 + (i % 8)}`, `churn-${i}`)) asked++;
     expect(asked).toBeGreaterThanOrEqual(VISITS / 2);
     // Every abandoned request lapses after its grace (10 ms here).
     await waitFor(() => gw.gateway.services.nodes.listPending().length === 0, {
