@@ -97,7 +97,7 @@ type WaitingFrame = { requests: unknown[]; screen: boolean; next: number };
 
 /**
  * Bytes one coalesced write may gather before it is flushed early: large
- * enough for a turn's worth of small frames, small enough that the
+ * enough for a tick's worth of small frames, small enough that the
  * slow-consumer check never sees a healthy socket's pending batch as a backlog.
  */
 const COALESCE_MAX_BYTES = 64 * 1024;
@@ -134,9 +134,9 @@ export class RpcConnection {
   #plainInput = true;
   #maxSubscriptions: number;
   #slow = false;
-  /** The TCP/TLS stream under the WebSocket: a turn's frames are written to it as one buffer. */
+  /** The TCP/TLS stream under the WebSocket: a tick's frames are written to it as one buffer. */
   readonly #raw: UnderlyingSocket | undefined;
-  /** Frames produced in this turn of the event loop, not yet written (see `#sendText`). */
+  /** Frames produced in this tick, not yet written (see `#sendText`). */
   #pendingTexts: string[] = [];
   #pendingChars = 0;
   /** Frames whose requests wait for a later turn of the loop (see `BATCH_SLICE`). */
@@ -364,7 +364,7 @@ export class RpcConnection {
     }
     if (text.length === 4) {
       if (text === 'PING') {
-        // Within this turn's share, at once, ahead of frames this turn is still producing (its
+        // Within this turn's share, at once, ahead of frames this tick is still producing (its
         // round trip is the client's latency probe); past it, in its turn like a request.
         if (this.#backlog.length === 0 && this.#turnBudget > 0) {
           this.#spend(1);
@@ -450,8 +450,6 @@ export class RpcConnection {
       this.#socket.resume();
       return;
     }
-    // The previous slice's answers leave before the next slice is computed.
-    this.#flushWrites();
     // What is left of this turn's share, not a fresh one: a backlog that empties resumes
     // reading, and the next frame of the same read must not start a new share.
     let budget = this.#turnBudget;
@@ -808,12 +806,9 @@ export class RpcConnection {
     const socket = this.#socket;
     if (socket.readyState !== OPEN || this.#slow) return;
     if (this.#raw) {
-      // Frames produced in this turn of the event loop leave as one buffer in
-      // one write, after every socket read of the turn has run: a node's
-      // results and an operator's requests often arrive in the same turn, and
-      // the acks for the one and the invocations for the other then wake the
-      // node once instead of once per read (bench/README.md measures it).
-      if (this.#pendingTexts.push(text) === 1) setImmediate(this.#flushWrites);
+      // Frames produced in this tick (a batch's answers, a burst of events)
+      // leave as one buffer in one write, once the tick's microtasks are done.
+      if (this.#pendingTexts.push(text) === 1) process.nextTick(this.#flushWrites);
       this.#pendingChars += text.length;
       if (this.#pendingChars >= COALESCE_MAX_BYTES) this.#flushWrites();
     } else {
@@ -826,7 +821,7 @@ export class RpcConnection {
     }
   }
 
-  /** Writes the frames this turn produced (a closed socket drops them, as `ws` would). */
+  /** Writes the frames this tick produced (a closed socket drops them, as `ws` would). */
   readonly #flushWrites = (): void => {
     const texts = this.#pendingTexts;
     if (texts.length === 0) return;
