@@ -148,6 +148,8 @@ class Connection {
   heardSincePing = false;
   /** The gateway's one-time challenge for this socket (upgrade response header). */
   challenge: string | undefined = undefined;
+  /** Whose program answered on a loopback port (see local-peer.ts); settled before any credential is sent. */
+  peerCheck: Promise<number | undefined> | undefined = undefined;
 
   constructor(readonly ws: GatewaySocket) {}
 }
@@ -365,11 +367,9 @@ export class GatewayTransport {
     ws.on('upgrade', (response) => {
       const header = response.headers[NODE_CHALLENGE_HEADER];
       if (typeof header === 'string') conn.challenge = header;
-      const uid = foreignLocalPeer(response.socket ?? {});
-      if (uid !== undefined)
-        conn.rejection = { final: false, error: foreignPeerError(this.url, uid) };
+      conn.peerCheck = foreignLocalPeer(response.socket ?? {});
     });
-    ws.on('open', () => this.#onOpen(conn));
+    ws.on('open', () => void this.#onOpen(conn));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       try {
@@ -389,13 +389,16 @@ export class GatewayTransport {
     ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
   };
 
-  #onOpen(conn: Connection): void {
+  async #onOpen(conn: Connection): Promise<void> {
+    const foreignUid = await conn.peerCheck;
+    if (conn.ws.readyState !== OPEN) return; // closed meanwhile: its close event reports it
     if (this.#final || this.#closing) {
       conn.ws.close(1000);
       return;
     }
-    if (conn.rejection) {
+    if (foreignUid !== undefined) {
       // Another user's program on the gateway's port: it gets no credential.
+      conn.rejection = { final: false, error: foreignPeerError(this.url, foreignUid) };
       conn.ws.terminate();
       return;
     }
