@@ -155,6 +155,11 @@ export const NodesConfig = z.strictObject({
   idempotencyWindowMs: ms.default(10 * 60_000),
   maxParamsBytes: positiveInt.default(1024 * 1024),
   maxResultBytes: positiveInt.default(4 * 1024 * 1024),
+  /**
+   * Invocations one node may have unanswered at once: a node that never
+   * answers cannot make a writer pile up calls, each held until its timeout.
+   */
+  maxInFlightPerNode: positiveInt.default(256),
 });
 
 export const EventsConfig = z.strictObject({

@@ -62,7 +62,12 @@ export type InvocationFinished = {
 };
 
 export type InvokeBrokerOptions = {
-  limits: () => { maxParamsBytes: number; maxResultBytes: number; idempotencyWindowMs: number };
+  limits: () => {
+    maxParamsBytes: number;
+    maxResultBytes: number;
+    idempotencyWindowMs: number;
+    maxInFlightPerNode: number;
+  };
   /** Throws NOT_PAIRED / NOT_CONNECTED / COMMAND_NOT_ALLOWED. */
   resolveTarget: (nodeRef: string, command: string) => InvokeTarget;
   onFinished: (finished: InvocationFinished) => void;
@@ -125,6 +130,8 @@ type Remembered = {
  */
 export class InvokeBroker {
   readonly #invocations = new Map<string, Invocation>();
+  /** Unsettled invocations per node id, kept as a count so the cap costs no scan per call. */
+  readonly #inFlightByNode = new Map<string, number>();
   readonly #remembered: IdempotencyWindow<Remembered>;
   readonly #opts: InvokeBrokerOptions;
   readonly #now: () => number;
@@ -162,9 +169,7 @@ export class InvokeBroker {
   }
 
   inFlightCount(nodeId: string): number {
-    let n = 0;
-    for (const inv of this.#invocations.values()) if (inv.nodeId === nodeId) n++;
-    return n;
+    return this.#inFlightByNode.get(nodeId) ?? 0;
   }
 
   invoke(request: InvokeRequest): Promise<NodesInvokeOutput> {
@@ -229,6 +234,15 @@ export class InvokeBroker {
     }
 
     const target = this.#opts.resolveTarget(request.nodeRef, request.command);
+    const running = this.inFlightCount(target.nodeId);
+    const { maxInFlightPerNode } = this.#opts.limits();
+    if (running >= maxInFlightPerNode) {
+      throw new GatewayError(
+        'LIMIT_EXCEEDED',
+        `node "${target.name}" already has ${running} invocations unanswered, the limit of gateway.nodes.maxInFlightPerNode (${maxInFlightPerNode}); retry when some finish`,
+        { details: { nodeId: target.nodeId, inFlight: running, limit: maxInFlightPerNode } },
+      );
+    }
     const now = this.#now();
     const inv: Invocation = {
       id: newId('inv'),
@@ -258,6 +272,7 @@ export class InvokeBroker {
       this.#remembered.set(key, inv.remembered);
     }
     this.#invocations.set(inv.id, inv);
+    this.#inFlightByNode.set(inv.nodeId, running + 1);
     this.#addWaiter(inv, false, request, resolve, reject);
     inv.timer = setTimeout(() => this.#apply(inv, { type: 'timeout' }), request.timeoutMs);
 
@@ -453,6 +468,9 @@ export class InvokeBroker {
   #settle(inv: Invocation, outcome: InvocationOutcome, mayHaveRun: boolean): void {
     clearTimeout(inv.timer);
     this.#invocations.delete(inv.id);
+    const left = this.inFlightCount(inv.nodeId) - 1;
+    if (left > 0) this.#inFlightByNode.set(inv.nodeId, left);
+    else this.#inFlightByNode.delete(inv.nodeId);
     const settled: Settled = {
       outcome,
       invocationId: inv.id,

@@ -48,6 +48,7 @@ function setup(
       maxParamsBytes: options.maxParamsBytes ?? 1024,
       maxResultBytes: options.maxResultBytes ?? 1024,
       idempotencyWindowMs: options.windowMs ?? 60_000,
+      maxInFlightPerNode: 256,
     }),
     resolveTarget: () => {
       if (target instanceof GatewayError) throw target;

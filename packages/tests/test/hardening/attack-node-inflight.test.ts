@@ -1,0 +1,121 @@
+/**
+ * A writer piling up invocations against a node that never answers: each
+ * unanswered call is held until its timeout (up to an hour), so without a
+ * cap per node an operator with write scope, or an agent run a webhook
+ * sender drives, grows the gateway's memory for as long as it keeps asking.
+ * A real gateway process, a paired node speaking the real wire format that
+ * stays silent, an operator pipelining calls over a raw socket.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type GatewayProcess,
+  type HostileNode,
+  type OperatorSocket,
+  openOperatorSocket,
+  pairHostileNode,
+  resultData,
+  startGatewayProcess,
+} from '../../src/hardening/index.js';
+
+/** The default of gateway.nodes.maxInFlightPerNode. */
+const DEFAULT_CAP = 256;
+const OVER = 40;
+const HOUR = 60 * 60 * 1000;
+
+type ListedNode = { name: string; inFlight: number };
+
+async function inFlightOf(url: string, token: string, name: string): Promise<number> {
+  const op = await openOperatorSocket(url, token);
+  try {
+    const frame = await op.call(1, 'nodes.list');
+    const nodes = resultData<ListedNode[]>(frame);
+    return nodes.find((n) => n.name === name)?.inFlight ?? -1;
+  } finally {
+    op.ws.close();
+  }
+}
+
+describe('row 63: invocations piled up against a silent node', { timeout: 90_000 }, () => {
+  let proc: GatewayProcess;
+  let node: HostileNode;
+  let flooder: OperatorSocket;
+  beforeAll(async () => {
+    proc = await startGatewayProcess();
+    node = await pairHostileNode(proc.url, proc.token, 'silent-node');
+    flooder = await openOperatorSocket(proc.url, proc.token);
+  });
+  afterAll(async () => {
+    flooder.ws.close();
+    node.close();
+    await proc.stop();
+  });
+
+  it('row 63: past gateway.nodes.maxInFlightPerNode unanswered calls (each with a 1 h timeout) the next is refused LIMIT_EXCEEDED naming the setting and the node; another node is not held, and the places are freed when the calls fail', async () => {
+    const input = (i: number) => ({
+      json: {
+        nodeId: 'silent-node',
+        command: 'system.info',
+        timeoutMs: HOUR,
+        idempotencyKey: `pile-${i}`,
+      },
+    });
+    for (let i = 1; i <= DEFAULT_CAP + OVER; i++) {
+      flooder.ws.send(
+        JSON.stringify({
+          id: i,
+          method: 'mutation',
+          params: { path: 'nodes.invoke', input: input(i) },
+        }),
+      );
+    }
+    // The node never answers: the only frames that can come back are refusals.
+    const refused: { id: unknown; code?: string; message?: string }[] = [];
+    for (let i = 0; i < OVER; i++) {
+      const frame = await flooder.next(20_000);
+      refused.push({
+        id: frame.id,
+        code: frame.error?.json.data.gatewayCode,
+        message: frame.error?.json.message,
+      });
+    }
+    expect(new Set(refused.map((r) => r.code))).toEqual(new Set(['LIMIT_EXCEEDED']));
+    expect(refused[0]?.message).toMatch(/silent-node/);
+    expect(refused[0]?.message).toMatch(/gateway\.nodes\.maxInFlightPerNode \(256\)/);
+    expect(refused.map((r) => r.id)).toEqual(
+      Array.from({ length: OVER }, (_, i) => DEFAULT_CAP + 1 + i),
+    );
+    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(DEFAULT_CAP);
+
+    // Another node is not held by this one's cap.
+    const other = await pairHostileNode(proc.url, proc.token, 'other-node');
+    other.answerWith(
+      (invocationId) =>
+        `{"json":{"invocationId":${JSON.stringify(invocationId)},"ok":true,"payload":"up"}}`,
+    );
+    const op = await openOperatorSocket(proc.url, proc.token);
+    const answered = await op.call(
+      1,
+      'nodes.invoke',
+      {
+        nodeId: 'other-node',
+        command: 'system.info',
+        timeoutMs: 10_000,
+        idempotencyKey: 'other-1',
+      },
+      'mutation',
+    );
+    op.ws.close();
+    other.close();
+    expect(answered.error?.json.message).toBeUndefined();
+    expect(resultData<{ payload: unknown }>(answered)?.payload).toBe('up');
+
+    // The silent node goes away: every piled call fails NODE_DISCONNECTED and its place is freed.
+    node.close();
+    const codes = new Set<string | undefined>();
+    for (let i = 0; i < DEFAULT_CAP; i++) {
+      codes.add((await flooder.next(20_000)).error?.json.data.gatewayCode);
+    }
+    expect(codes).toEqual(new Set(['NODE_DISCONNECTED']));
+    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(0);
+  });
+});
