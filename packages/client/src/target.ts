@@ -12,6 +12,7 @@ import {
   type RemoteConfig,
   resolveStateDir,
   type SshTunnelConfig,
+  untrustedPathReason,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
 import { chosenContext, contextAsRemote, referencedSecret } from './contexts/index.js';
@@ -75,6 +76,8 @@ function readConfig(
 ): LoopgateConfig | undefined {
   const explicit = flags.configPath ?? env.LOOPGATE_CONFIG;
   const path = explicit ? resolve(explicit) : join(stateDir, 'config.json5');
+  if (!explicit) assertTrustedPath(stateDir, path);
+  assertTrustedPath(path, path);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -116,7 +119,22 @@ function hideSecretValue(line: string): string {
     : line;
 }
 
+/**
+ * The config names the gateway and the files whose contents are sent to it
+ * as credentials, so a config (or a state dir) another local user may write
+ * would let them send this user's token to their own server.
+ */
+function assertTrustedPath(path: string, configPath: string): void {
+  const reason = untrustedPathReason(path);
+  if (!reason) return;
+  const issue = `${path} ${reason}`;
+  throw new GatewayError('BAD_REQUEST', `refusing to read the gateway settings: ${issue}`, {
+    details: { configPath, issues: [issue] },
+  });
+}
+
 function readTokenFile(stateDir: string): string | undefined {
+  assertTrustedPath(stateDir, join(stateDir, 'config.json5'));
   try {
     const token = readFileSync(join(stateDir, TOKEN_FILE_NAME), 'utf8').trim();
     return token === '' ? undefined : token;

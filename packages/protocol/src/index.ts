@@ -9,6 +9,7 @@ export * from './node-identity.js';
 export * from './nodes.js';
 export * from './operator.js';
 export * from './printable.js';
+export * from './private-path.js';
 export * from './procedures.js';
 export * from './profiles.js';
 export * from './wire-transformer.js';

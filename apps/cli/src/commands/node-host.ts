@@ -9,7 +9,13 @@ import {
   webSocketOptionsFor,
 } from '@loopgate/client';
 import { createHostCommands, createNode, type NodeEvent, type Notification } from '@loopgate/node';
-import { GatewayError, NodeName, resolveStateDir, type SshTunnelConfig } from '@loopgate/protocol';
+import {
+  GatewayError,
+  NodeName,
+  resolveStateDir,
+  type SshTunnelConfig,
+  untrustedPathReason,
+} from '@loopgate/protocol';
 import type { Command } from 'commander';
 import { beforeConnecting, UsageError } from '../exit-codes.js';
 import { formatDuration, note } from '../output.js';
@@ -91,6 +97,9 @@ async function runNodeHost(flags: NodeRunFlags): Promise<void> {
     );
   }
   const stateDir = resolve(flags.stateDir ?? resolveStateDir(process.env));
+  // The node's key and pairing record live there: whoever may write it could swap in their own.
+  const unsafe = untrustedPathReason(stateDir);
+  if (unsafe) throw new UsageError(`state dir ${stateDir} ${unsafe}`, { code: 'INVALID_CONFIG' });
   const emit = flags.json
     ? (record: Record<string, unknown>) =>
         process.stdout.write(`${JSON.stringify({ ...record, ts: Date.now() })}\n`)
