@@ -165,6 +165,11 @@ export const SessionsHistoryOutput = z.object({
   entries: z.array(TranscriptEntry),
   /** More entries exist before `entries[0]`. */
   hasMore: z.boolean(),
+  /**
+   * The gateway stopped reading the transcript at its per-call bound before
+   * the page was full: older entries exist on disk but are not in this page.
+   */
+  cut: z.literal(true).optional(),
 });
 export type SessionsHistoryOutput = z.infer<typeof SessionsHistoryOutput>;
 

@@ -10,3 +10,8 @@ export {
   parseTranscript,
   type TranscriptHeader,
 } from './transcript-file.js';
+export {
+  MAX_HISTORY_READ_BYTES,
+  readTranscriptTail,
+  type TranscriptPage,
+} from './transcript-tail.js';

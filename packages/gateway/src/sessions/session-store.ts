@@ -17,6 +17,7 @@ import {
   parseTranscript,
   type TranscriptHeader,
 } from './transcript-file.js';
+import { readTranscriptTail } from './transcript-tail.js';
 
 /** What the store knows about a session without reading its transcript. */
 export type SessionMeta = Omit<SessionInfo, 'activeRunId' | 'queuedRuns'> & { lastSeq: number };
@@ -216,16 +217,30 @@ export class SessionStore {
     });
   }
 
-  /** A page of the transcript: the last `limit` entries before `before`, oldest first. */
+  /**
+   * A page of the transcript: the last `limit` entries before `before`, oldest
+   * first. A transcript in memory is sliced; one that is not is read from its
+   * end, only as far as the page needs (and at most MAX_HISTORY_READ_BYTES,
+   * `cut` when that stopped it), and is not kept: paging through many
+   * sessions reads neither whole files nor evicts the ones in use.
+   */
   async history(
     id: string,
     options: { limit: number; before?: number | undefined },
-  ): Promise<{ entries: TranscriptEntry[]; hasMore: boolean }> {
+  ): Promise<{ entries: TranscriptEntry[]; hasMore: boolean; cut?: true }> {
     this.#require(id);
-    const { entries } = await this.#serial(id, () => this.#load(id));
-    const end = options.before === undefined ? entries.length : lowerBound(entries, options.before);
-    const start = Math.max(0, end - options.limit);
-    return { entries: entries.slice(start, end), hasMore: start > 0 };
+    return this.#serial(id, async () => {
+      const loaded = this.#loaded.get(id);
+      if (!loaded) {
+        const page = await readTranscriptTail(this.#file(id), options);
+        return { entries: page.entries, hasMore: page.hasMore, ...(page.cut ? { cut: true } : {}) };
+      }
+      const { entries } = loaded;
+      const end =
+        options.before === undefined ? entries.length : lowerBound(entries, options.before);
+      const start = Math.max(0, end - options.limit);
+      return { entries: entries.slice(start, end), hasMore: start > 0 };
+    });
   }
 
   /** The last `max` entries, for a model's context. */

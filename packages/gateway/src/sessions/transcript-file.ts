@@ -69,6 +69,15 @@ export function parseTranscript(text: string): ParsedTranscript {
   return result;
 }
 
+/** The transcript entry one line holds, or undefined for the header, a blank or an unreadable line. */
+export function entryOfLine(line: string): TranscriptEntry | undefined {
+  if (line.trim() === '') return undefined;
+  const parsed = parseLine(line);
+  if (parsed === null || isHeader(parsed)) return undefined;
+  const entry = TranscriptEntry.safeParse(parsed);
+  return entry.success ? entry.data : undefined;
+}
+
 function parseLine(line: string): unknown {
   try {
     return JSON.parse(line) as unknown;
