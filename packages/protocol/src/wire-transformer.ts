@@ -151,6 +151,24 @@ function deserialize(payload: unknown): unknown {
 }
 
 /**
+ * What a client makes of a gateway's answer: the same, but without
+ * superjson's `referentialEqualities`. They only say that two places hold one
+ * object, whose copy the JSON already carries in both (superjson, here and in
+ * a stock peer, does not dedupe), so a client loses nothing but the sharing.
+ * Followed, they let a few hundred bytes from a hostile gateway (or whoever
+ * answers on its port) name a tree of 2^40 values, which a client that prints
+ * or checks the answer would walk for ever.
+ */
+function deserializeAnswer(payload: unknown): unknown {
+  if (payload === null || typeof payload !== 'object') return payload;
+  const { json, meta } = payload as SuperJsonPayload;
+  if (meta === null || typeof meta !== 'object' || !('referentialEqualities' in meta))
+    return deserialize(payload);
+  const { referentialEqualities: _dropped, ...rest } = meta as Record<string, unknown>;
+  return deserialize(Object.keys(rest).length === 0 ? { json } : { json, meta: rest });
+}
+
+/**
  * superjson's wire format (what stock tRPC clients and servers configured
  * with `transformer: superjson` send and expect) without superjson's walk for
  * plain JSON values, which is nearly every message. Gateway and client both
@@ -158,5 +176,5 @@ function deserialize(payload: unknown): unknown {
  */
 export const fastTransformer: WireTransformer = {
   input: { serialize, deserialize },
-  output: { serialize, deserialize },
+  output: { serialize, deserialize: deserializeAnswer },
 };
