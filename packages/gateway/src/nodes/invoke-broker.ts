@@ -227,6 +227,7 @@ export class InvokeBroker {
           return;
         }
         if (seen.running) {
+          assertRoomForCaller(seen.running, key);
           this.#addWaiter(seen.running, true, request, resolve, reject);
           return;
         }
@@ -497,6 +498,30 @@ export class InvokeBroker {
       ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
     });
   }
+}
+
+/**
+ * Callers one running invocation may have: the first and its retries under
+ * the same idempotency key. A caller whose socket dropped stays waiting
+ * until the call ends, so without a bound one key sent again and again
+ * against a node that never answers would hold a caller per request for the
+ * call's whole timeout, past the per-node cap.
+ */
+const MAX_CALLERS_PER_INVOCATION = 32;
+
+function assertRoomForCaller(inv: Invocation, key: string): void {
+  if (inv.waiters.size < MAX_CALLERS_PER_INVOCATION) return;
+  throw new GatewayError(
+    'LIMIT_EXCEEDED',
+    `idempotencyKey "${key}" already has ${inv.waiters.size} callers waiting for ${inv.id} on node "${inv.nodeName}" (at most ${MAX_CALLERS_PER_INVOCATION}); wait for one of them`,
+    {
+      details: {
+        invocationId: inv.id,
+        callers: inv.waiters.size,
+        limit: MAX_CALLERS_PER_INVOCATION,
+      },
+    },
+  );
 }
 
 /** The outcome a retry gets once the call's result is no longer kept: a refusal naming the key. */

@@ -3,6 +3,8 @@
  * unanswered call is held until its timeout (up to an hour), so without a
  * cap per node an operator with write scope, or an agent run a webhook
  * sender drives, grows the gateway's memory for as long as it keeps asking.
+ * The same holds for one idempotency key sent again and again: each retry
+ * joins the running call as one more caller.
  * A real gateway process, a paired node speaking the real wire format that
  * stays silent, an operator pipelining calls over a raw socket.
  */
@@ -117,5 +119,58 @@ describe('row 63: invocations piled up against a silent node', { timeout: 90_000
     }
     expect(codes).toEqual(new Set(['NODE_DISCONNECTED']));
     expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(0);
+  });
+});
+
+describe('row 67: one idempotency key sent again and again against a silent node', {
+  timeout: 90_000,
+}, () => {
+  let proc: GatewayProcess;
+  let node: HostileNode;
+  let caller: OperatorSocket;
+  beforeAll(async () => {
+    proc = await startGatewayProcess();
+    node = await pairHostileNode(proc.url, proc.token, 'silent-node');
+    caller = await openOperatorSocket(proc.url, proc.token);
+  });
+  afterAll(async () => {
+    caller.ws.close();
+    node.close();
+    await proc.stop();
+  });
+
+  it('row 67: past 32 callers waiting on one running invocation, a retry under its key is refused LIMIT_EXCEEDED naming the key; the callers held get the outcome', async () => {
+    const SENT = 2_000;
+    const input = {
+      json: {
+        nodeId: 'silent-node',
+        command: 'system.info',
+        timeoutMs: HOUR,
+        idempotencyKey: 'same',
+      },
+    };
+    for (let i = 1; i <= SENT; i++) {
+      caller.ws.send(
+        JSON.stringify({ id: i, method: 'mutation', params: { path: 'nodes.invoke', input } }),
+      );
+    }
+    const held = 32;
+    const codes = new Map<string, number>();
+    let firstMessage = '';
+    for (let i = 0; i < SENT - held; i++) {
+      const frame = await caller.next(20_000);
+      const code = frame.error?.json.data.gatewayCode ?? 'answered';
+      firstMessage ||= frame.error?.json.message ?? '';
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(codes)).toEqual({ LIMIT_EXCEEDED: SENT - held });
+    expect(firstMessage).toMatch(/idempotencyKey "same".*silent-node.*at most 32/);
+    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(1);
+
+    // The node goes away: each caller held gets the outcome, once.
+    node.close();
+    for (let i = 0; i < held; i++) {
+      expect((await caller.next(20_000)).error?.json.data.gatewayCode).toBe('NODE_DISCONNECTED');
+    }
   });
 });
