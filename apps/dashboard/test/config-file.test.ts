@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoopgateConfig } from '@loopgate/protocol';
@@ -65,6 +65,25 @@ describe('setJson5Member', () => {
 });
 
 describe('the config file', () => {
+  it('row 68: a config file other users may write (mode 0666) gives no connection settings: refused naming it and the chmod', async () => {
+    const path = join(dir, 'config.json5');
+    const planted = {
+      gateway: {
+        mode: 'remote',
+        remote: { url: 'ws://intruder.example:1', tokenFile: '~/.ssh/id_ed25519' },
+      },
+    };
+    await writeFile(path, JSON.stringify(planted), { mode: 0o600 });
+    await chmod(path, 0o666);
+    await expect(readConnectionSettings(path)).rejects.toThrow(
+      `refusing to read ${path}: it is writable by other users (mode 0666)`,
+    );
+    await expect(readConnectionSettings(path)).rejects.toThrow(`chmod 600 ${path}`);
+    // The same file kept to its owner is read as before.
+    await chmod(path, 0o600);
+    expect((await readConnectionSettings(path)).url).toBe('ws://intruder.example:1');
+  });
+
   it('creates a missing file with mode 0600 holding only gateway.mode and gateway.remote', async () => {
     const path = join(dir, 'config.json5');
     const result = await saveConnectionSettings(path, remote);

@@ -7,6 +7,7 @@ import {
   formatConfigIssues,
   GatewayError,
   LoopgateConfig,
+  untrustedPathReason,
   writeFileAtomic,
 } from '@loopgate/protocol';
 import JSON5 from 'json5';
@@ -200,6 +201,9 @@ function remoteSection(old: RawConfig, settings: ConnectionSettings): RawConfig 
 async function readRawConfig(
   path: string,
 ): Promise<{ text: string; value: RawConfig } | undefined> {
+  // The file names the gateway and the files sent to it as credentials: another user's word on them is not taken.
+  const unsafe = untrustedPathReason(path);
+  if (unsafe) throw new GatewayError('BAD_REQUEST', `refusing to read ${path}: it ${unsafe}`);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
