@@ -25,6 +25,14 @@ const RESOLVED = Promise.resolve();
 const RESTART_SPREAD_MS = 2_000;
 
 /**
+ * The longest wait a gateway's `Retry-After` or `retryAfterMs` is taken at.
+ * Past 2^31 ms a timer fires at once, so an unbounded figure from a hostile
+ * server (or whoever holds its port) turned "wait three years" into a redial
+ * every millisecond; and no real rate limit outlasts this.
+ */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
  * The part of a `ws` WebSocket the transport uses. A socket factory (TLS
  * pinning, an SSH tunnel, a test) may return anything with this shape.
  */
@@ -650,7 +658,7 @@ export class GatewayTransport {
       ? { ...this.#opts.backoff, baseMs: Math.max(this.#opts.backoff.baseMs, RESTART_SPREAD_MS) }
       : this.#opts.backoff;
     const delay = Math.max(
-      outcome.retryAfterMs ?? 0,
+      Math.min(outcome.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
       nextReconnectDelay(this.#failures - 1, this.#opts.random, backoff),
     );
     this.#state.set({
