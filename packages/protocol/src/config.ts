@@ -88,6 +88,11 @@ export const LimitsConfig = z.strictObject({
   maxBufferedBytes: positiveInt.default(8 * 1024 * 1024),
   maxBatchSize: positiveInt.default(64),
   maxSubscriptionsPerConnection: positiveInt.default(64),
+  /**
+   * Queries and mutations one connection may have running at once: calls
+   * that wait (agent.wait, nodes.invoke) would otherwise pile up without end.
+   */
+  maxRequestsInFlightPerConnection: positiveInt.default(1024),
   maxConnections: positiveInt.default(4096),
   /** Per peer address; IPv6 peers are counted by their /64, as the failed-auth lockout keys them. */
   maxConnectionsPerAddress: positiveInt.default(256),

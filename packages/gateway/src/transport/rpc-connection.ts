@@ -73,6 +73,7 @@ export type RpcConnectionLimits = {
   maxBufferedBytes: number;
   maxBatchSize: number;
   maxSubscriptionsPerConnection: number;
+  maxRequestsInFlightPerConnection: number;
   authTimeoutMs: number;
 };
 
@@ -578,6 +579,11 @@ export class RpcConnection {
         return;
       }
     }
+    if (type !== 'subscription' && this.#running >= this.#limits.maxRequestsInFlightPerConnection) {
+      // Refused before the input is decoded: a call past the cap costs a counter check.
+      this.#respondError(id, this.#tooManyRunning(), undefined, jsonrpc);
+      return;
+    }
     let input = this.#plainInput
       ? plainJsonInput(msg.params.input)
       : this.#transformer.input.deserialize(msg.params.input);
@@ -760,6 +766,15 @@ export class RpcConnection {
     if (this.#socket.readyState !== OPEN) return;
     const shape = this.#errorShape(error, path, type, input);
     this.#send({ id, jsonrpc, error: this.#transformer.output.serialize(shape) });
+  }
+
+  #tooManyRunning(): GatewayError {
+    const max = this.#limits.maxRequestsInFlightPerConnection;
+    return new GatewayError(
+      'LIMIT_EXCEEDED',
+      `this connection already has ${this.#running} calls running, the limit of gateway.limits.maxRequestsInFlightPerConnection (${max}); wait for some to finish`,
+      { details: { running: this.#running, limit: max } },
+    );
   }
 
   #respondError(
