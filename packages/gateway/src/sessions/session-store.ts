@@ -17,7 +17,7 @@ import {
   parseTranscript,
   type TranscriptHeader,
 } from './transcript-file.js';
-import { readTranscriptTail } from './transcript-tail.js';
+import { MAX_HISTORY_READ_BYTES, readTranscriptTail } from './transcript-tail.js';
 
 /** What the store knows about a session without reading its transcript. */
 export type SessionMeta = Omit<SessionInfo, 'activeRunId' | 'queuedRuns'> & { lastSeq: number };
@@ -233,6 +233,14 @@ export class SessionStore {
       const loaded = this.#loaded.get(id);
       if (!loaded) {
         const page = await readTranscriptTail(this.#file(id), options);
+        if (page.cut && page.entries.length === 0) {
+          // An empty page marked "more" would send a pager round in circles: say why instead.
+          throw new GatewayError(
+            'LIMIT_EXCEEDED',
+            `session ${id}: this page needs more than ${MAX_HISTORY_READ_BYTES} bytes of the transcript read (an entry that large, or a page that far back), over what one sessions.history call reads`,
+            { details: { limit: MAX_HISTORY_READ_BYTES } },
+          );
+        }
         return { entries: page.entries, hasMore: page.hasMore, ...(page.cut ? { cut: true } : {}) };
       }
       const { entries } = loaded;

@@ -65,7 +65,11 @@ describe('row 65: sessions.history of large transcripts in a loop', { timeout: 1
     // One entry larger than a call may read: the page is cut, not read whole.
     await writeFile(
       join(sessions, 'huge-line.jsonl'),
-      transcript('huge-line', [userLine(1, 'old'), userLine(2, 'y'.repeat(9 * MiB))]),
+      transcript('huge-line', [
+        userLine(1, 'old'),
+        userLine(2, 'y'.repeat(9 * MiB)),
+        userLine(3, 'new'),
+      ]),
       { mode: 0o600 },
     );
     proc = await startGatewayProcess({ stateDir });
@@ -108,11 +112,20 @@ describe('row 65: sessions.history of large transcripts in a loop', { timeout: 1
     expect(read, `the gateway read ${(read / MiB).toFixed(1)} MiB`).toBeLessThan(8 * MiB);
   });
 
-  it('row 65: a line larger than a call may read ends the page cut, after at most 8 MiB read', async () => {
-    const before = bytesReadBy(proc.pid);
+  it('row 65: a page stopped by a line larger than a call may read comes back cut; the page behind it is refused LIMIT_EXCEEDED; each after at most 8 MiB read', async () => {
+    let before = bytesReadBy(proc.pid);
     const page = await history({ sessionId: 'huge-line', limit: 10 });
-    const read = bytesReadBy(proc.pid) - before;
-    expect(page).toMatchObject({ entries: [], hasMore: true, cut: true });
-    expect(read).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
+    expect(bytesReadBy(proc.pid) - before).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
+    expect(page).toMatchObject({ entries: [{ seq: 3 }], hasMore: true, cut: true });
+
+    before = bytesReadBy(proc.pid);
+    const frame = await reader.call(nextId++, 'sessions.history', {
+      sessionId: 'huge-line',
+      limit: 10,
+      before: 3,
+    });
+    expect(bytesReadBy(proc.pid) - before).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
+    expect(frame.error?.json.data.gatewayCode).toBe('LIMIT_EXCEEDED');
+    expect(frame.error?.json.message).toMatch(/huge-line.*8388608 bytes/);
   });
 });
