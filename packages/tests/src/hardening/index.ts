@@ -50,6 +50,12 @@ export {
   type StormOptions,
   type StormResult,
 } from './reconnect-storm.js';
+export {
+  type ScriptServer,
+  startFrameRecorder,
+  startScriptServer,
+  WS_ENTRY,
+} from './script-server.js';
 export { mountSmallDisk, requireSmallDisk, type SmallDisk } from './small-disk.js';
 export { runSoak, type SoakOptions, type SoakResult } from './soak.js';
 export {

@@ -5,14 +5,13 @@
  * real CLI against a stand-in server speaking tRPC's WebSocket format (row 66
  * of docs/hardening.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killChildren, makeTempDir, REPO_ROOT, runCli, waitForOutput } from '../../src/index.js';
+import { type ScriptServer, startScriptServer, WS_ENTRY } from '../../src/hardening/index.js';
+import { killChildren, makeTempDir, runCli } from '../../src/index.js';
 
-const WS_ENTRY = createRequire(join(REPO_ROOT, 'packages/tests/package.json')).resolve('ws');
 const DEPTH = 40;
 const children: ChildProcess[] = [];
 afterEach(() => killChildren(children));
@@ -21,7 +20,7 @@ afterEach(() => killChildren(children));
  * Answers every request with `n0 … n40`, each `{a, b}`, and annotations
  * saying both of n<i+1>'s fields hold n<i>: n40 is then a tree of 2^41 values.
  */
-async function startSharingServer(): Promise<{ url: string; heard: () => string }> {
+function startSharingServer(): Promise<ScriptServer> {
   const code = `
     const { WebSocketServer } = require(${JSON.stringify(WS_ENTRY)});
     const json = {}, shared = {};
@@ -38,14 +37,7 @@ async function startSharingServer(): Promise<{ url: string; heard: () => string 
         ws.send(JSON.stringify({ id: m.id, jsonrpc: '2.0', result: { type: 'data', data } }));
       }
     }));`;
-  const child = spawn(process.execPath, ['-e', code]);
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  const ready = await waitForOutput(child, (t) => /port \d+/.test(t), { timeoutMs: 10_000 });
-  return { url: `ws://127.0.0.1:${/port (\d+)/.exec(ready)![1]}`, heard: () => out };
+  return startScriptServer(code, children);
 }
 
 describe('row 66: an answer whose shared references name a huge tree', () => {

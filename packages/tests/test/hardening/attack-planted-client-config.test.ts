@@ -6,46 +6,23 @@
  * gateway token and a node's key. The real CLI against a listener that
  * prints every frame it hears (row 64 of docs/hardening.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startFrameRecorder } from '../../src/hardening/index.js';
 import {
   killChildren,
   makeTempDir,
-  REPO_ROOT,
   requireRealPart,
   runCli,
   spawnCli,
   waitFor,
-  waitForOutput,
 } from '../../src/index.js';
 
-const WS_ENTRY = createRequire(join(REPO_ROOT, 'packages/tests/package.json')).resolve('ws');
 const SECRET = 'lg_the-victims-own-secret-0123456789abcdef';
 const children: ChildProcess[] = [];
 afterEach(() => killChildren(children));
-
-/** The intruder's server: a WebSocket listener printing every frame and every upgrade it gets. */
-async function startIntruderServer(): Promise<{ url: string; heard: () => string }> {
-  const code = `
-    const { WebSocketServer } = require(${JSON.stringify(WS_ENTRY)});
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    wss.on('listening', () => console.log('port ' + wss.address().port));
-    wss.on('connection', (ws, req) => {
-      console.log('upgrade ' + req.url);
-      ws.on('message', (d) => console.log('heard ' + d));
-    });`;
-  const child = spawn(process.execPath, ['-e', code]);
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  const ready = await waitForOutput(child, (t) => /port \d+/.test(t), { timeoutMs: 10_000 });
-  return { url: `ws://127.0.0.1:${/port (\d+)/.exec(ready)![1]}`, heard: () => out };
-}
 
 /**
  * A home holding the victim's secret, and a state dir with a config the
@@ -74,7 +51,7 @@ async function expectNothingHeard(server: { heard: () => string }): Promise<void
 
 describe('row 64: a client reading settings another local user may write', () => {
   it('row 64: a planted config in a state dir every user may write sends no secret: exit 2 naming the dir and the chmod', async () => {
-    const server = await startIntruderServer();
+    const server = await startFrameRecorder(children);
     const { stateDir, env } = await plantedSetup(server.url);
     await chmod(stateDir, 0o777);
     const result = await runCli(['health'], { env });
@@ -85,7 +62,7 @@ describe('row 64: a client reading settings another local user may write', () =>
   });
 
   it('row 64: a config file other users may write (mode 0666), named by LOOPGATE_CONFIG, is refused too', async () => {
-    const server = await startIntruderServer();
+    const server = await startFrameRecorder(children);
     const { stateDir, env } = await plantedSetup(server.url);
     const config = join(stateDir, 'config.json5');
     await chmod(config, 0o666);
@@ -103,7 +80,7 @@ describe('row 64: a client reading settings another local user may write', () =>
         : { available: false, reason: 'the tests do not run as root' },
       context,
     );
-    const server = await startIntruderServer();
+    const server = await startFrameRecorder(children);
     const { stateDir, env } = await plantedSetup(server.url);
     await chown(stateDir, 65_534, 65_534);
     const health = await runCli(['health'], { env });
@@ -117,7 +94,7 @@ describe('row 64: a client reading settings another local user may write', () =>
   });
 
   it('row 64: the same planted config in a private state dir is followed (the check tells the modes apart)', async () => {
-    const server = await startIntruderServer();
+    const server = await startFrameRecorder(children);
     const { env } = await plantedSetup(server.url);
     // The listener never answers, so the CLI would wait; it is ended once the listener heard it.
     children.push(spawnCli(['health'], { env }));

@@ -5,55 +5,23 @@
  * used to hand it to whoever answered the upgrade. A real `loopgate health`
  * against a squatter running as uid 65534 (row 61 of docs/hardening.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startFrameRecorder } from '../../src/hardening/index.js';
 import {
   killChildren,
   makeTempDir,
-  REPO_ROOT,
   requireRealPart,
   runCli,
   spawnCli,
   waitFor,
-  waitForOutput,
 } from '../../src/index.js';
 
-const WS_ENTRY = createRequire(join(REPO_ROOT, 'packages/tests/package.json')).resolve('ws');
 const SECRET = 'lg_victims-own-generated-gateway-token-0123456789';
 const children: ChildProcess[] = [];
 afterEach(() => killChildren(children));
-
-/** A WebSocket server on a free loopback port, as `uid`, printing every frame it gets. */
-async function startSquatter(
-  uid: number | undefined,
-): Promise<{ port: number; heard: () => string }> {
-  const code = `
-    const { WebSocketServer } = require(${JSON.stringify(WS_ENTRY)});
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    wss.on('listening', () => console.log('port ' + wss.address().port));
-    wss.on('connection', (ws) => ws.on('message', (d) => console.log('heard ' + d)));`;
-  const argv = ['-e', code];
-  const child =
-    uid === undefined
-      ? spawn(process.execPath, argv)
-      : spawn('setpriv', [
-          `--reuid=${uid}`,
-          `--regid=${uid}`,
-          '--clear-groups',
-          process.execPath,
-          ...argv,
-        ]);
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  const ready = await waitForOutput(child, (t) => /port \d+/.test(t), { timeoutMs: 10_000 });
-  return { port: Number(/port (\d+)/.exec(ready)![1]), heard: () => out };
-}
 
 /** A state dir of this user holding a generated token, and the env that points the CLI at `port`. */
 async function victimEnv(port: number): Promise<NodeJS.ProcessEnv> {
@@ -78,7 +46,7 @@ describe('row 61: a program of another user holding the gateway port', () => {
         : { available: false, reason: 'the tests do not run as root' },
       context,
     );
-    const squatter = await startSquatter(65_534);
+    const squatter = await startFrameRecorder(children, { uid: 65_534 });
     const result = await runCli(['health'], { env: await victimEnv(squatter.port) });
     expect(result.code, result.stderr).toBe(3);
     expect(result.stderr).toMatch(/runs as another user \(uid 65534\)/);
@@ -89,7 +57,7 @@ describe('row 61: a program of another user holding the gateway port', () => {
   });
 
   it('row 61: a listener of this same user is spoken to as before (the check tells users apart)', async () => {
-    const squatter = await startSquatter(undefined);
+    const squatter = await startFrameRecorder(children);
     // It never answers, so the CLI would wait; it is ended once the listener heard it.
     children.push(spawnCli(['health'], { env: await victimEnv(squatter.port) }));
     await waitFor(() => squatter.heard().includes(SECRET), {

@@ -5,10 +5,11 @@
  * `loopgate node run`, which redials for as long as it runs (row 69 of
  * docs/hardening.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startScriptServer } from '../../src/hardening/index.js';
 import { killChildren, makeTempDir, spawnCli, waitForOutput } from '../../src/index.js';
 
 const children: ChildProcess[] = [];
@@ -25,16 +26,10 @@ async function startRefusingServer(): Promise<{ url: string; upgrades: () => num
       socket.end('HTTP/1.1 429 Too Many Requests\\r\\nRetry-After: 99999999\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n');
     });
     server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));`;
-  const child = spawn(process.execPath, ['-e', code]);
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  const ready = await waitForOutput(child, (t) => /port \d+/.test(t), { timeoutMs: 10_000 });
+  const server = await startScriptServer(code, children);
   return {
-    url: `ws://127.0.0.1:${/port (\d+)/.exec(ready)![1]}`,
-    upgrades: () => Number(/upgrade (\d+)\n(?![\s\S]*upgrade)/.exec(out)?.[1] ?? 0),
+    url: server.url,
+    upgrades: () => Number(/upgrade (\d+)\n(?![\s\S]*upgrade)/.exec(server.heard())?.[1] ?? 0),
   };
 }
 
