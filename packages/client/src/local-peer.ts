@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** The socket ends `foreignLocalPeer` needs: what a `net.Socket` has once connected. */
 export type ConnectedSocket = {
@@ -22,10 +22,10 @@ let waiting: Waiter[] = [];
  * or when the tables cannot be read (nothing to judge by).
  *
  * The tables list every socket on the host (a busy one has tens of
- * thousands, ~15 ms to read), so the read is asynchronous and shared: every
- * check asked for in the same turn — a process opening a thousand node
- * connections at once — is answered by one read made after all of them
- * were connected.
+ * thousands, ~15 ms to read), so the read is shared: every check asked for
+ * in the same turn — a process opening a thousand node connections at once
+ * — is answered by one read, made in the next turn, after all of them were
+ * connected.
  */
 export function foreignLocalPeer(socket: ConnectedSocket): Promise<number | undefined> {
   const ownUid = process.getuid?.();
@@ -40,14 +40,17 @@ export function foreignLocalPeer(socket: ConnectedSocket): Promise<number | unde
 
 const NOBODY: Promise<undefined> = Promise.resolve(undefined);
 
-async function answerWaiting(ownUid: number): Promise<void> {
+function answerWaiting(ownUid: number): void {
   const batch = waiting;
   waiting = [];
   const owners = new Map<string, number>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
-      text = await readFile(table, 'latin1');
+      // Synchronous on purpose: fs/promises reads a /proc file of unknown size
+      // in chunks through the thread pool, 3–4 × slower (45 against 13 ms for
+      // 13 000 rows here), and the batch has nothing else to wait for.
+      text = readFileSync(table, 'latin1');
     } catch {
       // No such table here (not Linux, IPv6 off): nothing to judge by in it.
       continue;

@@ -4,13 +4,13 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const tableReads = vi.hoisted(() => ({ count: 0 }));
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const fs = await importOriginal<typeof import('node:fs/promises')>();
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
   return {
     ...fs,
-    readFile: (...args: Parameters<typeof fs.readFile>) => {
+    readFileSync: (...args: Parameters<typeof fs.readFileSync>) => {
       if (String(args[0]).startsWith('/proc/net/tcp')) tableReads.count++;
-      return fs.readFile(...args);
+      return fs.readFileSync(...args);
     },
   };
 });
