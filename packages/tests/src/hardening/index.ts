@@ -56,6 +56,7 @@ export {
   startScriptServer,
   WS_ENTRY,
 } from './script-server.js';
+export { type SilentNodeGateway, useSilentNodeGateway } from './silent-node.js';
 export { mountSmallDisk, requireSmallDisk, type SmallDisk } from './small-disk.js';
 export { runSoak, type SoakOptions, type SoakResult } from './soak.js';
 export {

@@ -8,15 +8,12 @@
  * A real gateway process, a paired node speaking the real wire format that
  * stays silent, an operator pipelining calls over a raw socket.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type GatewayProcess,
-  type HostileNode,
-  type OperatorSocket,
   openOperatorSocket,
   pairHostileNode,
   resultData,
-  startGatewayProcess,
+  useSilentNodeGateway,
 } from '../../src/hardening/index.js';
 
 /** The default of gateway.nodes.maxInFlightPerNode. */
@@ -38,19 +35,7 @@ async function inFlightOf(url: string, token: string, name: string): Promise<num
 }
 
 describe('row 63: invocations piled up against a silent node', { timeout: 90_000 }, () => {
-  let proc: GatewayProcess;
-  let node: HostileNode;
-  let flooder: OperatorSocket;
-  beforeAll(async () => {
-    proc = await startGatewayProcess();
-    node = await pairHostileNode(proc.url, proc.token, 'silent-node');
-    flooder = await openOperatorSocket(proc.url, proc.token);
-  });
-  afterAll(async () => {
-    flooder.ws.close();
-    node.close();
-    await proc.stop();
-  });
+  const gw = useSilentNodeGateway();
 
   it('row 63: past gateway.nodes.maxInFlightPerNode unanswered calls (each with a 1 h timeout) the next is refused LIMIT_EXCEEDED naming the setting and the node; another node is not held, and the places are freed when the calls fail', async () => {
     const input = (i: number) => ({
@@ -62,7 +47,7 @@ describe('row 63: invocations piled up against a silent node', { timeout: 90_000
       },
     });
     for (let i = 1; i <= DEFAULT_CAP + OVER; i++) {
-      flooder.ws.send(
+      gw.operator.ws.send(
         JSON.stringify({
           id: i,
           method: 'mutation',
@@ -73,7 +58,7 @@ describe('row 63: invocations piled up against a silent node', { timeout: 90_000
     // The node never answers: the only frames that can come back are refusals.
     const refused: { id: unknown; code?: string; message?: string }[] = [];
     for (let i = 0; i < OVER; i++) {
-      const frame = await flooder.next(20_000);
+      const frame = await gw.operator.next(20_000);
       refused.push({
         id: frame.id,
         code: frame.error?.json.data.gatewayCode,
@@ -86,15 +71,15 @@ describe('row 63: invocations piled up against a silent node', { timeout: 90_000
     expect(refused.map((r) => r.id)).toEqual(
       Array.from({ length: OVER }, (_, i) => DEFAULT_CAP + 1 + i),
     );
-    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(DEFAULT_CAP);
+    expect(await inFlightOf(gw.proc.url, gw.proc.token, 'silent-node')).toBe(DEFAULT_CAP);
 
     // Another node is not held by this one's cap.
-    const other = await pairHostileNode(proc.url, proc.token, 'other-node');
+    const other = await pairHostileNode(gw.proc.url, gw.proc.token, 'other-node');
     other.answerWith(
       (invocationId) =>
         `{"json":{"invocationId":${JSON.stringify(invocationId)},"ok":true,"payload":"up"}}`,
     );
-    const op = await openOperatorSocket(proc.url, proc.token);
+    const op = await openOperatorSocket(gw.proc.url, gw.proc.token);
     const answered = await op.call(
       1,
       'nodes.invoke',
@@ -112,32 +97,20 @@ describe('row 63: invocations piled up against a silent node', { timeout: 90_000
     expect(resultData<{ payload: unknown }>(answered)?.payload).toBe('up');
 
     // The silent node goes away: every piled call fails NODE_DISCONNECTED and its place is freed.
-    node.close();
+    gw.node.close();
     const codes = new Set<string | undefined>();
     for (let i = 0; i < DEFAULT_CAP; i++) {
-      codes.add((await flooder.next(20_000)).error?.json.data.gatewayCode);
+      codes.add((await gw.operator.next(20_000)).error?.json.data.gatewayCode);
     }
     expect(codes).toEqual(new Set(['NODE_DISCONNECTED']));
-    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(0);
+    expect(await inFlightOf(gw.proc.url, gw.proc.token, 'silent-node')).toBe(0);
   });
 });
 
 describe('row 67: one idempotency key sent again and again against a silent node', {
   timeout: 90_000,
 }, () => {
-  let proc: GatewayProcess;
-  let node: HostileNode;
-  let caller: OperatorSocket;
-  beforeAll(async () => {
-    proc = await startGatewayProcess();
-    node = await pairHostileNode(proc.url, proc.token, 'silent-node');
-    caller = await openOperatorSocket(proc.url, proc.token);
-  });
-  afterAll(async () => {
-    caller.ws.close();
-    node.close();
-    await proc.stop();
-  });
+  const gw = useSilentNodeGateway();
 
   it('row 67: past 32 callers waiting on one running invocation, a retry under its key is refused LIMIT_EXCEEDED naming the key; the callers held get the outcome', async () => {
     const SENT = 2_000;
@@ -150,7 +123,7 @@ describe('row 67: one idempotency key sent again and again against a silent node
       },
     };
     for (let i = 1; i <= SENT; i++) {
-      caller.ws.send(
+      gw.operator.ws.send(
         JSON.stringify({ id: i, method: 'mutation', params: { path: 'nodes.invoke', input } }),
       );
     }
@@ -158,19 +131,21 @@ describe('row 67: one idempotency key sent again and again against a silent node
     const codes = new Map<string, number>();
     let firstMessage = '';
     for (let i = 0; i < SENT - held; i++) {
-      const frame = await caller.next(20_000);
+      const frame = await gw.operator.next(20_000);
       const code = frame.error?.json.data.gatewayCode ?? 'answered';
       firstMessage ||= frame.error?.json.message ?? '';
       codes.set(code, (codes.get(code) ?? 0) + 1);
     }
     expect(Object.fromEntries(codes)).toEqual({ LIMIT_EXCEEDED: SENT - held });
     expect(firstMessage).toMatch(/idempotencyKey "same".*silent-node.*at most 32/);
-    expect(await inFlightOf(proc.url, proc.token, 'silent-node')).toBe(1);
+    expect(await inFlightOf(gw.proc.url, gw.proc.token, 'silent-node')).toBe(1);
 
     // The node goes away: each caller held gets the outcome, once.
-    node.close();
+    gw.node.close();
     for (let i = 0; i < held; i++) {
-      expect((await caller.next(20_000)).error?.json.data.gatewayCode).toBe('NODE_DISCONNECTED');
+      expect((await gw.operator.next(20_000)).error?.json.data.gatewayCode).toBe(
+        'NODE_DISCONNECTED',
+      );
     }
   });
 });

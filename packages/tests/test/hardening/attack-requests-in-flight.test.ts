@@ -5,40 +5,20 @@
  * gateway process, a node paired for real that stays silent (so the agent
  * run that invokes it keeps going), a raw operator socket.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type GatewayProcess,
-  type HostileNode,
-  type OperatorSocket,
-  openOperatorSocket,
-  pairHostileNode,
-  resultData,
-  startGatewayProcess,
-} from '../../src/hardening/index.js';
+import { describe, expect, it } from 'vitest';
+import { resultData, useSilentNodeGateway } from '../../src/hardening/index.js';
 
 /** The default of gateway.limits.maxRequestsInFlightPerConnection. */
 const CAP = 1024;
 const OVER = 100;
 
 describe('row 70: calls that wait, pipelined on one connection', { timeout: 120_000 }, () => {
-  let proc: GatewayProcess;
-  let node: HostileNode;
-  let caller: OperatorSocket;
-  beforeAll(async () => {
-    proc = await startGatewayProcess({
-      config: { gateway: { nodes: { invokeTimeoutMs: 120_000 } } },
-    });
-    node = await pairHostileNode(proc.url, proc.token, 'silent-node');
-    caller = await openOperatorSocket(proc.url, proc.token);
-  });
-  afterAll(async () => {
-    caller.ws.close();
-    node.close();
-    await proc.stop();
+  const gw = useSilentNodeGateway({
+    config: { gateway: { nodes: { invokeTimeoutMs: 120_000 } } },
   });
 
   it('row 70: past gateway.limits.maxRequestsInFlightPerConnection agent.wait calls running, the next is refused LIMIT_EXCEEDED naming the setting; the held ones get the result', async () => {
-    const started = await caller.call(
+    const started = await gw.operator.call(
       1,
       'agent',
       { message: '/invoke silent-node system.info', idempotencyKey: 'long-run' },
@@ -48,7 +28,7 @@ describe('row 70: calls that wait, pipelined on one connection', { timeout: 120_
     expect(runId, started.error?.json.message).toMatch(/./);
     const input = { json: { runId, timeoutMs: 600_000 } };
     for (let i = 0; i < CAP + OVER; i++) {
-      caller.ws.send(
+      gw.operator.ws.send(
         JSON.stringify({ id: 100 + i, method: 'query', params: { path: 'agent.wait', input } }),
       );
     }
@@ -56,7 +36,7 @@ describe('row 70: calls that wait, pipelined on one connection', { timeout: 120_
     const refused = new Map<string, number>();
     let message = '';
     for (let i = 0; i < OVER; i++) {
-      const frame = await caller.next(30_000);
+      const frame = await gw.operator.next(30_000);
       const code = frame.error?.json.data.gatewayCode ?? 'answered';
       message ||= frame.error?.json.message ?? '';
       refused.set(code, (refused.get(code) ?? 0) + 1);
@@ -65,10 +45,10 @@ describe('row 70: calls that wait, pipelined on one connection', { timeout: 120_
     expect(message).toMatch(/gateway\.limits\.maxRequestsInFlightPerConnection \(1024\)/);
 
     // The node goes away: the run ends, and every wait held gets its result.
-    node.close();
+    gw.node.close();
     const states = new Set<string>();
     for (let i = 0; i < CAP; i++) {
-      const frame = await caller.next(30_000);
+      const frame = await gw.operator.next(30_000);
       states.add(frame.error ? `error ${frame.error.json.data.gatewayCode}` : 'result');
     }
     expect(states).toEqual(new Set(['result']));
