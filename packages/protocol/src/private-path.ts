@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 
 /**
  * Why a file or directory another local user could have written must not be
@@ -9,9 +9,8 @@ import { statSync } from 'node:fs';
  * there is nothing to check.
  */
 export function untrustedPathReason(path: string): string | undefined {
-  const uid = process.getuid?.();
-  if (uid === undefined) return undefined;
-  let info: ReturnType<typeof statSync>;
+  if (process.getuid === undefined) return undefined;
+  let info: Stats;
   try {
     info = statSync(path);
   } catch (error) {
@@ -19,11 +18,19 @@ export function untrustedPathReason(path: string): string | undefined {
     if ((error as NodeJS.ErrnoException).code) return undefined;
     throw error;
   }
-  const allowedOwner = info.uid === uid || (info.uid === 0 && !info.isDirectory());
+  return untrustedStatsReason(path, info);
+}
+
+/** `untrustedPathReason` for a path already stat'ed: the one rule the gateway and its clients share. */
+export function untrustedStatsReason(path: string, info: Stats): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  const dir = info.isDirectory();
+  const allowedOwner = info.uid === uid || (info.uid === 0 && !dir);
   if (!allowedOwner)
-    return `belongs to uid ${info.uid}, not to this user (uid ${uid}): its owner could plant a gateway address or a token file there; use a ${info.isDirectory() ? 'state dir' : 'file'} of your own`;
-  const mode = Number(info.mode) & 0o777;
+    return `belongs to uid ${info.uid}, not to this user (uid ${uid}): its owner could plant a token, a config or a symlink that would be trusted; use a ${dir ? 'state dir (LOOPGATE_STATE_DIR)' : 'file'} of your own`;
+  const mode = info.mode & 0o777;
   if ((mode & 0o022) !== 0)
-    return `is writable by other users (mode 0${mode.toString(8)}): any of them could point this client at their own server; check what is in it, then run chmod ${info.isDirectory() ? 700 : 600} ${path}`;
+    return `is writable by other users (mode 0${mode.toString(8)}): any of them could plant a token, a config or a symlink that would be trusted; check what is in it, then run chmod ${dir ? 700 : 600} ${path}`;
   return undefined;
 }

@@ -1,4 +1,5 @@
 import { mkdirSync, statSync } from 'node:fs';
+import { untrustedStatsReason } from '@loopgate/protocol';
 
 /**
  * A state dir the gateway will not use: another user owns it, or its group
@@ -17,29 +18,19 @@ export class UnsafeStateDirError extends Error {
 }
 
 /**
- * Makes the state dir (0700) if it is missing, then checks that it is this
- * user's and that no one else may write into it, as ssh checks `~/.ssh`.
- * Synchronous and before anything else touches the dir: the logger opens its
- * file as the gateway is built. Checked after the mkdir, so a directory
- * another user made in the meantime is caught too. A symlinked state dir is
- * judged by the directory it leads to. (Without POSIX users, on Windows,
- * there is nothing to check.)
+ * Makes the state dir (0700) if it is missing, then checks it by the rule
+ * the clients apply too (`untrustedStatsReason`: this user's, no group or
+ * other write bit), as ssh checks `~/.ssh`. Synchronous and before anything
+ * else touches the dir: the logger opens its file as the gateway is built.
+ * Checked after the mkdir, so a directory another user made in the meantime
+ * is caught too. A symlinked state dir is judged by the directory it leads
+ * to. (Without POSIX users, on Windows, there is nothing to check.)
  */
 export function assertPrivateStateDir(stateDir: string): void {
-  const uid = process.getuid?.();
-  if (uid === undefined) return;
+  if (process.getuid === undefined) return;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const info = statSync(stateDir);
   if (!info.isDirectory()) throw new UnsafeStateDirError(stateDir, 'is not a directory');
-  if (info.uid !== uid)
-    throw new UnsafeStateDirError(
-      stateDir,
-      `belongs to uid ${info.uid}, not to this user (uid ${uid}): its owner could plant a token or a symlink the gateway would trust; use a state dir of your own (LOOPGATE_STATE_DIR)`,
-    );
-  const mode = info.mode & 0o777;
-  if ((mode & 0o022) !== 0)
-    throw new UnsafeStateDirError(
-      stateDir,
-      `is writable by other users (mode 0${mode.toString(8)}): any of them could plant a token or a symlink the gateway would trust; check what is in it, then run chmod 700 ${stateDir}`,
-    );
+  const reason = untrustedStatsReason(stateDir, info);
+  if (reason) throw new UnsafeStateDirError(stateDir, reason);
 }
