@@ -191,7 +191,7 @@ export class InvokeBroker {
     resolve: (output: NodesInvokeOutput) => void,
     reject: (error: GatewayError) => void,
   ): void {
-    const { maxParamsBytes } = this.#opts.limits();
+    const { maxParamsBytes, maxInFlightPerNode } = this.#opts.limits();
     const { params, json: paramsJson } = nodeParams(request.params, maxParamsBytes);
     const size = Buffer.byteLength(paramsJson, 'utf8');
     if (size > maxParamsBytes) {
@@ -236,7 +236,6 @@ export class InvokeBroker {
 
     const target = this.#opts.resolveTarget(request.nodeRef, request.command);
     const running = this.inFlightCount(target.nodeId);
-    const { maxInFlightPerNode } = this.#opts.limits();
     if (running >= maxInFlightPerNode) {
       throw new GatewayError(
         'LIMIT_EXCEEDED',
