@@ -99,9 +99,19 @@ export function withCpu(figures: SystemFigures[], cpus: readonly ServerCpu[]): S
 type CpuReporter = { request(op: string): Promise<{ cpuUs?: unknown }> };
 
 /**
- * Interleaved rounds of `closedLoop` over each system's callers (one warm-up
- * round each, latency recorded), with server and client CPU per request
- * measured around the timed rounds.
+ * Unrecorded closed-loop time each system gets before the timed rounds.
+ * A path through three processes keeps speeding up for thousands of calls
+ * while V8 tiers its functions up (sequential `nodes.invoke` here: ~380
+ * calls per 300 ms window at first, ~1 000 from about the eighth window
+ * on); one warm-up round left the timed rounds climbing (1 752 → 3 195
+ * calls/s across five rounds) and measured the JIT, not the gateway.
+ */
+const WARMUP_MS = 3_000;
+
+/**
+ * Interleaved rounds of `closedLoop` over each system's callers (`WARMUP_MS`
+ * of warm-up rounds each, latency recorded), with server and client CPU per
+ * request measured around the timed rounds.
  */
 export async function closedLoopRounds(plan: {
   title: string;
@@ -114,7 +124,7 @@ export async function closedLoopRounds(plan: {
   const figures = await interleavedRounds({
     systems: plan.systems.map((system, i) => ({ ...system, cpu: cpus[i]! })),
     rounds: plan.rounds,
-    warmupRounds: 1,
+    warmupRounds: Math.max(1, Math.ceil(WARMUP_MS / plan.roundMs)),
     latency: true,
     measure: (system, latency, timed) =>
       within(30_000, plan.title, async () => {
