@@ -1,7 +1,11 @@
 import { callTRPCProcedure, initTRPC, TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { callProcedure, type ProcedureCall } from '../src/transport/procedure-call.js';
+import {
+  callProcedure,
+  gateMiddleware,
+  type ProcedureCall,
+} from '../src/transport/procedure-call.js';
 
 type Ctx = { user: string | null; trail: string[] };
 const t = initTRPC.context<Ctx>().create();
@@ -17,7 +21,69 @@ const traced = authed.use(async ({ ctx, next, path, type, meta }) => {
   return result;
 });
 
+/** A gate like the gateway's `authorize`: refuses by ctx, rewrites a tagged failure's code. */
+let gateRuns = 0;
+const gate = gateMiddleware<Ctx>({
+  check(ctx, path) {
+    ctx.trail.push(`check:${path}`);
+    if (ctx.user === 'mallory') throw new TRPCError({ code: 'FORBIDDEN', message: 'not you' });
+  },
+  onError(error) {
+    if (error.message.startsWith('conflict:')) Object.assign(error, { code: 'CONFLICT' });
+  },
+});
+const gated = t.procedure.use(
+  t.middleware((opts) => {
+    gateRuns++;
+    return gate(opts);
+  }),
+);
+const twice = t.procedure.use(t.middleware(gate)).use(
+  t.middleware(
+    gateMiddleware<Ctx>({
+      check(ctx) {
+        ctx.trail.push('inner');
+        if (ctx.user === 'eve') throw new Error('conflict: inner gate');
+      },
+      onError(error) {
+        error.message = `${error.message} (seen by inner)`;
+      },
+    }),
+  ),
+);
+const gatedOnly = t.procedure.use(t.middleware(gate));
+
 const router = t.router({
+  gatedSync: gatedOnly
+    .input(z.object({ n: z.number() }))
+    .output(z.object({ twice: z.number() }))
+    .mutation(({ input, ctx }) => {
+      if (input.n < 0) throw new Error('conflict: negative');
+      ctx.trail.push('resolved');
+      return { twice: input.n * 2, extra: 'dropped' };
+    }),
+  gatedAsync: gatedOnly
+    .input(z.object({ a: z.string() }))
+    .input(z.object({ b: z.number().default(1) }))
+    .output(z.object({ a: z.string(), b: z.number() }))
+    .query(async ({ input }) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (input.a === 'fail') throw new Error('conflict: async');
+      return input.a === 'bad' ? ({ a: 1 } as unknown as typeof input) : input;
+    }),
+  gatedRefined: gatedOnly
+    .input(z.object({ n: z.number() }).refine(async (v) => v.n !== 13, 'unlucky'))
+    .output(z.number().refine(async (n) => n < 100, 'too big'))
+    .query(({ input }) => input.n * 10),
+  gatedSignal: gatedOnly.query(({ signal, path }) => `${path}:${signal?.aborted}`),
+  gatedTicks: gatedOnly.subscription(async function* () {
+    yield 'a';
+  }),
+  gatedSpied: gated.query(() => 'spied'),
+  twoGates: twice.input(z.string()).mutation(({ input }) => {
+    if (input === 'boom') throw new Error('conflict: resolver');
+    return input;
+  }),
   echo: traced
     .meta({ audit: true })
     .input(z.object({ text: z.string(), times: z.number().int().default(1) }))
@@ -201,6 +267,105 @@ describe('callProcedure (the adapter fast path) behaves exactly like callTRPCPro
     });
   });
 
+  it('runs gate-only procedures directly, with the chain’s results, errors and trail', async () => {
+    const calls = [
+      { path: 'gatedSync', type: 'mutation' as const, input: { n: 2 } },
+      { path: 'gatedSync', type: 'mutation' as const, input: { n: -1 } },
+      { path: 'gatedSync', type: 'mutation' as const, input: { n: 'x' } },
+      { path: 'gatedSync', type: 'mutation' as const, input: { n: 2 }, user: 'mallory' },
+      { path: 'gatedSync', type: 'query' as const, input: { n: 2 } },
+      { path: 'gatedAsync', type: 'query' as const, input: { a: 'x' } },
+      { path: 'gatedAsync', type: 'query' as const, input: { a: 'x', b: 5 } },
+      { path: 'gatedAsync', type: 'query' as const, input: { a: 'fail' } },
+      { path: 'gatedAsync', type: 'query' as const, input: { a: 'bad' } },
+      { path: 'gatedAsync', type: 'query' as const, input: { b: 5 } },
+      { path: 'gatedRefined', type: 'query' as const, input: { n: 2 } },
+      { path: 'gatedRefined', type: 'query' as const, input: { n: 13 } },
+      { path: 'gatedRefined', type: 'query' as const, input: { n: 20 } },
+      { path: 'gatedSignal', type: 'query' as const, input: undefined },
+      { path: 'twoGates', type: 'mutation' as const, input: 'ok' },
+      { path: 'twoGates', type: 'mutation' as const, input: 'boom' },
+      { path: 'twoGates', type: 'mutation' as const, input: 'ok', user: 'eve' },
+      { path: 'twoGates', type: 'mutation' as const, input: 'ok', user: 'mallory' },
+    ];
+    const codes: string[] = [];
+    for (const call of calls) {
+      const { trpc, ours } = await both(call);
+      expect(ours, `${call.path} ${JSON.stringify(call.input)}`).toEqual(trpc);
+      codes.push(ours.ok ? 'ok' : ours.error.code);
+    }
+    // every branch above was really taken, on both paths
+    expect(codes).toEqual([
+      'ok',
+      'CONFLICT',
+      'BAD_REQUEST',
+      'FORBIDDEN',
+      'NOT_FOUND',
+      'ok',
+      'ok',
+      'CONFLICT',
+      'INTERNAL_SERVER_ERROR',
+      'BAD_REQUEST',
+      'ok',
+      'BAD_REQUEST',
+      'INTERNAL_SERVER_ERROR',
+      'ok',
+      'ok',
+      'CONFLICT',
+      'CONFLICT',
+      'FORBIDDEN',
+    ]);
+    const { ours } = await both({ path: 'twoGates', type: 'mutation', input: 'boom' });
+    expect(ours).toMatchObject({
+      ok: false,
+      error: { message: 'conflict: resolver (seen by inner)' },
+      trail: ['check:twoGates', 'inner'],
+    });
+  });
+
+  it('answers a gated procedure whose resolver returns at once without a promise', () => {
+    const ctx: Ctx = { user: 'ada', trail: [] };
+    const call = { ctx, signal: undefined, batchIndex: 0 };
+    const value = callProcedure(router, {
+      ...call,
+      path: 'gatedSync',
+      type: 'mutation',
+      input: { n: 21 },
+    });
+    expect(value).toEqual({ twice: 42 });
+    expect(ctx.trail).toEqual(['check:gatedSync', 'resolved']);
+    // a refusal is thrown where the call is made, as `await` would surface it
+    expect(() =>
+      callProcedure(router, {
+        ...call,
+        ctx: { user: 'mallory', trail: [] },
+        path: 'gatedSync',
+        type: 'mutation',
+        input: { n: 1 },
+      }),
+    ).toThrow(TRPCError);
+  });
+
+  it('runs the gate, not the async middleware around it, when the procedure is all gates', async () => {
+    gateRuns = 0;
+    const ctx: Ctx = { user: 'ada', trail: [] };
+    const call = {
+      ctx,
+      signal: undefined,
+      batchIndex: 0,
+      type: 'query' as const,
+      input: undefined,
+    };
+    expect(await callProcedure(router, { ...call, path: 'gatedSpied' })).toBe('spied');
+    // `gated` wraps the gate in a plain middleware: no direct plan, so the chain ran it
+    expect(gateRuns).toBe(1);
+    expect(await callProcedure(router, { ...call, path: 'gatedSignal' })).toBe(
+      'gatedSignal:undefined',
+    );
+    expect(gateRuns).toBe(1);
+    expect(ctx.trail).toEqual(['check:gatedSpied', 'check:gatedSignal']);
+  });
+
   it('returns a subscription’s stream unchanged', async () => {
     const ctx: Ctx = { user: 'ada', trail: [] };
     const stream = (await callProcedure(router, {
@@ -214,5 +379,17 @@ describe('callProcedure (the adapter fast path) behaves exactly like callTRPCPro
     const seen: number[] = [];
     for await (const n of stream) seen.push(n);
     expect(seen).toEqual([1, 2]);
+    const gatedStream = (await callProcedure(router, {
+      path: 'gatedTicks',
+      type: 'subscription',
+      input: undefined,
+      ctx,
+      signal: undefined,
+      batchIndex: 0,
+    })) as AsyncIterable<string>;
+    const letters: string[] = [];
+    for await (const letter of gatedStream) letters.push(letter);
+    expect(letters).toEqual(['a']);
+    expect(ctx.trail).toEqual(['check:gatedTicks']);
   });
 });

@@ -10,6 +10,8 @@ import {
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import { refusal } from '../authorization/index.js';
+// From its file, not transport's index: that door's RpcConnection imports this module.
+import { gateMiddleware } from '../transport/procedure-call.js';
 import type { GatewayContext } from './context.js';
 
 /** Converts a domain error into the tRPC error the adapter sends. */
@@ -68,25 +70,27 @@ export const createCallerFactory = t.createCallerFactory;
  * path — deny by default — and refuses a credential that expired while the
  * socket was open. A `GatewayError` thrown inside comes out with its tRPC
  * code (NOT_FOUND, CONFLICT, ...) instead of INTERNAL_SERVER_ERROR. One
- * layer, not two: each middleware level is an async call and an options
- * object per request, on every call the gateway serves.
+ * layer, and a gate (`gateMiddleware`): the adapter runs each call's check,
+ * parsers and resolver as one function call, not an async chain.
  */
-const authorize = t.middleware(async ({ ctx, path, next }) => {
-  const { conn } = ctx;
-  if (conn.expiresAt !== undefined && Date.now() >= conn.expiresAt) {
-    const expired = credentialExpired(conn);
-    conn.close(CloseCode.unauthorized, `UNAUTHORIZED: ${expired.message}`);
-    throw toTrpcError(expired);
-  }
-  const denied = refusal(conn.principal, path);
-  if (denied) throw toTrpcError(denied);
-  const result = await next();
-  if (!result.ok && result.error.cause instanceof GatewayError) {
-    const mapped = toTrpcError(result.error.cause);
-    Object.assign(result.error, { code: mapped.code });
-  }
-  return result;
-});
+const authorize = t.middleware(
+  gateMiddleware<GatewayContext>({
+    check({ conn }, path) {
+      if (conn.expiresAt !== undefined && Date.now() >= conn.expiresAt) {
+        const expired = credentialExpired(conn);
+        conn.close(CloseCode.unauthorized, `UNAUTHORIZED: ${expired.message}`);
+        throw toTrpcError(expired);
+      }
+      const denied = refusal(conn.principal, path);
+      if (denied) throw toTrpcError(denied);
+    },
+    onError(error) {
+      if (error.cause instanceof GatewayError) {
+        Object.assign(error, { code: toTrpcError(error.cause).code });
+      }
+    },
+  }),
+);
 
 function credentialExpired(conn: GatewayContext['conn']): GatewayError {
   const name = conn.credentialName ? ` "${conn.credentialName}"` : '';
