@@ -139,6 +139,8 @@ export class RpcConnection {
   readonly #raw: UnderlyingSocket | undefined;
   /** Frames produced in this tick, not yet written (see `#sendText`). */
   #pendingTexts: string[] = [];
+  /** Written once per turn of the loop instead of once per tick (see `#sendText`): a node's socket. */
+  #flushPerTurn = false;
   #pendingChars = 0;
   /** Frames whose requests wait for a later turn of the loop (see `BATCH_SLICE`). */
   #backlog: WaitingFrame[] = [];
@@ -276,6 +278,7 @@ export class RpcConnection {
     this.#ctx = ctx;
     const role = ctx.conn.role;
     this.#plainInput = role !== 'operator';
+    this.#flushPerTurn = role === 'node';
     if (role === 'pairing') {
       // Nobody vouched for this peer: it keeps the pre-auth frame limit, one
       // subscription and no batches, and the deadline keeps running until its
@@ -620,7 +623,7 @@ export class RpcConnection {
 
     this.#running++;
     try {
-      const data = await callProcedure(this.#router, {
+      let data = callProcedure(this.#router, {
         path,
         type,
         input,
@@ -628,6 +631,8 @@ export class RpcConnection {
         signal: this.#closed.signal,
         batchIndex,
       });
+      // A procedure that answered at once is answered in this turn, not the next.
+      if (data instanceof Promise) data = await data;
       if (this.#socket.readyState !== OPEN) return;
       const text = this.#jsonWire ? plainJsonText(data) : undefined;
       if (text !== undefined) this.#sendText(dataFrame(id, jsonrpc, text));
@@ -823,7 +828,14 @@ export class RpcConnection {
     if (this.#raw) {
       // Frames produced in this tick (a batch's answers, a burst of events)
       // leave as one buffer in one write, once the tick's microtasks are done.
-      if (this.#pendingTexts.push(text) === 1) process.nextTick(this.#flushWrites);
+      // A node's frames wait for the end of the turn: the acks of the results
+      // it sent go after the answers those results completed (an ack written
+      // first wakes the node ahead of the caller, and on two cores the caller
+      // then waits for a CPU), and with the turn's invocations in one write.
+      if (this.#pendingTexts.push(text) === 1) {
+        if (this.#flushPerTurn) setImmediate(this.#flushWrites);
+        else process.nextTick(this.#flushWrites);
+      }
       this.#pendingChars += text.length;
       if (this.#pendingChars >= COALESCE_MAX_BYTES) this.#flushWrites();
     } else {
