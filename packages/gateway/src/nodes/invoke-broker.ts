@@ -588,16 +588,16 @@ function isOversize(error: GatewayError): boolean {
 /** Up to this size a call's identity is kept as its text; past it, as a SHA-256 of it. */
 const FINGERPRINT_TEXT_MAX = 256;
 
-/**
- * What makes a retry "the same call" as the one remembered under its key.
- * Small calls (almost all of them) keep their JSON text: no hash to compute
- * on the invoke path, and at most 10 000 keys × 256 characters remembered.
- */
 /** `JSON.stringify` of the invoke message, same keys in the same order, with the params text spliced in. */
 function invokeMessageJson(inv: Invocation, paramsJson: string, timeoutMs: number): string {
   return `{"kind":"invoke","invocationId":${JSON.stringify(inv.id)},"command":${JSON.stringify(inv.command)},"params":${paramsJson},"deadline":${inv.deadline},"timeoutMs":${timeoutMs}}`;
 }
 
+/**
+ * What makes a retry "the same call" as the one remembered under its key.
+ * Small calls (almost all of them) keep their JSON text: no hash to compute
+ * on the invoke path, and at most 10 000 keys × 256 characters remembered.
+ */
 function fingerprintOf(command: string, paramsJson: string): string {
   const text = `${command}\n${paramsJson}`;
   if (text.length <= FINGERPRINT_TEXT_MAX) return text;
