@@ -11,6 +11,7 @@ import {
 } from '@loopgate/client';
 import {
   CloseCode,
+  Deadlines,
   GatewayError,
   type GatewayErrorCode,
   LOOPGATE_VERSION,
@@ -145,6 +146,8 @@ class NodeRuntime implements LoopgateNode {
   readonly #keyPath: string;
   #key: NodeKey | undefined;
   readonly #running = new Map<string, Running>();
+  /** Each running command's deadline, one timer for all of them. */
+  readonly #deadlines = new Deadlines();
   readonly #stop = new AbortController();
   #status: NodeStatus = 'idle';
   #nodeId: string | undefined;
@@ -526,10 +529,10 @@ class NodeRuntime implements LoopgateNode {
     // The node's own deadline is the gateway's timeout: whichever fires first stops the
     // command (the gateway's cancel can arrive after this, and is then ignored), and
     // either way the node says it stopped it.
-    const timer = setTimeout(() => {
+    const expiry = this.#deadlines.add(message.timeoutMs, () => {
       if (!cancel.abort(new GatewayError('TIMEOUT', 'the deadline passed'))) return;
       this.#emit({ type: 'invocation.cancelled', invocationId, command, reason: 'timeout' });
-    }, message.timeoutMs);
+    });
     const started = Date.now();
     this.#emit({ type: 'invocation.started', invocationId, command });
     const context: CommandContext = {
@@ -558,7 +561,7 @@ class NodeRuntime implements LoopgateNode {
       });
       await this.#post(client, result);
     } finally {
-      clearTimeout(timer);
+      expiry.cancel();
       this.#running.delete(invocationId);
     }
   }
@@ -598,6 +601,7 @@ class NodeRuntime implements LoopgateNode {
     }
     this.#stop.abort();
     this.#abortRunning('the node is stopping');
+    this.#deadlines.clear();
     const clients = [this.#client, this.#pairingClient].filter(
       (c): c is GatewayClient => c !== undefined,
     );

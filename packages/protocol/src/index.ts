@@ -3,6 +3,7 @@ export * from './agent.js';
 export * from './atomic-file.js';
 export * from './config.js';
 export * from './constants.js';
+export * from './deadlines.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './node-identity.js';

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
+  type Deadline,
+  Deadlines,
   GatewayError,
   type InFlightInvocation,
   type InvocationPhase,
@@ -92,7 +94,7 @@ type Invocation = {
   phase: InvocationPhase;
   startedAt: number;
   deadline: number;
-  timer: NodeJS.Timeout | undefined;
+  expiry: Deadline | undefined;
   progress: InvokeProgress | undefined;
   waiters: Set<Waiter>;
   remembered: Remembered | undefined;
@@ -124,9 +126,10 @@ type Remembered = {
 };
 
 /**
- * Runs invocations against node connections: one timer per call, cancels on
- * timeout, NODE_DISCONNECTED the moment a connection is detached, results
- * validated and size-checked, idempotent replays. Knows nothing of tRPC.
+ * Runs invocations against node connections: a deadline per call (one
+ * timer for all of them), cancels on timeout, NODE_DISCONNECTED the moment
+ * a connection is detached, results validated and size-checked, idempotent
+ * replays. Knows nothing of tRPC.
  */
 export class InvokeBroker {
   readonly #invocations = new Map<string, Invocation>();
@@ -135,11 +138,13 @@ export class InvokeBroker {
   readonly #remembered: IdempotencyWindow<Remembered>;
   readonly #opts: InvokeBrokerOptions;
   readonly #now: () => number;
+  readonly #deadlines: Deadlines;
   #keptBytes = 0;
 
   constructor(options: InvokeBrokerOptions) {
     this.#opts = options;
     this.#now = options.now ?? Date.now;
+    this.#deadlines = new Deadlines(this.#now);
     this.#remembered = new IdempotencyWindow({
       windowMs: () => options.limits().idempotencyWindowMs,
       maxEntries: options.maxRememberedKeys ?? 10_000,
@@ -253,7 +258,7 @@ export class InvokeBroker {
       phase: 'pending',
       startedAt: now,
       deadline: now + request.timeoutMs,
-      timer: undefined,
+      expiry: undefined,
       progress: undefined,
       waiters: new Set(),
       remembered: undefined,
@@ -274,7 +279,9 @@ export class InvokeBroker {
     this.#invocations.set(inv.id, inv);
     this.#inFlightByNode.set(inv.nodeId, running + 1);
     this.#addWaiter(inv, false, request, resolve, reject);
-    inv.timer = setTimeout(() => this.#apply(inv, { type: 'timeout' }), request.timeoutMs);
+    inv.expiry = this.#deadlines.add(request.timeoutMs, () =>
+      this.#apply(inv, { type: 'timeout' }),
+    );
 
     try {
       target.connection.send(
@@ -394,6 +401,7 @@ export class InvokeBroker {
   /** Gateway shutdown: nobody will answer any more. */
   closeAll(): void {
     for (const inv of [...this.#invocations.values()]) this.#apply(inv, { type: 'disconnected' });
+    this.#deadlines.clear();
   }
 
   /** Applies one lifecycle event; returns whether it changed anything. */
@@ -466,7 +474,7 @@ export class InvokeBroker {
   }
 
   #settle(inv: Invocation, outcome: InvocationOutcome, mayHaveRun: boolean): void {
-    clearTimeout(inv.timer);
+    inv.expiry?.cancel();
     this.#invocations.delete(inv.id);
     const left = this.inFlightCount(inv.nodeId) - 1;
     if (left > 0) this.#inFlightByNode.set(inv.nodeId, left);
