@@ -352,12 +352,19 @@ function renderHistory(page: {
   sessionId: string;
   entries: TranscriptEntry[];
   hasMore: boolean;
+  cut?: true | undefined;
 }): string {
   if (page.entries.length === 0) return `${page.sessionId}: empty transcript`;
   const lines = page.entries.map(
     (e) => `#${e.seq} ${new Date(e.ts).toISOString().slice(11, 19)} ${describeEntry(e)}`,
   );
-  if (page.hasMore) lines.unshift(`(earlier entries: --before ${page.entries[0]!.seq})`);
+  const first = page.entries[0]!.seq;
+  // A cut page is shorter than asked for: say so, or it reads as the start of the transcript's tail.
+  if (page.cut)
+    lines.unshift(
+      `(page cut short: the gateway stopped at its per-call read bound; earlier entries: --before ${first})`,
+    );
+  else if (page.hasMore) lines.unshift(`(earlier entries: --before ${first})`);
   return lines.join('\n');
 }
 

@@ -18,7 +18,7 @@ import {
   resultData,
   startGatewayProcess,
 } from '../../src/hardening/index.js';
-import { makeTempDir } from '../../src/index.js';
+import { makeTempDir, runCli } from '../../src/index.js';
 
 const MiB = 1024 * 1024;
 const ENTRIES = 16_000;
@@ -127,5 +127,19 @@ describe('row 65: sessions.history of large transcripts in a loop', { timeout: 1
     expect(bytesReadBy(proc.pid) - before).toBeLessThanOrEqual(8 * MiB + 64 * 1024);
     expect(frame.error?.json.data.gatewayCode).toBe('LIMIT_EXCEEDED');
     expect(frame.error?.json.message).toMatch(/huge-line.*8388608 bytes/);
+  });
+
+  it('row 65: `loopgate sessions history` says a page was cut short, and where to page back from', async () => {
+    const env = { LOOPGATE_STATE_DIR: stateDir };
+    const args = ['sessions', 'history', 'huge-line', '--limit', '10', '--url', proc.url];
+    const human = await runCli(args, { env });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(
+      /^\(page cut short: .*read bound; earlier entries: --before 3\)$/m,
+    );
+    expect(human.stdout).toMatch(/^#3 .* user: new$/m);
+    const json = await runCli([...args, '--json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ cut: true, hasMore: true });
   });
 });
