@@ -17,6 +17,7 @@ import {
   LOOPGATE_VERSION,
   type NodeInvocationMessage,
   type NodePairUpdate,
+  untrustedPathReason,
 } from '@loopgate/protocol';
 import { Cancellation } from './cancellation.js';
 import { type CommandContext, type NodeCommands, runCommand } from './commands.js';
@@ -145,6 +146,7 @@ class NodeRuntime implements LoopgateNode {
   readonly #statePath: string;
   readonly #keyPath: string;
   #key: NodeKey | undefined;
+  readonly #stateDir: string;
   readonly #running = new Map<string, Running>();
   /** Each running command's deadline, one timer for all of them. */
   readonly #deadlines = new Deadlines();
@@ -163,9 +165,9 @@ class NodeRuntime implements LoopgateNode {
   constructor(options: CreateNodeOptions) {
     this.#opts = options;
     this.name = options.name;
-    const stateDir = options.stateDir ?? join(homedir(), '.loopgate');
-    this.#statePath = nodeStatePath(stateDir, options.name);
-    this.#keyPath = nodeKeyPath(stateDir, options.name);
+    this.#stateDir = options.stateDir ?? join(homedir(), '.loopgate');
+    this.#statePath = nodeStatePath(this.#stateDir, options.name);
+    this.#keyPath = nodeKeyPath(this.#stateDir, options.name);
     let settled = false;
     this.done = new Promise<void>((resolve, reject) => {
       this.#finish = (error) => {
@@ -203,6 +205,17 @@ class NodeRuntime implements LoopgateNode {
   }
 
   async #start(): Promise<void> {
+    // The node's key and pairing record live there: whoever may write it could swap in their own.
+    const unsafe = untrustedPathReason(this.#stateDir);
+    if (unsafe) {
+      throw new GatewayError(
+        'BAD_REQUEST',
+        `refusing the node's state dir: ${this.#stateDir} ${unsafe}`,
+        {
+          details: { stateDir: this.#stateDir },
+        },
+      );
+    }
     if (await dropLegacyNodeToken(this.#statePath, this.name)) {
       this.#emit({
         type: 'warning',

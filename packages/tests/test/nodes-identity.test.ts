@@ -3,10 +3,10 @@
  * key on every connect, operators approve by the pairing code both sides
  * show, and nothing a node keeps or sends can be replayed by someone else.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GatewayClient } from '@loopgate/client';
-import { loadOrCreateNodeKey, NodeKey } from '@loopgate/node';
+import { createNode, loadOrCreateNodeKey, NodeKey, nodeKeyPath } from '@loopgate/node';
 import { NODE_CHALLENGE_HEADER, type NodePairUpdate } from '@loopgate/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -153,6 +153,34 @@ describe('node identity', { timeout: 60_000 }, () => {
     const own = await loadOrCreateNodeKey(join(node.stateDir, 'node-removed-id.key'));
     const back = nodeClient(own, node.nodeId);
     expect((await rejection(back.node.hello.mutate({ commands: [] }))).code).toBe('NOT_PAIRED');
+  });
+
+  it('a node started on a state dir other users may write refuses to start: no key made, nothing asked of the gateway', async () => {
+    const stateDir = await makeTempDir('loopgate-node-open-');
+    await chmod(stateDir, 0o777);
+    const node = createNode({
+      name: 'open-dir',
+      url: gw.url,
+      stateDir,
+      commands: { 'x.echo': (params: unknown) => params },
+    });
+    // Without the check the node would ask to pair and wait for an operator: bounded here.
+    let timer: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error('start() neither refused nor failed in 5 s')),
+        5_000,
+      );
+    });
+    const refused = await rejection(Promise.race([node.start(), unanswered])).finally(() => {
+      clearTimeout(timer);
+      return node.stop();
+    });
+    expect(refused).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(refused.message).toContain(`refusing the node's state dir: ${stateDir}`);
+    expect(refused.message).toMatch(/writable by other users \(mode 0777\).*chmod 700/);
+    await expect(access(nodeKeyPath(stateDir, 'open-dir'))).rejects.toThrow();
+    expect((await op.nodes.pair.list.query()).map((r) => r.name)).not.toContain('open-dir');
   });
 
   it('a copied token file of an earlier version is useless, and the node drops it from disk', async () => {
