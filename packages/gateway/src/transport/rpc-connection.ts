@@ -587,9 +587,17 @@ export class RpcConnection {
       this.#respondError(id, this.#tooManyRunning(), undefined, jsonrpc);
       return;
     }
-    let input = this.#plainInput
-      ? plainJsonInput(msg.params.input)
-      : this.#transformer.input.deserialize(msg.params.input);
+    let input: unknown;
+    try {
+      input = this.#plainInput
+        ? plainJsonInput(msg.params.input)
+        : this.#transformer.input.deserialize(msg.params.input);
+    } catch (cause) {
+      // superjson throws on a `meta` that does not fit its `json` (an unknown type name,
+      // a path through a number): one frame from any operator took the gateway down.
+      this.#respondError(id, undecodableInput(cause), undefined, jsonrpc);
+      return;
+    }
     if (lastEventId !== undefined) {
       input =
         input !== null && typeof input === 'object' ? { ...input, lastEventId } : { lastEventId };
@@ -899,6 +907,16 @@ function parseConnectionParams(text: string): Record<string, string> | null {
  * cannot make the gateway build BigInts from megabytes of digits, Maps, Sets,
  * Dates or shared references (a tree whose nodes repeat exponentially).
  */
+/** The refusal of an input superjson could not decode, its reason cut short (it may echo the peer's bytes). */
+function undecodableInput(cause: unknown): GatewayError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const shown = reason.length > 120 ? `${reason.slice(0, 120)}…` : reason;
+  return new GatewayError(
+    'BAD_REQUEST',
+    `invalid input: its superjson meta does not describe its json (${shown})`,
+  );
+}
+
 function plainJsonInput(payload: unknown): unknown {
   return payload !== null && typeof payload === 'object'
     ? (payload as { json?: unknown }).json
