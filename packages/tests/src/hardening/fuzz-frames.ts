@@ -54,9 +54,41 @@ const path = fc.oneof(
   hostileString,
   fc.constantFrom('callMethod.callMethod', 'nodes', '', '.'),
 );
+/** superjson annotations as a sender writes them, naming real and unknown types at random paths (row 72). */
+const transformation = fc.oneof(
+  fc.constantFrom(
+    'undefined',
+    'bigint',
+    'Date',
+    'regexp',
+    'set',
+    'map',
+    'Error',
+    'number',
+    'bogus',
+  ),
+  fc.tuple(fc.constantFrom('class', 'symbol', 'custom', 'typed-array'), hostileString),
+);
+const annotations = fc.oneof(
+  fc.array(transformation, { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 8 }), fc.array(transformation, { maxLength: 3 }), {
+    maxKeys: 3,
+  }),
+);
+const superjsonMeta = fc.record(
+  {
+    values: annotations,
+    referentialEqualities: fc.oneof(
+      fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 8 }), fc.array(fc.string({ maxLength: 8 }))),
+    ),
+  },
+  { requiredKeys: [] },
+);
 const input = fc.oneof(
   fc.record({ json: anyJson }),
   fc.record({ json: anyJson, meta: anyJson }),
+  fc.record({ json: anyJson, meta: superjsonMeta }),
   fc.record({
     json: fc.record({
       method: fc.oneof(fc.constantFrom(...FUZZ_PATHS), hostileString),
