@@ -1,13 +1,12 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { nodeProofPayload, pairingCodeOf, writeFileAtomic } from '@loopgate/protocol';
+import {
+  newEd25519Key,
+  nodeProofPayload,
+  pairingCodeOf,
+  writeFileAtomic,
+} from '@loopgate/protocol';
 
 /**
  * A node's identity: an Ed25519 key pair. The private key never leaves the
@@ -33,7 +32,7 @@ export class NodeKey {
   }
 
   static generate(): NodeKey {
-    return new NodeKey(generateKeyPairSync('ed25519').privateKey);
+    return new NodeKey(newEd25519Key().privateKey);
   }
 
   /** connectionParams for one socket: pairing without `nodeId`, a paired node with it. */

@@ -1,4 +1,10 @@
-import { createHash } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -65,4 +71,23 @@ export function normalizePairingCode(text: string): string | undefined {
   const compact = text.replace(/[\s-]/g, '').toUpperCase();
   if (!/^[A-Z2-7]{8}$/.test(compact)) return undefined;
   return `${compact.slice(0, 4)}-${compact.slice(4)}`;
+}
+
+/**
+ * A new Ed25519 key pair: the private key, and the raw public key as
+ * base64url (the JWK `x`). The key is read back from its PKCS#8 bytes, not
+ * taken from the generation job: on Node 20 a JWK export of the job's own
+ * key can deadlock the thread for good (the export holds the key's mutex
+ * while it allocates; a GC in that allocation finalizes the job, whose
+ * destructor waits on the same mutex). A test worker stopped that way.
+ */
+export function newEd25519Key(): { privateKey: KeyObject; publicKey: string } {
+  const { privateKey: pkcs8 } = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  });
+  const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+  if (typeof publicKey !== 'string') throw new Error('Ed25519 key without a public x');
+  return { privateKey, publicKey };
 }

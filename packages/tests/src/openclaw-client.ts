@@ -1,4 +1,5 @@
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, type KeyObject, sign } from 'node:crypto';
+import { newEd25519Key } from '@loopgate/protocol';
 import WebSocket from 'ws';
 
 /**
@@ -20,8 +21,8 @@ export type OpenClawFrame = {
 export type OpenClawDevice = { id: string; publicKey: string; privateKey: KeyObject };
 
 export function newOpenClawDevice(): OpenClawDevice {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
+  const { publicKey, privateKey } = newEd25519Key();
+  const raw = Buffer.from(publicKey, 'base64url');
   return {
     id: createHash('sha256').update(raw).digest('hex'),
     publicKey: raw.toString('base64url'),

@@ -1,5 +1,5 @@
-import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { nodeProofPayload } from '@loopgate/protocol';
+import { type KeyObject, sign } from 'node:crypto';
+import { newEd25519Key, nodeProofPayload } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
 import { newChallenge, verifyNodeProof } from '../../src/nodes/node-keys.js';
 
@@ -9,8 +9,7 @@ import { newChallenge, verifyNodeProof } from '../../src/nodes/node-keys.js';
  * key and the node id. Over the wire: packages/tests nodes-identity.
  */
 function keyPair(): { publicKey: string; privateKey: KeyObject } {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  return { publicKey: publicKey.export({ format: 'jwk' }).x as string, privateKey };
+  return newEd25519Key();
 }
 
 function proofOf(

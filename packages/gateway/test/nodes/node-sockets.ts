@@ -1,5 +1,5 @@
-import { createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { nodeProofPayload } from '@loopgate/protocol';
+import { randomBytes, sign } from 'node:crypto';
+import { newEd25519Key, nodeProofPayload } from '@loopgate/protocol';
 import type { NodeSocket, PairingSocket } from '../../src/nodes/index.js';
 
 /** Sockets and node keys for driving NodeService without a transport. */
@@ -52,8 +52,7 @@ export type TestNodeKey = {
 
 /** A real Ed25519 key, signing exactly what a node signs. */
 export function testNodeKey(): TestNodeKey {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
+  const { privateKey, publicKey } = newEd25519Key();
   return {
     publicKey,
     proof: (challenge, nodeId) => ({
