@@ -901,12 +901,6 @@ function parseConnectionParams(text: string): Record<string, string> | null {
   }
 }
 
-/**
- * A non-operator's input: the `json` part of the superjson payload and
- * nothing else. Its `meta` is never applied, so a node or an unpaired peer
- * cannot make the gateway build BigInts from megabytes of digits, Maps, Sets,
- * Dates or shared references (a tree whose nodes repeat exponentially).
- */
 /** The refusal of an input superjson could not decode, its reason cut short (it may echo the peer's bytes). */
 function undecodableInput(cause: unknown): GatewayError {
   const reason = cause instanceof Error ? cause.message : String(cause);
@@ -917,6 +911,12 @@ function undecodableInput(cause: unknown): GatewayError {
   );
 }
 
+/**
+ * A non-operator's input: the `json` part of the superjson payload and
+ * nothing else. Its `meta` is never applied, so a node or an unpaired peer
+ * cannot make the gateway build BigInts from megabytes of digits, Maps, Sets,
+ * Dates or shared references (a tree whose nodes repeat exponentially).
+ */
 function plainJsonInput(payload: unknown): unknown {
   return payload !== null && typeof payload === 'object'
     ? (payload as { json?: unknown }).json
