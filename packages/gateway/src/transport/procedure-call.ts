@@ -198,10 +198,9 @@ function inputValidator(parse: (value: unknown) => unknown): Middleware {
     try {
       parsed = await parse(rawInput);
     } catch (cause) {
-      throw withoutStack(() => new TRPCError({ code: 'BAD_REQUEST', cause }));
+      throw inputRefusal(cause);
     }
-    const input = isObject(opts.input) && isObject(parsed) ? { ...opts.input, ...parsed } : parsed;
-    return opts.next({ input });
+    return opts.next({ input: merged(opts.input, parsed) });
   };
 }
 
@@ -213,11 +212,7 @@ function outputValidator(parse: (value: unknown) => unknown): Middleware {
     try {
       return { ...result, data: await parse(result.data) };
     } catch (cause) {
-      throw new TRPCError({
-        message: 'Output validation failed',
-        code: 'INTERNAL_SERVER_ERROR',
-        cause,
-      });
+      throw outputRefusal(cause);
     }
   };
 }
@@ -286,8 +281,10 @@ function runDirect(plan: DirectPlan, opts: ChainOptions, rawInput: unknown): unk
       });
     const data = isPromise(input) ? Promise.resolve(input).then(resolved) : resolved(input);
     const output = plan.output;
-    if (!isPromise(data)) return output ? parsedOutput(output, data) : data;
-    const settled = output ? Promise.resolve(data).then((d) => parsedOutput(output, d)) : data;
+    if (!isPromise(data)) return output ? parseOrRefuse(output, data, outputRefusal) : data;
+    const settled = output
+      ? Promise.resolve(data).then((d) => parseOrRefuse(output, d, outputRefusal))
+      : data;
     return Promise.resolve(settled).then(undefined, (cause: unknown) => {
       throw gateFailure(gates, passed, cause);
     });
@@ -309,7 +306,7 @@ function isPromise(value: unknown): value is PromiseLike<unknown> {
 function parsedInput(parsers: readonly ParseFn[], raw: unknown): unknown {
   let input: unknown;
   for (let i = 0; i < parsers.length; i++) {
-    const parsed = parseOrRefuse(parsers[i]!, raw);
+    const parsed = parseOrRefuse(parsers[i]!, raw, inputRefusal);
     if (isPromise(parsed)) {
       // an async parser: this one and the rest the slow way, in order
       const before = input;
@@ -330,7 +327,7 @@ async function mergeInputs(
 ): Promise<unknown> {
   let merging = input;
   for (let i = from; i < parsers.length; i++)
-    merging = merged(merging, await parseOrRefuse(parsers[i]!, raw));
+    merging = merged(merging, await parseOrRefuse(parsers[i]!, raw, inputRefusal));
   return merging;
 }
 
@@ -338,32 +335,35 @@ function merged(input: unknown, parsed: unknown): unknown {
   return isObject(input) && isObject(parsed) ? { ...input, ...parsed } : parsed;
 }
 
-function parseOrRefuse(parse: ParseFn, raw: unknown): unknown {
+/** `parse(value)`, its failure (thrown or rejected) replaced by `refusal(cause)`; a promise only if `parse` is async. */
+function parseOrRefuse(
+  parse: ParseFn,
+  value: unknown,
+  refusal: (cause: unknown) => TRPCError,
+): unknown {
   const refuse = (cause: unknown) => {
-    throw withoutStack(() => new TRPCError({ code: 'BAD_REQUEST', cause }));
+    throw refusal(cause);
   };
   try {
-    const parsed = parse(raw);
+    const parsed = parse(value);
     return isPromise(parsed) ? Promise.resolve(parsed).then(undefined, refuse) : parsed;
   } catch (cause) {
     return refuse(cause);
   }
 }
 
-function parsedOutput(parse: ParseFn, data: unknown): unknown {
-  const refuse = (cause: unknown) => {
-    throw new TRPCError({
-      message: 'Output validation failed',
-      code: 'INTERNAL_SERVER_ERROR',
-      cause,
-    });
-  };
-  try {
-    const parsed = parse(data);
-    return isPromise(parsed) ? Promise.resolve(parsed).then(undefined, refuse) : parsed;
-  } catch (cause) {
-    return refuse(cause);
-  }
+/** What an `.input()` parser's failure becomes, on either path. */
+function inputRefusal(cause: unknown): TRPCError {
+  return withoutStack(() => new TRPCError({ code: 'BAD_REQUEST', cause }));
+}
+
+/** What an `.output()` parser's failure becomes, on either path. */
+function outputRefusal(cause: unknown): TRPCError {
+  return new TRPCError({
+    message: 'Output validation failed',
+    code: 'INTERNAL_SERVER_ERROR',
+    cause,
+  });
 }
 
 /** The error the chain throws for `cause`, seen on its way out by the gates it got through. */
