@@ -12,11 +12,11 @@ class Entry implements Deadline {
   constructor(
     readonly at: number,
     readonly onExpired: () => void,
-    public list: Lane | undefined,
+    public lane: Lane | undefined,
   ) {}
 
   cancel(): void {
-    this.list?.unlink(this);
+    this.lane?.unlink(this);
   }
 }
 
@@ -42,7 +42,7 @@ class Lane {
     else this.head = entry.next;
     if (entry.next) entry.next.prev = entry.prev;
     else this.tail = entry.prev;
-    entry.prev = entry.next = entry.list = undefined;
+    entry.prev = entry.next = entry.lane = undefined;
     if (!this.head) this.onEmpty(this);
   }
 }
