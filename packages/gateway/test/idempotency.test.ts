@@ -62,6 +62,8 @@ describe('IdempotencyWindow', () => {
     w.delete('b', 'b1');
     for (let i = 0; i < 20_000; i++) w.set('c', `c${i}`); // one key over and over
     expect([...w.values()]).toEqual(['a2', 'c19999']);
+    expect(w.get('a')).toBe('a2');
+    expect(w.get('c')).toBe('c19999');
     w.set('d', 'd1');
     w.set('e', 'e1'); // over the cap: the oldest (a) goes
     expect([...w.values()]).toEqual(['c19999', 'd1', 'e1']);
@@ -69,6 +71,54 @@ describe('IdempotencyWindow', () => {
     w.set('f', 'f1'); // everything before expired
     expect([...w.values()]).toEqual(['f1']);
     expect(w.size).toBe(1);
+  });
+
+  it('finds every live key after the front has moved far past where it started', () => {
+    const { w, clock } = windowWith(500, 1_000);
+    const expected = (i: number) =>
+      i % 7 === 0 ? `again${i}` : i % 11 === 0 ? undefined : `v${i}`;
+    for (let i = 0; i < 5_000; i++) {
+      clock.now = i;
+      w.set(`k${i}`, `v${i}`);
+      if (i % 7 === 0) w.set(`k${i}`, `again${i}`);
+      if (i % 11 === 0) w.delete(`k${i}`, `v${i}`);
+      // A key set a while ago, so the order has been trimmed (and its indices moved) since.
+      const back = i - 400;
+      if (back >= 0) expect(w.get(`k${back}`)).toBe(expected(back));
+    }
+    expect(w.size).toBe(500);
+    const found: string[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const entry = w.get(`k${i}`);
+      if (entry === undefined) continue;
+      expect(entry).toBe(expected(i));
+      found.push(entry);
+    }
+    expect(found).toEqual([...w.values()]);
+    expect(found).toHaveLength(500);
+    expect(found.at(-1)).toBe('v4999');
+  });
+
+  it('replace keeps the place and the expiry, and only swaps the entry it was given', () => {
+    const forgotten: string[] = [];
+    const clock = { now: 0 };
+    const w = new IdempotencyWindow<string>({
+      windowMs: () => 100,
+      maxEntries: 2,
+      now: () => clock.now,
+      onForget: (entry) => forgotten.push(entry),
+    });
+    w.set('a', 'running-a');
+    clock.now = 50;
+    w.set('b', 'running-b');
+    w.replace('a', 'running-a', 'ended-a');
+    w.replace('b', 'not-b', 'ended-b');
+    expect([...w.values()]).toEqual(['ended-a', 'running-b']);
+    expect(forgotten).toEqual([]);
+    clock.now = 100;
+    expect(w.get('a')).toBeUndefined(); // its window started at 0, not at the replace
+    expect(w.get('b')).toBe('running-b');
+    expect(forgotten).toEqual(['ended-a']);
   });
 
   it('delete only removes the entry it was given', () => {
