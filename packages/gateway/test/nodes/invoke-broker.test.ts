@@ -38,7 +38,13 @@ class RecordingConnection implements NodeConnection {
 }
 
 function setup(
-  options: { maxParamsBytes?: number; maxResultBytes?: number; windowMs?: number } = {},
+  options: {
+    maxParamsBytes?: number;
+    maxResultBytes?: number;
+    windowMs?: number;
+    maxRememberedKeys?: number;
+    maxKeptResultBytes?: number;
+  } = {},
 ) {
   const conn = new RecordingConnection('c1');
   const finished: InvocationFinished[] = [];
@@ -55,6 +61,8 @@ function setup(
       return { nodeId: 'nd_1', name: 'box', connection: target };
     },
     onFinished: (f) => finished.push(f),
+    ...(options.maxRememberedKeys ? { maxRememberedKeys: options.maxRememberedKeys } : {}),
+    ...(options.maxKeptResultBytes ? { maxKeptResultBytes: options.maxKeptResultBytes } : {}),
   });
   const setTarget = (t: NodeConnection | GatewayError) => {
     target = t;
@@ -296,6 +304,75 @@ describe('InvokeBroker', () => {
     expect(conn.invokes()).toHaveLength(1);
     broker.closeAll();
     expect((await rejection(joined)).code).toBe('NODE_DISCONNECTED');
+  });
+
+  it('refuses a reused key for another command with the same params, running and ended', async () => {
+    const { broker, conn, from } = setup();
+    const first = broker.invoke({ ...call, idempotencyKey: 'k7', params: { a: 1 } });
+    const other = { ...call, command: 'system.reboot', idempotencyKey: 'k7', params: { a: 1 } };
+    expect((await rejection(broker.invoke(other))).code).toBe('CONFLICT');
+    broker.postResult(from(), {
+      invocationId: conn.invokes()[0]!.invocationId,
+      ok: true,
+      payload: 'ran',
+    } as never);
+    await expect(first).resolves.toMatchObject({ payload: 'ran' });
+    expect((await rejection(broker.invoke(other))).code).toBe('CONFLICT');
+    await expect(
+      broker.invoke({ ...call, idempotencyKey: 'k7', params: { a: 1 } }),
+    ).resolves.toMatchObject({ payload: 'ran', replayed: true });
+    expect(conn.invokes()).toHaveLength(1);
+  });
+
+  it('does not count the result of a call whose key was pushed out while it ran', async () => {
+    // Three keys and 100 bytes of results: a, pushed out by b, c and d, ends with 80 bytes.
+    const { broker, conn, from } = setup({ maxRememberedKeys: 3, maxKeptResultBytes: 100 });
+    const answer = (index: number, payload: string) =>
+      broker.postResult(from(), {
+        invocationId: conn.invokes()[index]!.invocationId,
+        ok: true,
+        payload,
+      } as never);
+    const keyed = (key: string) => broker.invoke({ ...call, idempotencyKey: key });
+    const a = keyed('a');
+    const ten = 'x'.repeat(8); // 10 bytes as JSON
+    for (const [i, key] of ['b', 'c', 'd'].entries()) {
+      const running = keyed(key);
+      answer(i + 1, ten);
+      await running;
+    }
+    answer(0, 'x'.repeat(78));
+    await a;
+    const e = keyed('e');
+    answer(4, ten);
+    await e;
+    // c, d and e hold 30 bytes: c's result is still kept, so its retry replays.
+    await expect(keyed('c')).resolves.toMatchObject({ payload: ten, replayed: true });
+    expect(conn.invokes()).toHaveLength(5);
+  });
+
+  it('drops the oldest kept results first once the results kept pass the budget', async () => {
+    const { broker, conn, from } = setup({ maxKeptResultBytes: 25 });
+    const ten = 'x'.repeat(8);
+    for (const [i, key] of ['a', 'b', 'c'].entries()) {
+      const running = broker.invoke({ ...call, idempotencyKey: key });
+      broker.postResult(from(), {
+        invocationId: conn.invokes()[i]!.invocationId,
+        ok: true,
+        payload: ten,
+      } as never);
+      await running;
+    }
+    const dropped = await rejection(broker.invoke({ ...call, idempotencyKey: 'a' }));
+    expect(dropped.code).toBe('CONFLICT');
+    expect(dropped.message).toMatch(/"a" already ran .*not kept for retries/);
+    await expect(broker.invoke({ ...call, idempotencyKey: 'b' })).resolves.toMatchObject({
+      replayed: true,
+    });
+    await expect(broker.invoke({ ...call, idempotencyKey: 'c' })).resolves.toMatchObject({
+      replayed: true,
+    });
+    expect(conn.invokes()).toHaveLength(3);
   });
 
   it('cancels on the caller signal: CANCELLED to the caller, a cancel to the node', async () => {
