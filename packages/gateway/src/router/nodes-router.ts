@@ -23,7 +23,8 @@ import {
 import { z } from 'zod';
 import { raceAbort } from '../abort.js';
 import { QueuedNodeConnection } from '../nodes/index.js';
-import { trackedWithJson } from '../transport/index.js';
+import { streamBatch, trackedWithJson, unrolledStream } from '../transport/index.js';
+import type { GatewayContext } from './context.js';
 import { procedure, router } from './trpc.js';
 
 /**
@@ -122,44 +123,9 @@ export const nodesRouter = router({
      * re-declares the commands, so tRPC's automatic resubscription after a
      * reconnect brings the node back exactly as it was.
      */
-    invocations: procedure.input(NodeInvocationsInput).subscription(async function* ({
-      ctx,
-      input,
-      signal,
-    }) {
-      const nodes = ctx.services.nodes;
-      const connection = new QueuedNodeConnection({
-        connectionId: ctx.conn.id,
-        nodeId: ctx.conn.nodeId ?? '',
-        close: (code, reason) => ctx.conn.close(code, reason),
-      });
-      nodes.attachInvocations(
-        ctx.conn,
-        { commands: input.commands, platform: input.platform, version: input.version },
-        connection,
-      );
-      // React to the close itself (not to the generator unwinding), so callers
-      // get NODE_DISCONNECTED the moment the socket goes.
-      const end = () => {
-        connection.end();
-        nodes.detachInvocations(
-          connection,
-          ctx.conn.closed.aborted ? 'disconnected' : 'stream ended',
-        );
-      };
-      const stop = signal ?? ctx.conn.closed;
-      stop.addEventListener('abort', end, { once: true });
-      ctx.conn.closed.addEventListener('abort', end, { once: true });
-      try {
-        for await (const { message, json } of connection.messages()) {
-          yield trackedWithJson(`${message.invocationId}:${message.kind}`, message, json);
-        }
-      } finally {
-        stop.removeEventListener('abort', end);
-        ctx.conn.closed.removeEventListener('abort', end);
-        end();
-      }
-    }),
+    invocations: procedure
+      .input(NodeInvocationsInput)
+      .subscription(({ ctx, input, signal }) => unrolledStream(nodeInbox(ctx, input, signal))),
 
     /** The node's answer. Late answers (after a timeout or cancel) return `accepted: false`. */
     result: procedure
@@ -173,3 +139,47 @@ export const nodesRouter = router({
       .mutation(({ ctx, input }) => ctx.services.nodes.postProgress(ctx.conn, input)),
   }),
 });
+
+/**
+ * The node's inbox as a stream: the socket's `QueuedNodeConnection`, attached
+ * to the node service for as long as the subscription lasts.
+ */
+async function* nodeInbox(
+  ctx: GatewayContext,
+  input: NodeInvocationsInput,
+  signal: AbortSignal | undefined,
+) {
+  const nodes = ctx.services.nodes;
+  const connection = new QueuedNodeConnection({
+    connectionId: ctx.conn.id,
+    nodeId: ctx.conn.nodeId ?? '',
+    close: (code, reason) => ctx.conn.close(code, reason),
+  });
+  nodes.attachInvocations(
+    ctx.conn,
+    { commands: input.commands, platform: input.platform, version: input.version },
+    connection,
+  );
+  // React to the close itself (not to the generator unwinding), so callers
+  // get NODE_DISCONNECTED the moment the socket goes.
+  const end = () => {
+    connection.end();
+    nodes.detachInvocations(connection, ctx.conn.closed.aborted ? 'disconnected' : 'stream ended');
+  };
+  const stop = signal ?? ctx.conn.closed;
+  stop.addEventListener('abort', end, { once: true });
+  ctx.conn.closed.addEventListener('abort', end, { once: true });
+  try {
+    for await (const batch of connection.batches()) {
+      yield streamBatch(
+        batch.map(({ message, json }) =>
+          trackedWithJson(`${message.invocationId}:${message.kind}`, message, json),
+        ),
+      );
+    }
+  } finally {
+    stop.removeEventListener('abort', end);
+    ctx.conn.closed.removeEventListener('abort', end);
+    end();
+  }
+}
