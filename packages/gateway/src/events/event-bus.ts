@@ -17,12 +17,11 @@ import {
   EPHEMERAL_EVENT_TYPES,
   type GatewayEvent,
   type GatewayEventInput,
-  isPlainJson,
 } from '@loopgate/protocol';
 import { fsyncDirectory, tempPathFor } from '../store/index.js';
 import {
   type Listener,
-  type LiveEntry,
+  LiveEntry,
   type SequencedEvent,
   type ShapeEvent,
   Subscriber,
@@ -161,12 +160,11 @@ export class EventBus {
       // Marked live (it has no id of its own) and carries the last durable id, so a client
       // resuming from it skips nothing.
       const event = { ...input, ts: Date.now(), live: true } as GatewayEvent;
-      entry = { seq: this.#seq, event, wireJson: undefined, durable: false };
+      entry = new LiveEntry(this.#seq, event, false);
     } else {
       const event = { ...input, ts: Date.now() } as GatewayEvent;
       const json = JSON.stringify(event);
-      const wireJson = isPlainJson(event) ? json : undefined;
-      entry = { seq: ++this.#seq, event, wireJson, durable: true };
+      entry = new LiveEntry(++this.#seq, event, true, json);
       this.#append(entry.seq, json);
     }
     for (const listener of this.#listeners) listener(entry);

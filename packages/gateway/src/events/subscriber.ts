@@ -1,4 +1,4 @@
-import type { GatewayEvent } from '@loopgate/protocol';
+import { type GatewayEvent, isPlainJson } from '@loopgate/protocol';
 
 export type SequencedEvent = { seq: number; event: GatewayEvent };
 
@@ -6,8 +6,29 @@ export type SequencedEvent = { seq: number; event: GatewayEvent };
  * A live entry carries its event's JSON text when the wire sends it as is
  * (plain JSON under superjson): the log line already stringified it, so a
  * subscriber's frame reuses those bytes instead of stringifying it again.
+ * Whether the event is plain JSON is asked on the first read: with no
+ * subscriber (a gateway driven by the CLI and scripts) nobody asks, and
+ * every `nodes.invoke` emits an event.
  */
-export type LiveEntry = SequencedEvent & { wireJson: string | undefined; durable: boolean };
+export class LiveEntry implements SequencedEvent {
+  readonly #json: string | undefined;
+  #plain: boolean | undefined;
+
+  constructor(
+    readonly seq: number,
+    readonly event: GatewayEvent,
+    readonly durable: boolean,
+    json?: string,
+  ) {
+    this.#json = json;
+  }
+
+  get wireJson(): string | undefined {
+    if (this.#json === undefined) return undefined;
+    this.#plain ??= isPlainJson(this.event);
+    return this.#plain ? this.#json : undefined;
+  }
+}
 export type Listener = (entry: LiveEntry) => void;
 
 /** How a subscription shapes each event it yields (see `EventBus.subscribeAs`). */
