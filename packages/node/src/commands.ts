@@ -111,20 +111,23 @@ export async function runCommand(
   cancel: Pick<Cancellation, 'aborted' | 'race'> = cancellationOf(context.signal),
 ): Promise<NodeResult | undefined> {
   const { invocationId, command } = invocation;
-  const fail = (error: NodeCommandError): NodeResult => ({ invocationId, ok: false, error });
   const entry = Object.hasOwn(commands, command) ? commands[command] : undefined;
   if (!entry)
-    return fail({ code: 'COMMAND_NOT_ALLOWED', message: `this node does not offer "${command}"` });
-  const definition: CommandDefinition = typeof entry === 'function' ? { run: entry } : entry;
+    return failed(invocationId, {
+      code: 'COMMAND_NOT_ALLOWED',
+      message: `this node does not offer "${command}"`,
+    });
+  const run: CommandHandler = typeof entry === 'function' ? entry : entry.run;
+  const schema = typeof entry === 'function' ? undefined : entry.params;
 
   let params = invocation.params;
-  if (definition.params) {
-    const parsed = definition.params.safeParse(params);
+  if (schema) {
+    const parsed = schema.safeParse(params);
     if (!parsed.success) {
       const issues = parsed.error.issues.map(
         (i) => `${i.path.map(String).join('.') || '(params)'}: ${i.message}`,
       );
-      return fail({
+      return failed(invocationId, {
         code: 'BAD_REQUEST',
         message: `invalid params: ${issues.join('; ')}`,
         details: { issues },
@@ -137,10 +140,12 @@ export async function runCommand(
   try {
     // A command that ignores its signal (a read stuck in the kernel) is let go at
     // cancel or deadline: its invocation ends now, whatever the command does.
-    payload = await cancel.race(definition.run(params, context));
+    const work = run(params, context);
+    // A handler that answered synchronously ran to its end: there is nothing left to race.
+    payload = isThenable(work) ? await cancel.race(work) : work;
   } catch (error) {
     if (cancel.aborted) return undefined;
-    return fail(toCommandError(error));
+    return failed(invocationId, toCommandError(error));
   }
   if (cancel.aborted) return undefined;
 
@@ -148,17 +153,28 @@ export async function runCommand(
   try {
     size = payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(payload) ?? '', 'utf8');
   } catch {
-    return fail({
+    return failed(invocationId, {
       code: 'INVALID_RESULT',
       message: `"${command}" returned a value that is not plain JSON`,
     });
   }
   if (size > limits.maxResultBytes) {
-    return fail({
+    return failed(invocationId, {
       code: 'PAYLOAD_TOO_LARGE',
       message: `"${command}" returned ${size} bytes, over the gateway's limit of ${limits.maxResultBytes}`,
       details: { bytes: size, limit: limits.maxResultBytes },
     });
   }
   return { invocationId, ok: true, payload };
+}
+
+function failed(invocationId: string, error: NodeCommandError): NodeResult {
+  return { invocationId, ok: false, error };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    ((typeof value === 'object' && value !== null) || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -60,6 +60,15 @@ beforeAll(async () => {
     stateDir: nodeStateDir,
     commands: {
       'test.echo': (params: unknown) => params,
+      // What a command may take out of its context and use on its own.
+      'test.context': async (
+        _params: unknown,
+        { progress, signal, invocationId, command, deadline },
+      ) => {
+        progress({ message: 'half way', percent: 50 });
+        await hold.promise;
+        return { invocationId, command, deadline, aborted: signal.aborted };
+      },
       'test.hold': async (_params: unknown, context) => {
         const entry = { invocationId: context.invocationId, cancelled: false };
         held.push(entry);
@@ -232,6 +241,33 @@ describe('calls to the real gateway', () => {
     expect((await c.status.query({ deep: false })).bind.port).toBe(gw.port);
   });
 
+  it('gives a command a context it can take apart: its progress reaches nodes.describe', async () => {
+    const { c } = client();
+    const release = holdNext();
+    const pending = c.nodes.invoke.mutate({
+      nodeId,
+      command: 'test.context',
+      idempotencyKey: randomUUID(),
+    });
+    const running = await waitFor(
+      async () => {
+        const detail = await c.nodes.describe.query({ nodeId });
+        const [invocation] = 'invocations' in detail ? detail.invocations : [];
+        return invocation?.progress ? invocation : undefined;
+      },
+      { what: 'the progress to reach the gateway' },
+    );
+    expect(running.progress).toEqual({ message: 'half way', percent: 50 });
+    release();
+    const answer = await pending;
+    expect(answer.payload).toEqual({
+      invocationId: answer.invocationId,
+      command: 'test.context',
+      deadline: running.deadline,
+      aborted: false,
+    });
+  });
+
   it('turns error frames into GatewayErrors with the gateway code and details', async () => {
     const { c, wire } = client();
     const refused = await rejection(
@@ -244,7 +280,7 @@ describe('calls to the real gateway', () => {
     );
     expect(refused.code).toBe('COMMAND_NOT_ALLOWED');
     expect(refused.message).toBe('node "wire-echo" does not offer "test.missing"');
-    expect(refused.details).toEqual({ offered: ['test.echo', 'test.hold'] });
+    expect(refused.details).toEqual({ offered: ['test.echo', 'test.context', 'test.hold'] });
     const unknown = await rejection(c.callMethod.mutate({ method: 'no.such.thing' }));
     expect(unknown.code).toBe('NOT_FOUND');
     // The connection is still usable after errors.
