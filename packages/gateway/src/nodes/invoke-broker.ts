@@ -126,7 +126,17 @@ export const MAX_KEPT_RESULT_BYTES = 64 * 1024 * 1024;
  */
 type Remembered = Invocation | Ended;
 
-type Ended = Settled & {
+type Ended = {
+  readonly invocationId: string;
+  readonly durationMs: number;
+  /**
+   * What a retry gets, kept flat rather than as the outcome object (one
+   * object less per remembered call): the payload when `ok`, else the
+   * error, which is a refusal naming the key once the result is dropped.
+   */
+  ok: boolean;
+  payload: unknown;
+  error: GatewayError | undefined;
   readonly key: string;
   readonly command: string;
   readonly nodeId: string;
@@ -137,7 +147,7 @@ type Ended = Settled & {
 };
 
 function hasEnded(remembered: Remembered): remembered is Ended {
-  return 'outcome' in remembered;
+  return !('waiters' in remembered);
 }
 
 /**
@@ -462,10 +472,16 @@ export class InvokeBroker {
     if (!outcome.ok) releaseFrames(outcome.error);
     const bytes = outcome.bytes ?? 0;
     const kept = bytes <= this.#maxKeptBytes;
-    const ended: Ended = {
-      outcome: kept ? outcome : notKept(key, settled, bytes, this.#maxKeptBytes),
+    return {
       invocationId: settled.invocationId,
       durationMs: settled.durationMs,
+      ok: kept && outcome.ok,
+      payload: kept && outcome.ok ? outcome.payload : undefined,
+      error: kept
+        ? outcome.ok
+          ? undefined
+          : outcome.error
+        : notKept(key, settled.invocationId, outcome.ok, bytes, this.#maxKeptBytes),
       key,
       command: inv.command,
       nodeId: inv.nodeId,
@@ -473,7 +489,6 @@ export class InvokeBroker {
       fingerprint: inv.fingerprint,
       keptBytes: kept ? bytes : 0,
     };
-    return ended;
   }
 
   /**
@@ -487,7 +502,15 @@ export class InvokeBroker {
     for (const older of this.#remembered.values()) {
       if (this.#keptBytes <= this.#maxKeptBytes) return;
       if (older === ended || !hasEnded(older) || older.keptBytes === 0) continue;
-      older.outcome = notKept(older.key, older, older.keptBytes, this.#maxKeptBytes);
+      older.error = notKept(
+        older.key,
+        older.invocationId,
+        older.ok,
+        older.keptBytes,
+        this.#maxKeptBytes,
+      );
+      older.ok = false;
+      older.payload = undefined;
       this.#keptBytes -= older.keptBytes;
       older.keptBytes = 0;
     }
@@ -552,16 +575,22 @@ function assertRoomForCaller(inv: Invocation, key: string): void {
   );
 }
 
-/** The outcome a retry gets once the call's result is no longer kept: a refusal naming the key. */
-function notKept(key: string, settled: Settled, bytes: number, budget: number): InvocationOutcome {
-  const how = settled.outcome.ok ? 'succeeded' : 'failed';
+/** What a retry gets once the call's result is no longer kept: a refusal naming the key. */
+function notKept(
+  key: string,
+  invocationId: string,
+  ok: boolean,
+  bytes: number,
+  budget: number,
+): GatewayError {
+  const how = ok ? 'succeeded' : 'failed';
   const error = new GatewayError(
     'CONFLICT',
-    `idempotencyKey "${key}" already ran as ${settled.invocationId} (it ${how}); its result (${bytes} bytes) is not kept for retries any more (the gateway keeps ${budget} bytes of results in all); use a new key to run it again`,
-    { details: { invocationId: settled.invocationId, ok: settled.outcome.ok, bytes } },
+    `idempotencyKey "${key}" already ran as ${invocationId} (it ${how}); its result (${bytes} bytes) is not kept for retries any more (the gateway keeps ${budget} bytes of results in all); use a new key to run it again`,
+    { details: { invocationId, ok, bytes } },
   );
   releaseFrames(error);
-  return { ok: false, error };
+  return error;
 }
 
 /**
@@ -579,17 +608,17 @@ function replay(
   resolve: (output: NodesInvokeOutput) => void,
   reject: (error: GatewayError) => void,
 ): void {
-  if (seen.outcome.ok) {
+  if (seen.ok) {
     resolve({
       invocationId: seen.invocationId,
       nodeId: seen.nodeId,
       command: seen.command,
-      payload: seen.outcome.payload,
+      payload: seen.payload,
       durationMs: seen.durationMs,
       replayed: true,
     });
   } else {
-    reject(seen.outcome.error);
+    reject(seen.error as GatewayError);
   }
 }
 
