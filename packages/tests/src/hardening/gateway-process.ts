@@ -34,7 +34,13 @@ export type GatewayProcess = {
  * measures the gateway's memory, kills it, or freezes it.
  */
 export async function startGatewayProcess(
-  options: { config?: LoopgateConfigInput; stateDir?: string; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    config?: LoopgateConfigInput;
+    stateDir?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Flags for node itself (V8's), before the entry. */
+    nodeArgs?: readonly string[];
+  } = {},
 ): Promise<GatewayProcess> {
   const ownsStateDir = !options.stateDir;
   const stateDir = options.stateDir ?? (await makeTempDir('loopgate-proc-'));
@@ -42,7 +48,8 @@ export async function startGatewayProcess(
     { gateway: { port: 0 }, logging: { level: 'silent' } },
     options.config ?? {},
   );
-  const child = spawn(process.execPath, ['--expose-gc', ...sourceNodeArgs(CHILD_ENTRY)], {
+  const nodeArgs = ['--expose-gc', ...(options.nodeArgs ?? []), ...sourceNodeArgs(CHILD_ENTRY)];
+  const child = spawn(process.execPath, nodeArgs, {
     env: {
       ...process.env,
       ...options.env,
