@@ -324,6 +324,27 @@ describe('InvokeBroker', () => {
     expect(conn.invokes()).toHaveLength(1);
   });
 
+  it('refuses a reused key for another node, and replays it for the same node by id or name', async () => {
+    const { broker, conn, from } = setup();
+    const first = broker.invoke({ ...call, idempotencyKey: 'k8' });
+    broker.postResult(from(), {
+      invocationId: conn.invokes()[0]!.invocationId,
+      ok: true,
+      payload: 'ran',
+    } as never);
+    await first;
+    const elsewhere = await rejection(
+      broker.invoke({ ...call, nodeRef: 'elsewhere', idempotencyKey: 'k8' }),
+    );
+    expect(elsewhere.code).toBe('CONFLICT');
+    for (const nodeRef of ['box', 'nd_1']) {
+      await expect(
+        broker.invoke({ ...call, nodeRef, idempotencyKey: 'k8' }),
+      ).resolves.toMatchObject({ payload: 'ran', replayed: true });
+    }
+    expect(conn.invokes()).toHaveLength(1);
+  });
+
   it('does not count the result of a call whose key was pushed out while it ran', async () => {
     // Three keys and 100 bytes of results: a, pushed out by b, c and d, ends with 80 bytes.
     const { broker, conn, from } = setup({ maxRememberedKeys: 3, maxKeptResultBytes: 100 });
