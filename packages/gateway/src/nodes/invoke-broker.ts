@@ -470,25 +470,29 @@ export class InvokeBroker {
   #ended(inv: Invocation, key: string, settled: Settled): Ended {
     const { outcome } = settled;
     if (!outcome.ok) releaseFrames(outcome.error);
-    const bytes = outcome.bytes ?? 0;
-    const kept = bytes <= this.#maxKeptBytes;
-    return {
+    const ended: Ended = {
       invocationId: settled.invocationId,
       durationMs: settled.durationMs,
-      ok: kept && outcome.ok,
-      payload: kept && outcome.ok ? outcome.payload : undefined,
-      error: kept
-        ? outcome.ok
-          ? undefined
-          : outcome.error
-        : notKept(key, settled.invocationId, outcome.ok, bytes, this.#maxKeptBytes),
+      ok: outcome.ok,
+      payload: outcome.ok ? outcome.payload : undefined,
+      error: outcome.ok ? undefined : outcome.error,
       key,
       command: inv.command,
       nodeId: inv.nodeId,
       nodeName: inv.nodeName,
       fingerprint: inv.fingerprint,
-      keptBytes: kept ? bytes : 0,
+      keptBytes: outcome.bytes ?? 0,
     };
+    if (ended.keptBytes > this.#maxKeptBytes) this.#dropResult(ended);
+    return ended;
+  }
+
+  /** Keeps `ended` without its result: a retry is refused by name (see `notKept`). */
+  #dropResult(ended: Ended): void {
+    ended.error = notKept(ended, this.#maxKeptBytes);
+    ended.ok = false;
+    ended.payload = undefined;
+    ended.keptBytes = 0;
   }
 
   /**
@@ -502,17 +506,8 @@ export class InvokeBroker {
     for (const older of this.#remembered.values()) {
       if (this.#keptBytes <= this.#maxKeptBytes) return;
       if (older === ended || !hasEnded(older) || older.keptBytes === 0) continue;
-      older.error = notKept(
-        older.key,
-        older.invocationId,
-        older.ok,
-        older.keptBytes,
-        this.#maxKeptBytes,
-      );
-      older.ok = false;
-      older.payload = undefined;
       this.#keptBytes -= older.keptBytes;
-      older.keptBytes = 0;
+      this.#dropResult(older);
     }
   }
 
@@ -576,13 +571,8 @@ function assertRoomForCaller(inv: Invocation, key: string): void {
 }
 
 /** What a retry gets once the call's result is no longer kept: a refusal naming the key. */
-function notKept(
-  key: string,
-  invocationId: string,
-  ok: boolean,
-  bytes: number,
-  budget: number,
-): GatewayError {
+function notKept(ended: Ended, budget: number): GatewayError {
+  const { key, invocationId, ok, keptBytes: bytes } = ended;
   const how = ok ? 'succeeded' : 'failed';
   const error = new GatewayError(
     'CONFLICT',
