@@ -137,7 +137,8 @@ export class IdempotencyWindow<Entry> {
       this.#forget(index);
     }
     if (this.#positions.size === 0) {
-      this.#trim(this.#keys.length);
+      // Already empty (each key gone before the next was set): three empty copies a set otherwise.
+      if (this.#keys.length > 0) this.#trim(this.#keys.length);
     } else if (this.#head > 1_024 && this.#head * 2 > this.#keys.length) {
       this.#trim(this.#head);
     }
