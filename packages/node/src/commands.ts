@@ -1,4 +1,9 @@
-import { GatewayError, type NodeCommandError, type NodeResult } from '@loopgate/protocol';
+import {
+  GatewayError,
+  isPromiseLike,
+  type NodeCommandError,
+  type NodeResult,
+} from '@loopgate/protocol';
 import { type Cancellation, cancellationOf } from './cancellation.js';
 
 /** What a command handler gets besides its params. */
@@ -142,7 +147,7 @@ export async function runCommand(
     // cancel or deadline: its invocation ends now, whatever the command does.
     const work = run(params, context);
     // A handler that answered synchronously ran to its end: there is nothing left to race.
-    payload = isThenable(work) ? await cancel.race(work) : work;
+    payload = isPromiseLike(work) ? await cancel.race(work) : work;
   } catch (error) {
     if (cancel.aborted) return undefined;
     return failed(invocationId, toCommandError(error));
@@ -170,11 +175,4 @@ export async function runCommand(
 
 function failed(invocationId: string, error: NodeCommandError): NodeResult {
   return { invocationId, ok: false, error };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    ((typeof value === 'object' && value !== null) || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }

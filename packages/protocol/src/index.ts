@@ -13,4 +13,5 @@ export * from './printable.js';
 export * from './private-path.js';
 export * from './procedures.js';
 export * from './profiles.js';
+export * from './promise-like.js';
 export * from './wire-transformer.js';

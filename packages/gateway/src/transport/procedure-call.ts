@@ -1,3 +1,4 @@
+import { isPromiseLike } from '@loopgate/protocol';
 import {
   type AnyRouter,
   callTRPCProcedure,
@@ -279,9 +280,9 @@ function runDirect(plan: DirectPlan, opts: ChainOptions, rawInput: unknown): unk
         batchIndex: opts.batchIndex,
         meta: plan.meta,
       });
-    const data = isPromise(input) ? Promise.resolve(input).then(resolved) : resolved(input);
+    const data = isPromiseLike(input) ? Promise.resolve(input).then(resolved) : resolved(input);
     const output = plan.output;
-    if (!isPromise(data)) return output ? parseOrRefuse(output, data, outputRefusal) : data;
+    if (!isPromiseLike(data)) return output ? parseOrRefuse(output, data, outputRefusal) : data;
     const settled = output
       ? Promise.resolve(data).then((d) => parseOrRefuse(output, d, outputRefusal))
       : data;
@@ -293,21 +294,12 @@ function runDirect(plan: DirectPlan, opts: ChainOptions, rawInput: unknown): unk
   }
 }
 
-/** What `await` would wait for: any thenable, as the chain's `await next()` does. */
-function isPromise(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
 /** The input parsers' result, as `inputValidator` makes it; a promise only if a parser is async. */
 function parsedInput(parsers: readonly ParseFn[], raw: unknown): unknown {
   let input: unknown;
   for (let i = 0; i < parsers.length; i++) {
     const parsed = parseOrRefuse(parsers[i]!, raw, inputRefusal);
-    if (isPromise(parsed)) {
+    if (isPromiseLike(parsed)) {
       // an async parser: this one and the rest the slow way, in order
       const before = input;
       return Promise.resolve(parsed).then((p) =>
@@ -346,7 +338,7 @@ function parseOrRefuse(
   };
   try {
     const parsed = parse(value);
-    return isPromise(parsed) ? Promise.resolve(parsed).then(undefined, refuse) : parsed;
+    return isPromiseLike(parsed) ? Promise.resolve(parsed).then(undefined, refuse) : parsed;
   } catch (cause) {
     return refuse(cause);
   }
