@@ -1,5 +1,5 @@
 import { forTerminal } from '@loopgate/protocol';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 export type OutputOptions<T> = {
   json: boolean | undefined;

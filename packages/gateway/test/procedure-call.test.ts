@@ -1,6 +1,6 @@
 import { callTRPCProcedure, initTRPC, TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   callProcedure,
   gateMiddleware,

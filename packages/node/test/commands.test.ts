@@ -1,6 +1,6 @@
 import { GatewayError } from '@loopgate/protocol';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   type CommandContext,
   CommandError,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Operator scopes, lowest first. They nest: `operator.admin` may do all that

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { OperatorScope } from './access.js';
 import { HealthOutput } from './operator.js';
 

@@ -5,7 +5,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Node identity: each node holds an Ed25519 key pair and proves it on every

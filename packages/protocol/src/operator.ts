@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BindMode } from './config.js';
 import { NodePublicKey, NodeSignature } from './node-identity.js';
 import { printableText } from './printable.js';

@@ -7,7 +7,7 @@ import {
   type WhoamiOutput,
 } from '@loopgate/protocol';
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { addClientOptions, type ClientFlags, type ClientRoute, withClient } from '../connect.js';
 import { UsageError } from '../exit-codes.js';
 import { formatDuration, note, printResult } from '../output.js';

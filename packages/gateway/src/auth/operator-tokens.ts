@@ -11,7 +11,7 @@ import {
   type TokensCreateOutput,
   type TokensRevokeOutput,
 } from '@loopgate/protocol';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConnectionInfo } from '../router/context.js';
 import { writeJsonAtomic } from '../store/index.js';
 import { digestSecret } from './credentials.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { GatewayError, NodePublicKey } from '@loopgate/protocol';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeJsonAtomic } from '../store/index.js';
 
 /** One paired node as persisted in `<stateDir>/nodes.json`. No secrets: only the node's public key. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * OpenClaw's gateway frames, as its protocol docs give them (docs/gateway/

@@ -20,7 +20,7 @@ import {
   NodesPairRemoveOutput,
   PendingPairRequest,
 } from '@loopgate/protocol';
-import { z } from 'zod';
+import * as z from 'zod';
 import { raceAbort } from '../abort.js';
 import { QueuedNodeConnection } from '../nodes/index.js';
 import { streamBatch, trackedWithJson, unrolledStream } from '../transport/index.js';

@@ -4,7 +4,7 @@ import { link, mkdir, open, readFile, rm, stat, unlink, writeFile } from 'node:f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { tempPathFor, writeFileAtomic } from '@loopgate/protocol';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ownProcessIdentity, processLiveness } from './process-identity.js';
 
 /** The lock file in a state dir; its presence with a live holder means "a gateway runs here". */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineCommand } from '../commands.js';
 
 export type Notification = { title: string | undefined; message: string; level: 'info' | 'warn' };

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CommandDefinition, CommandError, defineCommand } from '../commands.js';
 import { type ResolvedRoot, resolveInsideRoots } from './fs-read.js';
 

@@ -9,7 +9,7 @@ import {
   printableText,
 } from '@loopgate/protocol';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ThrottledLine } from '../../log/index.js';
 import {
   type Channel,
