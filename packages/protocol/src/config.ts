@@ -127,7 +127,7 @@ export const RateLimitConfig = z.strictObject({
   maxFailures: positiveInt.default(10),
   windowMs: ms.default(60_000),
   lockoutMs: ms.default(5 * 60_000),
-  loopback: LoopbackRateLimitConfig.default(LoopbackRateLimitConfig.parse({})),
+  loopback: LoopbackRateLimitConfig.prefault({}),
 });
 
 export const AuthConfig = z.strictObject({
@@ -135,7 +135,7 @@ export const AuthConfig = z.strictObject({
   token: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
   password: z.string().min(8, { error: 'expected at least 8 characters' }).optional(),
   allowTailscale: z.boolean().default(false),
-  rateLimit: RateLimitConfig.default(RateLimitConfig.parse({})),
+  rateLimit: RateLimitConfig.prefault({}),
   /** Browser origins allowed to open the socket; requests without Origin (CLI, native) are always fine. */
   allowedOrigins: z.array(z.string()).default([]),
   /** Extra Host header names accepted besides loopback and the bound addresses (DNS-rebinding guard). */
@@ -196,13 +196,13 @@ export const GatewayConfig = z.strictObject({
   bind: BindMode.default('loopback'),
   customBindHost: z.string().optional(),
   mode: z.enum(['local', 'remote']).default('local'),
-  auth: AuthConfig.default(AuthConfig.parse({})),
-  tls: TlsConfig.default(TlsConfig.parse({})),
+  auth: AuthConfig.prefault({}),
+  tls: TlsConfig.prefault({}),
   remote: RemoteConfig.optional(),
-  limits: LimitsConfig.default(LimitsConfig.parse({})),
-  nodes: NodesConfig.default(NodesConfig.parse({})),
-  events: EventsConfig.default(EventsConfig.parse({})),
-  openclaw: OpenClawEndpointConfig.default(OpenClawEndpointConfig.parse({})),
+  limits: LimitsConfig.prefault({}),
+  nodes: NodesConfig.prefault({}),
+  events: EventsConfig.prefault({}),
+  openclaw: OpenClawEndpointConfig.prefault({}),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 
@@ -220,7 +220,7 @@ export const OpenAiProviderConfig = z.strictObject({
 
 export const AgentConfig = z.strictObject({
   provider: z.enum(['local', 'openai']).default('local'),
-  openai: OpenAiProviderConfig.default(OpenAiProviderConfig.parse({})),
+  openai: OpenAiProviderConfig.prefault({}),
   /** Transcript entries of earlier turns replayed to the model as context. */
   maxHistoryEntries: positiveInt.default(200),
   /** Runs waiting behind the active one in a session before new ones are refused. */
@@ -268,10 +268,10 @@ export const LoggingConfig = z.strictObject({
 
 export const LoopgateConfig = z
   .strictObject({
-    gateway: GatewayConfig.default(GatewayConfig.parse({})),
-    agent: AgentConfig.default(AgentConfig.parse({})),
-    channels: ChannelsConfig.default(ChannelsConfig.parse({})),
-    logging: LoggingConfig.default(LoggingConfig.parse({})),
+    gateway: GatewayConfig.prefault({}),
+    agent: AgentConfig.prefault({}),
+    channels: ChannelsConfig.prefault({}),
+    logging: LoggingConfig.prefault({}),
     /** Named gateways for client commands (`--context`, `loopgate context use`). */
     contexts: z.record(ContextName, GatewayContext).optional(),
     /** The context client commands use when none is named; must be one of `contexts`. */
