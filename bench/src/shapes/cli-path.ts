@@ -6,7 +6,7 @@ import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
 
 /** The command `pnpm install` links and the README puts on PATH (a pnpm shell shim → apps/cli/bin). */
-const LOOPGATE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'loopgate');
+export const LOOPGATE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'loopgate');
 const SPAWNS = 7;
 
 /** Times one `loopgate …` from spawn to exit; a non-zero exit fails the row. */

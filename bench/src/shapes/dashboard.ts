@@ -3,13 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostBundlePath } from '../build-hosts.js';
 import { REPO_ROOT } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
+import { LOOPGATE_BIN } from './cli-path.js';
 
-const SPAWNS = 3;
+/** The issue's user-path rows are medians of 7 spawns. */
+const SPAWNS = 7;
 /** The gateway's version, which the header shows once `health` has answered. */
 const LIVE = /v(?:ersion )?\d+\.\d+\.\d+/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is being removed
@@ -21,12 +22,12 @@ const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]/g;
  * terminal, and → the first frame showing the gateway's own answers.
  */
 async function timeOneDashboard(
-  cli: string,
+  loopgate: string,
   ctx: BenchContext,
 ): Promise<{ firstFrameMs: number; liveFrameMs: number }> {
   const stateDir = await mkdtemp(join(tmpdir(), 'loopgate-bench-tui-'));
   // The token goes in the environment, not argv, where any user's `ps` would see it.
-  const command = `exec node ${cli} tui --url ${ctx.target.url}`;
+  const command = `exec ${loopgate} tui --url ${ctx.target.url}`;
   const started = performance.now();
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
     cwd: REPO_ROOT,
@@ -76,8 +77,10 @@ async function timeOneDashboard(
 }
 
 /**
- * Dashboard first frame (≤ 1 s): the CLI as one bundle (like the cold-start
- * target), and from its `tsc -b` output when that exists (as last built).
+ * `loopgate tui` as the README runs it (node_modules/.bin/loopgate, the
+ * bundle `pnpm install` builds): spawn → first frame (≤ 1 s, round 1) and →
+ * first frame showing the gateway's health (≤ 600 ms, round 2); and from its
+ * `tsc -b` output when that exists (as last built, information).
  */
 export async function dashboardShapes(ctx: BenchContext): Promise<AbsoluteResult[]> {
   if (spawnSync('script', ['--version']).status !== 0) {
@@ -85,32 +88,44 @@ export async function dashboardShapes(ctx: BenchContext): Promise<AbsoluteResult
   }
   const builtCli = join(REPO_ROOT, 'apps/cli/dist/main.js');
   const variants = [
-    {
-      id: 'dashboard.firstFrame',
-      how: 'one-file bundle',
-      cli: hostBundlePath('loopgate-cli'),
-      target: 1_000,
-    },
+    { id: 'dashboard', how: 'node_modules/.bin/loopgate', loopgate: LOOPGATE_BIN, targets: true },
     ...(existsSync(builtCli)
-      ? [{ id: 'dashboard.firstFrameCliBuilt', how: 'tsc -b output, as last built', cli: builtCli }]
+      ? [
+          {
+            id: 'dashboard.cliBuilt',
+            how: 'tsc -b output, as last built',
+            loopgate: `node ${builtCli}`,
+            targets: false,
+          },
+        ]
       : []),
   ];
   const results: AbsoluteResult[] = [];
   for (const v of variants) {
-    await timeOneDashboard(v.cli, ctx); // warm-up: page cache
+    await timeOneDashboard(v.loopgate, ctx); // warm-up: page cache
     const runs: { firstFrameMs: number; liveFrameMs: number }[] = [];
-    for (let i = 0; i < SPAWNS; i++) runs.push(await timeOneDashboard(v.cli, ctx));
-    const first = runs.map((r) => r.firstFrameMs);
-    const live = runs.map((r) => r.liveFrameMs);
+    for (let i = 0; i < SPAWNS; i++) runs.push(await timeOneDashboard(v.loopgate, ctx));
+    const first = runs.map((r) => Math.round(r.firstFrameMs));
+    const live = runs.map((r) => Math.round(r.liveFrameMs));
+    const how = `median of ${SPAWNS} spawns; \`loopgate tui\` on a pty, ${v.how}`;
     results.push(
       absoluteResult({
-        id: v.id,
-        title: `dashboard: spawn → first frame (\`loopgate tui\` on a pty, ${v.how})`,
+        id: `${v.id}.firstFrame`,
+        title: `dashboard: spawn → first frame (${v.how})`,
         unit: 'ms',
-        value: Math.round(median(first)),
-        ...(v.target !== undefined ? { target: v.target } : {}),
-        details: { firstFrameMs: first.map(Math.round), liveFrameMs: live.map(Math.round) },
-        note: `median of ${SPAWNS}; first frame showing the gateway's health: ${Math.round(median(live))} ms`,
+        value: median(first),
+        ...(v.targets ? { target: 1_000 } : {}),
+        details: { firstFrameMs: first },
+        note: `${how} (min ${Math.min(...first)})`,
+      }),
+      absoluteResult({
+        id: `${v.id}.liveFrame`,
+        title: `dashboard: spawn → first frame showing the gateway's health (${v.how})`,
+        unit: 'ms',
+        value: median(live),
+        ...(v.targets ? { target: 600 } : {}),
+        details: { liveFrameMs: live },
+        note: `${how} (min ${Math.min(...live)}); the gateway's version in the header is the sign`,
       }),
     );
   }
