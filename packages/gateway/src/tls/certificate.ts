@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { GatewayError } from '@loopgate/protocol';
-import { generate } from 'selfsigned';
 import { writeFileAtomic } from '../store/index.js';
 
 /**
@@ -96,6 +95,10 @@ async function generateSelfSigned(
   hosts: readonly string[],
 ): Promise<{ cert: string; key: string }> {
   const { dns, ips } = subjectAltNamesFor(hosts);
+  // Loaded here, not at the top: with its X.509/ASN.1 stack it is a third of
+  // the gateway's code and ~40 ms of start-up, needed once per state dir and
+  // only when TLS is on.
+  const { generate } = await import('selfsigned');
   const notBeforeDate = new Date(Date.now() - 60_000);
   const pems = await generate([{ name: 'commonName', value: 'loopgate gateway' }], {
     keyType: 'ec',
