@@ -11,6 +11,7 @@ import { REPO_ROOT } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
+import { userPathEnv } from './user-env.js';
 
 const TSX_LOADER = createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx');
 
@@ -51,13 +52,12 @@ async function timeOneStart(args: string[], token: string): Promise<number> {
     args.map((a) => a.replace('{port}', String(port))),
     {
       cwd: REPO_ROOT,
-      env: {
-        ...process.env,
+      env: userPathEnv({
         NO_COLOR: '1',
         LOOPGATE_STATE_DIR: stateDir,
         LOOPGATE_GATEWAY_TOKEN: token,
         LOOPGATE_GATEWAY_PORT: String(port),
-      },
+      }),
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

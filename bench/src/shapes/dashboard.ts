@@ -8,6 +8,7 @@ import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
 import { LOOPGATE_BIN } from './cli-path.js';
+import { userPathEnv } from './user-env.js';
 
 /** The user-path rows are medians of 7 spawns. */
 const SPAWNS = 7;
@@ -31,14 +32,13 @@ async function timeOneDashboard(
   const started = performance.now();
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
     cwd: REPO_ROOT,
-    env: {
-      ...process.env,
+    env: userPathEnv({
       TERM: 'xterm-256color',
       COLUMNS: '120',
       LINES: '40',
       LOOPGATE_STATE_DIR: stateDir,
       LOOPGATE_GATEWAY_TOKEN: ctx.target.token,
-    },
+    }),
     stdio: ['pipe', 'pipe', 'ignore'],
     detached: true,
   });
