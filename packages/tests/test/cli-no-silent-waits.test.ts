@@ -65,9 +65,20 @@ describe('no silent waits (real processes)', () => {
     requireRealPart('the OpenSSH client', sshdAvailable(), context);
     const dir = await makeTempDir();
     const sshPort = await closedPort();
-    const child = spawnCli(['tunnel', '--ssh', 'nobody@127.0.0.1', '--ssh-port', String(sshPort)], {
-      env: { HOME: dir, LOOPGATE_STATE_DIR: dir },
-    });
+    // A free local end, not the default 18789, where the developer's own gateway may be running.
+    const localPort = await closedPort();
+    const child = spawnCli(
+      [
+        'tunnel',
+        '--ssh',
+        'nobody@127.0.0.1',
+        '--ssh-port',
+        String(sshPort),
+        '--local-port',
+        String(localPort),
+      ],
+      { env: { HOME: dir, LOOPGATE_STATE_DIR: dir } },
+    );
     cleanups.push(async () => {
       if (child.exitCode === null) {
         child.kill('SIGKILL');
@@ -123,10 +134,15 @@ describe('no silent waits (real processes)', () => {
     const dir = await makeTempDir();
     const config = join(dir, 'config.json5');
     const sshPort = await closedPort();
+    // A free local end, not the default 18789, where the developer's own gateway may be running.
+    const localPort = await closedPort();
     await writeFile(
       config,
       JSON.stringify({
-        gateway: { mode: 'remote', remote: { ssh: { target: 'nobody@127.0.0.1', port: sshPort } } },
+        gateway: {
+          mode: 'remote',
+          remote: { ssh: { target: 'nobody@127.0.0.1', port: sshPort, localPort } },
+        },
       }),
     );
     const started = Date.now();
