@@ -1,17 +1,14 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { REPO_ROOT } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
-import { userPathEnv } from './user-env.js';
+import { LOOPGATE_BIN, USER_PATH_SPAWNS as SPAWNS, userPathEnv } from './user-path.js';
 
-/** The command `pnpm install` links and the README puts on PATH (a pnpm shell shim → apps/cli/bin). */
-export const LOOPGATE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'loopgate');
-const SPAWNS = 7;
+type Spawn = { command: string; args: string[]; env: NodeJS.ProcessEnv };
 
 /** Times one command from spawn to exit; a non-zero exit fails the row. */
-function timeOneCall(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+function timeOneCall({ command, args, env }: Spawn): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, {
@@ -33,11 +30,29 @@ function timeOneCall(command: string, args: string[], env: NodeJS.ProcessEnv): P
 }
 
 /**
+ * Times each spawn SPAWNS times, interleaved (a, b, c, a, b, c, …) so drift
+ * hits them alike, after one unrecorded round (page cache; it also rebuilds a
+ * stale bundle).
+ */
+async function timeInterleaved(spawns: Spawn[]): Promise<number[][]> {
+  const times = spawns.map(() => [] as number[]);
+  for (let round = 0; round <= SPAWNS; round++) {
+    for (const [i, one] of spawns.entries()) {
+      const ms = await timeOneCall(one);
+      if (round > 0) times[i]!.push(ms);
+    }
+  }
+  return times;
+}
+
+const medianOf = (times: number[]) => Math.round(median(times));
+const minOf = (times: number[]) => Math.round(Math.min(...times));
+
+/**
  * The user's path: `loopgate --version` and `loopgate health` as a shell
  * runs them after the README's set-up (node_modules/.bin/loopgate, the
  * bundle the postinstall built), spawn to exit, against the bench gateway;
- * and a bare `node -e ''`, the floor under both. One unrecorded warm-up
- * each (page cache; it also rebuilds a stale bundle).
+ * and a bare `node -e ''`, the floor under both.
  */
 export async function cliPathShapes(ctx: BenchContext): Promise<AbsoluteResult[]> {
   const env = userPathEnv({ NO_COLOR: '1', LOOPGATE_GATEWAY_TOKEN: ctx.target.token });
@@ -46,50 +61,32 @@ export async function cliPathShapes(ctx: BenchContext): Promise<AbsoluteResult[]
     {
       id: 'cliPath.version',
       title: '`loopgate --version` (spawn → exit)',
-      command: LOOPGATE_BIN,
-      args: ['--version'],
-      env,
+      spawn: { command: LOOPGATE_BIN, args: ['--version'], env },
       target: 200,
     },
     {
       id: 'cliPath.health',
       title: '`loopgate health` against a running gateway (spawn → exit)',
-      command: LOOPGATE_BIN,
-      args: ['health', '--url', ctx.target.url],
-      env,
+      spawn: { command: LOOPGATE_BIN, args: ['health', '--url', ctx.target.url], env },
       target: 300,
     },
-    { id: 'cliPath.nodeItself', command: process.execPath, args: ['-e', ''], env },
-    ...(caBundle
-      ? [
-          {
-            id: 'cliPath.nodeWithCaBundle',
-            command: process.execPath,
-            args: ['-e', ''],
-            env: process.env,
-          },
-        ]
-      : []),
   ];
-  const times = calls.map(() => [] as number[]);
-  for (let round = 0; round <= SPAWNS; round++) {
-    for (let i = 0; i < calls.length; i++) {
-      const { command, args, env } = calls[i]!;
-      const ms = await timeOneCall(command, args, env);
-      if (round > 0) times[i]!.push(ms);
-    }
-  }
-  const medianOf = (i: number) => Math.round(median(times[i]!));
-  const minOf = (i: number) => Math.round(Math.min(...times[i]!));
-  const rows = calls.slice(0, 2).map((call, i) =>
+  const bareNode = { command: process.execPath, args: ['-e', ''], env };
+  const [nodeTimes, nodeWithCaTimes, ...callTimes] = await timeInterleaved([
+    bareNode,
+    // what this environment's own node costs, for the note; the rows run without it
+    { ...bareNode, env: process.env },
+    ...calls.map((call) => call.spawn),
+  ]);
+  const rows = calls.map((call, i) =>
     absoluteResult({
       id: call.id,
-      title: call.title!,
+      title: call.title,
       unit: 'ms',
-      value: medianOf(i),
-      target: call.target!,
-      details: { spawnsMs: times[i]!.map(Math.round), minMs: minOf(i) },
-      note: `median of ${SPAWNS} spawns (min ${minOf(i)}); node_modules/.bin/loopgate, the bundle \`pnpm install\` builds${caBundle ? '; run without NODE_EXTRA_CA_CERTS (the bare `node` row)' : ''}`,
+      value: medianOf(callTimes[i]!),
+      target: call.target,
+      details: { spawnsMs: callTimes[i]!.map(Math.round), minMs: minOf(callTimes[i]!) },
+      note: `median of ${SPAWNS} spawns (min ${minOf(callTimes[i]!)}); node_modules/.bin/loopgate, the bundle \`pnpm install\` builds${caBundle ? '; run without NODE_EXTRA_CA_CERTS (the bare `node` row)' : ''}`,
     }),
   );
   rows.push(
@@ -97,11 +94,11 @@ export async function cliPathShapes(ctx: BenchContext): Promise<AbsoluteResult[]
       id: 'cliPath.nodeItself',
       title: "bare `node -e ''` (spawn → exit): the floor under the rows above",
       unit: 'ms',
-      value: medianOf(2),
-      details: { spawnsMs: times[2]!.map(Math.round), minMs: minOf(2) },
+      value: medianOf(nodeTimes!),
+      details: { spawnsMs: nodeTimes!.map(Math.round), minMs: minOf(nodeTimes!) },
       note: caBundle
-        ? `median of ${SPAWNS} spawns (min ${minOf(2)}); this environment sets NODE_EXTRA_CA_CERTS, which node parses as it starts: ${medianOf(3)} ms with it (min ${minOf(3)}); the user-path rows run without it, as on a stock machine`
-        : `median of ${SPAWNS} spawns (min ${minOf(2)})`,
+        ? `median of ${SPAWNS} spawns (min ${minOf(nodeTimes!)}); this environment sets NODE_EXTRA_CA_CERTS, which node parses as it starts: ${medianOf(nodeWithCaTimes!)} ms with it (min ${minOf(nodeWithCaTimes!)}); the user-path rows run without it, as on a stock machine`
+        : `median of ${SPAWNS} spawns (min ${minOf(nodeTimes!)})`,
     }),
   );
   return rows;

@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
-import { userPathEnv } from './user-env.js';
+import { userPathEnv } from './user-path.js';
 
 const TSX_LOADER = createRequire(join(REPO_ROOT, 'package.json')).resolve('tsx');
 

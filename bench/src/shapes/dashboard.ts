@@ -7,11 +7,8 @@ import { REPO_ROOT } from '../child.js';
 import type { BenchContext } from '../context.js';
 import { type AbsoluteResult, absoluteResult } from '../results.js';
 import { median } from '../stats.js';
-import { LOOPGATE_BIN } from './cli-path.js';
-import { userPathEnv } from './user-env.js';
+import { LOOPGATE_BIN, USER_PATH_SPAWNS as SPAWNS, userPathEnv } from './user-path.js';
 
-/** The issue's user-path rows are medians of 7 spawns. */
-const SPAWNS = 7;
 /** The gateway's version, which the header shows once `health` has answered. */
 const LIVE = /v(?:ersion )?\d+\.\d+\.\d+/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are what is being removed

@@ -1,3 +1,12 @@
+import { join } from 'node:path';
+import { REPO_ROOT } from '../child.js';
+
+/** The command `pnpm install` links and the README puts on PATH (a pnpm shell shim → apps/cli/bin). */
+export const LOOPGATE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'loopgate');
+
+/** The issue's user-path rows are medians of 7 spawns. */
+export const USER_PATH_SPAWNS = 7;
+
 /**
  * The environment the user-path rows (CLI, dashboard, cold start) spawn
  * with: this process's, without NODE_EXTRA_CA_CERTS. Node reads and parses
